@@ -1,0 +1,154 @@
+"""The robot cell described by config/cell.yaml: robot, part, camera and tactile sensor.
+
+All lengths are metres and all angles radians (REP-103). Poses are ``xyz`` plus ``rpy`` (roll about
+x, pitch about y, yaw about z, fixed axes, as in URDF). The camera pose is that of its optical frame
+(z forward, x right, y down).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from inspection import paths
+from inspection.config import ConfigError, read_yaml
+from inspection.schema import SchemaError, check_schema_version, from_dict
+
+Vector3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Pose:
+    xyz: Vector3 = (0.0, 0.0, 0.0)
+    rpy: Vector3 = (0.0, 0.0, 0.0)
+
+    def matrix(self) -> np.ndarray:
+        """4x4 homogeneous transform parent <- child."""
+        transform = np.eye(4)
+        transform[:3, :3] = Rotation.from_euler("xyz", self.rpy).as_matrix()
+        transform[:3, 3] = self.xyz
+        return transform
+
+    @staticmethod
+    def from_matrix(transform: np.ndarray) -> "Pose":
+        rpy = Rotation.from_matrix(transform[:3, :3]).as_euler("xyz")
+        return Pose(tuple(float(v) for v in transform[:3, 3]), tuple(float(v) for v in rpy))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """``urdf`` is a file path (relative to the share folder) or ``example-robot-data:<path in its robots/>``."""
+
+    urdf: str
+    base_frame: str
+    tool_frame: str
+    joint_names: tuple[str, ...]
+    home_positions: tuple[float, ...]
+    base_pose: Pose = Pose()
+    max_joint_velocity: float = 1.0  # rad/s, transit
+    max_joint_acceleration: float = 2.0  # rad/s^2
+    max_tool_speed_near_part: float = 0.02  # m/s within the approach stand-off
+
+    def __post_init__(self) -> None:
+        if len(self.joint_names) != len(self.home_positions):
+            raise SchemaError(
+                f"robot.home_positions: {len(self.home_positions)} values for {len(self.joint_names)} joints"
+            )
+        for name in ("max_joint_velocity", "max_joint_acceleration", "max_tool_speed_near_part"):
+            if getattr(self, name) <= 0:
+                raise SchemaError(f"robot.{name}: must be positive")
+
+
+@dataclass(frozen=True)
+class PartConfig:
+    """Part frame in the world: origin at the centre of the part's top surface, +z out of the surface."""
+
+    frame: str
+    pose: Pose
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    frame: str
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    pose: Pose
+    distortion_model: str = "plumb_bob"
+    distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.height < 16:
+            raise SchemaError(f"camera: resolution {self.width}x{self.height} is too small")
+        if self.fx <= 0 or self.fy <= 0:
+            raise SchemaError("camera.fx/fy: focal lengths must be positive (pixels)")
+        if self.distortion_model != "plumb_bob" or len(self.distortion) != 5:
+            raise SchemaError("camera.distortion: expected plumb_bob with 5 coefficients [k1, k2, p1, p2, k3]")
+
+    def intrinsic_matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True)
+class TactileConfig:
+    """GelSight-style sensor on the tool flange; its +z is the sensor axis, pointing out of the gel."""
+
+    frame: str
+    mount: Pose
+    width_px: int = 320
+    height_px: int = 240
+    pixel_size_m: float = 5.8e-5
+    press_depth_m: float = 0.0008
+    max_press_depth_m: float = 0.002
+    approach_standoff_m: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not (0 < self.pixel_size_m < 1e-3):
+            raise SchemaError(f"tactile.pixel_size_m: {self.pixel_size_m} m per pixel is implausible")
+        if not (0 < self.press_depth_m <= self.max_press_depth_m):
+            raise SchemaError("tactile.press_depth_m: must be positive and at most max_press_depth_m")
+
+    @property
+    def footprint_m(self) -> tuple[float, float]:
+        """Imaged gel area (width, height) in metres."""
+        return (self.width_px * self.pixel_size_m, self.height_px * self.pixel_size_m)
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    world_frame: str
+    robot: RobotConfig
+    part: PartConfig
+    camera: CameraConfig
+    tactile: TactileConfig
+    schema_version: str = "1.0"
+
+    def part_to_world(self) -> np.ndarray:
+        return self.part.pose.matrix()
+
+    def camera_to_world(self) -> np.ndarray:
+        return self.camera.pose.matrix()
+
+
+def load_cell(path: str | Path | None = None) -> CellConfig:
+    """Read and validate cell.yaml; errors name the file and the field."""
+    path = Path(path) if path is not None else paths.config_file("cell.yaml")
+    document = read_yaml(path)
+    try:
+        check_schema_version(document, str(path))
+        cell = from_dict(CellConfig, document, str(path))
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
+    for name, pose in (("robot.base_pose", cell.robot.base_pose), ("part.pose", cell.part.pose),
+                       ("camera.pose", cell.camera.pose), ("tactile.mount", cell.tactile.mount)):
+        if max(abs(v) for v in pose.xyz) > 20.0:
+            raise ConfigError(f"{path}: {name}.xyz {list(pose.xyz)} is over 20 m away; were millimetres given?")
+        if max(abs(v) for v in pose.rpy) > 2 * math.pi + 1e-6:
+            raise ConfigError(f"{path}: {name}.rpy {list(pose.rpy)} exceeds 2*pi; were degrees given?")
+    return cell

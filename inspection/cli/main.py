@@ -1,0 +1,127 @@
+"""`inspection` command line: one verb per task, each calling the same core function as the nodes.
+
+Every leaf command is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Those modules
+import heavy libraries (torch, open3d, rclpy) inside ``run`` so that ``--help`` stays fast.
+A command that is not built yet says so and exits 2; it never pretends.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+from inspection import __version__, runtime
+from inspection.errors import InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_NOT_BUILT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Command:
+    """A leaf command: ``module`` holds add_arguments/run; None means not built yet (see ``issue``)."""
+
+    help: str
+    module: str | None = None
+    issue: int | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    help: str
+    commands: dict[str, Command] = field(default_factory=dict)
+
+
+COMMANDS: dict[str, Command | Group] = {
+    "demo": Command("full simulated two-stage inspection of a curved part", issue=7),
+    "run": Command("start the pipeline nodes without `ros2 launch`", issue=7),
+    "sim": Group("simulated inspection cell", {
+        "dataset": Command("write a detection dataset of rendered parts", issue=3),
+        "tactile": Command("write GelSight-style tactile frames with labels", issue=3),
+    }),
+    "train": Group("train the shipped models", {
+        "vision": Command("train the Stage I defect detector", issue=4),
+        "tactile": Command("train the Stage II tactile classifier", issue=6),
+    }),
+    "eval": Group("evaluate against ground truth", {
+        "vision": Command("Stage I detector on a labelled dataset", issue=4),
+        "tactile": Command("Stage II classifier and measurement on labelled frames", issue=6),
+        "campaign": Command("full pipeline on many simulated parts", issue=8),
+    }),
+    "plan": Command("plan tactile presses and a trajectory over scan regions", issue=5),
+    "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {
+        "stats": Command("count images, boxes and classes; list skipped items", issue=4),
+        "convert": Command("convert a dataset to YOLO or COCO", issue=4),
+    }),
+    "tactile": Group("tactile sensor tools", {
+        "calibrate": Command("build the colour-to-gradient lookup from ball presses", issue=6),
+    }),
+    "report": Command("re-render report.html of a run folder from its report.json", issue=7),
+    "doctor": Command("check what this environment offers", "inspection.cli.doctor"),
+}
+
+
+def _not_built(name: str, command: Command):
+    def run(_args: argparse.Namespace) -> int:
+        where = f" (tracked in issue #{command.issue})" if command.issue else ""
+        print(f"inspection {name}: not built yet{where}.", file=sys.stderr)
+        return EXIT_NOT_BUILT
+
+    return run
+
+
+def _add_leaf(subparsers, name: str, full_name: str, command: Command) -> None:
+    if command.module is None:
+        parser = subparsers.add_parser(name, help=f"{command.help} [not built yet]")
+        parser.set_defaults(func=_not_built(full_name, command), accepts_any_arguments=True)
+        return
+    module = importlib.import_module(command.module)
+    parser = subparsers.add_parser(name, help=command.help, description=(module.__doc__ or command.help).strip())
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inspection", description="Two-stage visual-tactile defect inspection of large curved parts."
+    )
+    parser.add_argument("--version", action="version", version=f"inspection {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, entry in COMMANDS.items():
+        if isinstance(entry, Command):
+            _add_leaf(subparsers, name, name, entry)
+            continue
+        group = subparsers.add_parser(name, help=entry.help, description=entry.help)
+        group_sub = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+        for sub_name, command in entry.commands.items():
+            _add_leaf(group_sub, sub_name, f"{name} {sub_name}", command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # A command that is not built yet takes any arguments, so that it can say so instead of a usage error.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    runtime.configure_environment()
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, FileNotFoundError) as exc:
+        # Bad input from the user: one clear line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: report a bug without a wall of text
+        if args.debug:
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

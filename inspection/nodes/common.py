@@ -1,0 +1,70 @@
+"""Shared node plumbing: parameters declared from inspection.params, QoS profiles, a safe main()."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from inspection import runtime
+from inspection.config import ConfigError, ParamSpec, validate_params
+from inspection.params import NODE_PARAMETERS
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    extra = f" One of {list(spec.choices)}." if spec.choices else ""
+    descriptor = ParameterDescriptor(description=spec.description + extra, read_only=spec.read_only)
+    if spec.type_name == "float" and spec.low is not None and spec.high is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high))]
+    if spec.type_name == "int" and spec.low is not None and spec.high is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+    return descriptor
+
+
+def declare_parameters(node: Node, node_name: str) -> dict[str, Any]:
+    """Declare every parameter of ``node_name`` with its descriptor; return the validated values.
+
+    Values come from ``--params-file`` (config/pipeline.yaml) and are checked by the same
+    validate_params as the CLI, so a bad value fails the same way everywhere.
+    """
+    specs = NODE_PARAMETERS[node_name]
+    for spec in specs:
+        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+    values = {spec.name: node.get_parameter(spec.name).value for spec in specs}
+    return validate_params(node_name, values, specs, f"node '{node.get_name()}' parameters")
+
+
+def image_qos(reliable: bool = False, depth: int = 5) -> QoSProfile:
+    """REP-2003 sensor-data QoS for images (best effort, small queue); ``reliable`` for recording."""
+    if not reliable:
+        return qos_profile_sensor_data
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Configure the environment, spin the node, always shut down cleanly; exit code 2 on bad config."""
+    runtime.configure_environment()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        # A node with a `finished` future (a probe, a one-shot job) returns when it completes.
+        finished = getattr(node, "finished", None)
+        if finished is not None:
+            rclpy.spin_until_future_complete(node, finished)
+        else:
+            rclpy.spin(node)
+    except ConfigError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

@@ -1,0 +1,65 @@
+"""The `inspection` CLI as a user runs it (subprocess)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inspection.cli.main import COMMANDS, Command, Group
+from tests.conftest import run_cli
+
+SUBCOMMANDS = ("demo", "run", "sim", "train", "eval", "plan", "data", "doctor")
+
+
+def test_help_lists_every_subcommand() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert f"    {name}" in result.stdout
+
+
+def _unbuilt() -> list[list[str]]:
+    found = []
+    for name, entry in COMMANDS.items():
+        leaves = entry.commands.items() if isinstance(entry, Group) else [(None, entry)]
+        for sub, command in leaves:
+            if isinstance(command, Command) and command.module is None:
+                found.append([name] + ([sub] if sub else []))
+    return found
+
+
+@pytest.mark.parametrize("words", _unbuilt(), ids=" ".join)
+def test_unbuilt_commands_say_so_and_exit_2(words) -> None:
+    result = run_cli(*words, "--some-flag", "value", timeout=60)
+    assert result.returncode == 2
+    assert "not built yet" in result.stderr
+
+
+def test_doctor_passes_here(tmp_path) -> None:
+    out = tmp_path / "doctor.json"
+    result = run_cli("doctor", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = {c["name"]: c for c in json.loads(out.read_text())}
+    for required in ("rclpy", "rmw", "torch", "ultralytics", "open3d", "pinocchio", "config"):
+        assert checks[required]["ok"], checks[required]
+    assert "wheels" in checks["rclpy"]["detail"] or "distro" in checks["rclpy"]["detail"]
+    assert "launch_ros" in checks and "moveit.planning" in checks
+
+
+def test_doctor_fails_on_a_broken_config(tmp_path) -> None:
+    import os
+    import shutil
+
+    from inspection import paths
+
+    shutil.copytree(paths.share_dir() / "config", tmp_path / "config")
+    (tmp_path / "config" / "cell.yaml").write_text("schema_version: '1.0'\nrobot: {}\n")
+    env = dict(os.environ, INSPECTION_SHARE=str(tmp_path))
+    result = run_cli("doctor", env=env)
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "cell.yaml" in result.stdout
+
+
+def test_unknown_flag_is_a_usage_error() -> None:
+    result = run_cli("doctor", "--no-such-flag")
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
