@@ -1,0 +1,1 @@
+"""ROS-free simulated inspection cell: parts, defects, camera, robot and tactile sensor."""
