@@ -1,11 +1,22 @@
-"""sensor_msgs/Image conversions: every supported encoding, and bad messages named precisely."""
+"""Message conversions: images in every supported encoding, regions, camera info, trajectories."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from std_msgs.msg import String
 
+from inspection.cell import load_cell
+from inspection.model import DefectHypothesis, ScanRegion
 from inspection.nodes.image_probe_node import numbered_pattern, read_sequence
-from inspection.nodes.ros_convert import ImageConversionError, image_to_numpy, image_to_rgb8, numpy_to_image
+from inspection.nodes.ros_convert import (
+    ImageConversionError, camera_info_from_config, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info,
+    joint_trajectory, numpy_to_image, quaternion_from_z_to, records_from_json, records_to_messages,
+    trajectory_arrays, z_axis_of,
+)
+from inspection.schema import SchemaError
 
 ARRAYS = {
     "mono8": np.arange(12, dtype=np.uint8).reshape(3, 4),
@@ -63,3 +74,53 @@ def test_wrong_array_for_encoding() -> None:
 @pytest.mark.parametrize("encoding", ["rgb8", "mono8", "mono16"])
 def test_probe_pattern_carries_its_sequence(encoding: str) -> None:
     assert read_sequence(numbered_pattern(64, 8, encoding, 123456789)) == 123456789
+
+
+# --- regions, camera info, trajectories -------------------------------------------------------------
+
+
+unit = st.floats(-1, 1, allow_nan=False)
+
+
+@settings(max_examples=200)
+@given(st.tuples(unit, unit, unit).filter(lambda v: np.linalg.norm(v) > 1e-3))
+def test_orientation_points_z_along_the_normal(direction) -> None:
+    expected = np.asarray(direction) / np.linalg.norm(direction)
+    np.testing.assert_allclose(z_axis_of(quaternion_from_z_to(tuple(expected))), expected, atol=1e-9)
+
+
+def test_regions_round_trip_through_pose_array_and_side_channel() -> None:
+    regions = [ScanRegion("r0", (0.1, 0.0, 0.0), (0, 0, 1), 0.02, ("h0",)),
+               ScanRegion("r1", (-0.1, 0.05, -0.01), (0, 0.6, 0.8), 0.01)]
+    poses, side = records_to_messages(regions, "part", Time(sec=5, nanosec=7))
+    assert len(poses.poses) == 2 and poses.header.frame_id == "part"
+    assert poses.poses[1].position.y == 0.05
+    frame, back = records_from_json(side, ScanRegion)
+    assert frame == "part" and back == regions
+    with pytest.raises(SchemaError, match="kind"):
+        records_from_json(side, DefectHypothesis)
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        records_from_json(String(data="{oops"), ScanRegion)
+
+
+def test_camera_info_matches_cell() -> None:
+    camera = load_cell().camera
+    info = camera_info_from_config(camera)
+    k, d = intrinsics_from_camera_info(info)
+    np.testing.assert_allclose(k, camera.intrinsic_matrix())
+    assert list(d) == list(camera.distortion) and (info.width, info.height) == (camera.width, camera.height)
+    info.k = [0.0] * 9
+    with pytest.raises(ValueError, match="focal"):
+        intrinsics_from_camera_info(info)
+
+
+def test_trajectory_round_trip() -> None:
+    names = [f"j{i}" for i in range(6)]
+    positions = np.linspace(0, 1, 18).reshape(3, 6)
+    times = [0.0, 0.5, 1.25]
+    back_names, back_positions, back_times = trajectory_arrays(joint_trajectory(names, positions, times))
+    assert back_names == names
+    np.testing.assert_allclose(back_positions, positions)
+    np.testing.assert_allclose(back_times, times, atol=1e-9)
+    with pytest.raises(ValueError, match="do not match"):
+        joint_trajectory(names[:5], positions, times)

@@ -1,10 +1,21 @@
 """Conversions between standard ROS 2 messages and the core's types. Only the nodes import this."""
 from __future__ import annotations
 
+import json
 import sys
+from typing import Sequence, TypeVar
 
 import numpy as np
-from sensor_msgs.msg import Image
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from inspection.cell import CameraConfig
+from inspection.schema import JsonRecord, SchemaError
+
+R = TypeVar("R", bound=JsonRecord)
 
 # encoding -> (numpy dtype, channels)
 IMAGE_ENCODINGS: dict[str, tuple[type, int]] = {
@@ -80,3 +91,120 @@ def image_to_rgb8(msg: Image) -> np.ndarray:
     if msg.encoding.startswith("bgr"):
         pixels = pixels[:, :, 2::-1] if pixels.shape[2] == 4 else pixels[:, :, ::-1]
     return np.ascontiguousarray(pixels[:, :, :3])
+
+
+# --- Poses, regions and hypotheses --------------------------------------------------------------
+# Layout: a geometry_msgs/PoseArray carries one pose per record (position = centre, orientation =
+# rotation taking +z onto the outward surface normal) and a std_msgs/String on `<topic>/json` with
+# the same header stamp carries the full records as {"stamp": ..., "frame_id": ..., "records": [...]}
+# (inspection.model JSON, schema-versioned). RViz shows the PoseArray; programs read the JSON.
+
+
+def quaternion_from_z_to(direction: tuple[float, float, float]) -> Quaternion:
+    """Shortest rotation taking +z onto ``direction`` (unit)."""
+    z = np.array([0.0, 0.0, 1.0])
+    d = np.asarray(direction, float)
+    d = d / np.linalg.norm(d)
+    axis = np.cross(z, d)
+    s = np.linalg.norm(axis)
+    c = float(z @ d)
+    if s < 1e-12:
+        return Quaternion(x=0.0, y=0.0, z=0.0, w=1.0) if c > 0 else Quaternion(x=1.0, y=0.0, z=0.0, w=0.0)
+    angle = np.arctan2(s, c)
+    axis = axis / s * np.sin(angle / 2)
+    return Quaternion(x=float(axis[0]), y=float(axis[1]), z=float(axis[2]), w=float(np.cos(angle / 2)))
+
+
+def z_axis_of(q: Quaternion) -> tuple[float, float, float]:
+    x, y, z, w = q.x, q.y, q.z, q.w
+    return (2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y))
+
+
+def pose_at(position: tuple[float, float, float], normal: tuple[float, float, float]) -> Pose:
+    pose = Pose()
+    pose.position = Point(x=float(position[0]), y=float(position[1]), z=float(position[2]))
+    pose.orientation = quaternion_from_z_to(normal)
+    return pose
+
+
+def records_to_messages(records: Sequence[JsonRecord], frame_id: str, stamp) -> tuple[PoseArray, String]:
+    """Regions or hypotheses as a PoseArray plus their JSON side channel (same stamp)."""
+    poses = PoseArray()
+    poses.header.frame_id, poses.header.stamp = frame_id, stamp
+    for record in records:
+        position = getattr(record, "center", None) or getattr(record, "position")
+        poses.poses.append(pose_at(position, record.normal))
+    payload = {"stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}, "frame_id": frame_id,
+               "records": [r.to_json() for r in records]}
+    return poses, String(data=json.dumps(payload))
+
+
+def records_from_json(message: String, record_type: type[R]) -> tuple[str, list[R]]:
+    """Parse the JSON side channel; raises SchemaError naming the bad record and field."""
+    try:
+        payload = json.loads(message.data)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"side channel: not valid JSON ({exc.msg})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+        raise SchemaError("side channel: expected an object with a 'records' list")
+    records = [record_type.from_json(r, f"records[{i}]") for i, r in enumerate(payload["records"])]
+    return str(payload.get("frame_id", "")), records
+
+
+# --- Camera ----------------------------------------------------------------------------------------
+
+
+def camera_info_from_config(camera: CameraConfig, stamp=None) -> CameraInfo:
+    info = CameraInfo()
+    if stamp is not None:
+        info.header.stamp = stamp
+    info.header.frame_id = camera.frame
+    info.width, info.height = camera.width, camera.height
+    info.distortion_model = camera.distortion_model
+    info.d = [float(v) for v in camera.distortion]
+    info.k = [float(v) for v in camera.intrinsic_matrix().ravel()]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def intrinsics_from_camera_info(info: CameraInfo) -> tuple[np.ndarray, np.ndarray]:
+    """(K 3x3, distortion) from CameraInfo; raises ValueError naming the field when unusable."""
+    k = np.asarray(info.k, float).reshape(3, 3)
+    if k[0, 0] <= 0 or k[1, 1] <= 0:
+        raise ValueError("camera_info.k: focal lengths must be positive")
+    if info.distortion_model not in ("plumb_bob", "rational_polynomial", ""):
+        raise ValueError(f"camera_info.distortion_model: '{info.distortion_model}' is not supported")
+    return k, np.asarray(info.d, float)
+
+
+# --- Trajectories ----------------------------------------------------------------------------------
+
+
+def joint_trajectory(joint_names: Sequence[str], positions: np.ndarray, times_s: Sequence[float],
+                     frame_id: str = "", stamp=None) -> JointTrajectory:
+    """Plain arrays (N x joints, N times) as a JointTrajectory."""
+    positions = np.asarray(positions, float)
+    if positions.ndim != 2 or positions.shape[1] != len(joint_names) or len(times_s) != len(positions):
+        raise ValueError(f"trajectory: positions {positions.shape} do not match {len(joint_names)} joints "
+                         f"and {len(times_s)} times")
+    message = JointTrajectory()
+    message.header.frame_id = frame_id
+    if stamp is not None:
+        message.header.stamp = stamp
+    message.joint_names = list(joint_names)
+    for row, t in zip(positions, times_s):
+        point = JointTrajectoryPoint()
+        point.positions = [float(v) for v in row]
+        point.time_from_start = Duration(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)) % 1_000_000_000)
+        message.points.append(point)
+    return message
+
+
+def trajectory_arrays(message: JointTrajectory) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(joint names, N x joints positions, N times in s) from a JointTrajectory."""
+    positions = np.array([list(p.positions) for p in message.points], float).reshape(len(message.points), -1)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in message.points])
+    if positions.shape[1] != len(message.joint_names):
+        raise ValueError("trajectory: point sizes do not match joint_names")
+    return list(message.joint_names), positions, times
