@@ -1,0 +1,1 @@
+"""ROS-free fusion of both stages, scoring against ground truth, and the inspection report."""

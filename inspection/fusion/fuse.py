@@ -1,0 +1,152 @@
+"""Fusion of Stage I hypotheses and Stage II findings into the final defect list, by stated rules.
+
+Rules (each fused or rejected defect records the one that decided it):
+- R1 optical: stains and paint loss cannot be felt, so a vision hypothesis of an optical class is
+  kept on vision evidence alone when its confidence reaches ``optical_min_confidence``.
+- R2 confirmed: a geometric hypothesis with a tactile defect finding within the gate is confirmed;
+  touch measures it (position, size, depth) and decides the class when its confidence reaches
+  ``tactile_class_min_confidence``; the confidences combine as a noisy-OR.
+- R3 rejected: a geometric hypothesis lying under a clean contact (a press that found nothing) and
+  with no tactile defect within the gate is a false alarm, and is dropped.
+- R4 unconfirmed: a geometric hypothesis that no press covered (unreachable, not planned, or the
+  press failed) is kept as vision-only, so that nothing is lost; the report marks it unconfirmed.
+- R5 touch only: a tactile defect that no hypothesis explains is added: the paper's "remaining
+  defects" that only Stage II finds.
+Tactile findings of one defect seen by overlapping presses are merged first (same class within the gate).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from inspection.model import OPTICAL_CLASSES, DefectHypothesis, FusedDefect, Source, TactileFinding, Verdict
+
+ELONGATED_CLASSES = ("scratch", "crack")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    gate_m: float = 0.006  # centre distance under which two pieces of evidence can be one defect
+    footprint_half_m: tuple[float, float] = (0.0093, 0.0070)  # half the imaged gel area
+    optical_min_confidence: float = 0.25
+    tactile_class_min_confidence: float = 0.5
+    tactile_min_confidence: float = 0.5  # weaker tactile defect calls count as clean contacts
+
+
+@dataclass(frozen=True)
+class Rejection:
+    hypothesis_id: str
+    rule: str
+
+
+@dataclass
+class FusionResult:
+    defects: list[FusedDefect] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unconfirmed_ids: list[str] = field(default_factory=list)
+
+
+def _distance(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return float(np.linalg.norm(np.subtract(a, b)))
+
+
+def _gate(hypothesis: DefectHypothesis, config: FusionConfig) -> float:
+    """Long defects (scratches, cracks) may be touched away from their centre: widen the gate."""
+    return max(config.gate_m, 0.5 * max(hypothesis.extent_m) + 0.002)
+
+
+def _under_footprint(point: tuple[float, float, float], press: TactileFinding, config: FusionConfig) -> bool:
+    """Whether ``point`` lies within the gel footprint of ``press`` (tangent-plane distance)."""
+    offset = np.subtract(point, press.position)
+    normal = np.asarray(press.normal)
+    along_normal = float(offset @ normal)
+    in_plane = float(np.linalg.norm(offset - along_normal * normal))
+    return abs(along_normal) < 0.005 and in_plane <= min(config.footprint_half_m)
+
+
+def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[list[TactileFinding]]:
+    """Group defect findings of the same class within the gate (one defect under overlapping presses)."""
+    groups: list[list[TactileFinding]] = []
+    for finding in sorted(findings, key=lambda f: -f.confidence):
+        for group in groups:
+            if group[0].class_name == finding.class_name and _distance(group[0].position, finding.position) < config.gate_m:
+                group.append(finding)
+                break
+        else:
+            groups.append([finding])
+    return groups
+
+
+def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: DefectHypothesis | None,
+                  config: FusionConfig) -> FusedDefect:
+    best = group[0]
+    if hypothesis is None:
+        return FusedDefect(
+            defect_id, best.class_name, Source.TACTILE, best.confidence, best.position, best.normal,
+            best.width_mm, best.length_mm, best.depth_mm, tactile_ids=tuple(f.id for f in group),
+        )
+    touch_decides = best.confidence >= config.tactile_class_min_confidence or best.confidence >= hypothesis.confidence
+    class_name = best.class_name if touch_decides else hypothesis.class_name
+    confidence = 1.0 - (1.0 - hypothesis.confidence) * (1.0 - best.confidence)
+    length_mm = best.length_mm
+    if class_name in ELONGATED_CLASSES:
+        # The gel (18.6 mm) can be shorter than a scratch; the camera saw its whole length.
+        length_mm = max(length_mm, 1000 * max(hypothesis.extent_m))
+    return FusedDefect(
+        defect_id, class_name, Source.BOTH, confidence, best.position, best.normal, best.width_mm, length_mm,
+        best.depth_mm, vision_ids=(hypothesis.id,), tactile_ids=tuple(f.id for f in group),
+    )
+
+
+def fuse(
+    hypotheses: list[DefectHypothesis],
+    findings: list[TactileFinding],
+    config: FusionConfig = FusionConfig(),
+    judge: Callable[[FusedDefect], Verdict] | None = None,
+) -> FusionResult:
+    """Apply rules R1-R5; ``findings`` holds every press result, clean contacts ("none") included."""
+    result = FusionResult()
+    defect_findings = [f for f in findings if f.is_defect and f.confidence >= config.tactile_min_confidence]
+    clean_presses = [f for f in findings if f not in defect_findings]
+    groups = merge_tactile(defect_findings, config)
+    used_groups: set[int] = set()
+    fused: list[FusedDefect] = []
+
+    for hypothesis in sorted(hypotheses, key=lambda h: -h.confidence):
+        defect_id = f"d{len(fused)}"
+        if hypothesis.class_name in OPTICAL_CLASSES:
+            if hypothesis.confidence >= config.optical_min_confidence:
+                fused.append(FusedDefect(
+                    defect_id, hypothesis.class_name, Source.VISION, hypothesis.confidence, hypothesis.position,
+                    hypothesis.normal, 1000 * min(hypothesis.extent_m), 1000 * max(hypothesis.extent_m),
+                    vision_ids=(hypothesis.id,)))
+            else:
+                result.rejected.append(Rejection(hypothesis.id, "R1 optical: below optical_min_confidence"))
+            continue
+        gate = _gate(hypothesis, config)
+        candidates = [(i, _distance(g[0].position, hypothesis.position)) for i, g in enumerate(groups)
+                      if i not in used_groups]
+        candidates = [(i, d) for i, d in candidates if d < gate]
+        if candidates:
+            index = min(candidates, key=lambda c: c[1])[0]
+            used_groups.add(index)
+            fused.append(_from_tactile(defect_id, groups[index], hypothesis, config))
+        elif any(_under_footprint(hypothesis.position, press, config) for press in clean_presses):
+            result.rejected.append(Rejection(hypothesis.id, "R3 rejected: a clean contact covers it"))
+        else:
+            result.unconfirmed_ids.append(hypothesis.id)
+            fused.append(FusedDefect(
+                defect_id, hypothesis.class_name, Source.VISION, hypothesis.confidence, hypothesis.position,
+                hypothesis.normal, 1000 * min(hypothesis.extent_m), 1000 * max(hypothesis.extent_m),
+                vision_ids=(hypothesis.id,)))
+
+    for index, group in enumerate(groups):
+        if index not in used_groups:
+            fused.append(_from_tactile(f"d{len(fused)}", group, None, config))
+
+    if judge is not None:
+        fused = [replace(d, verdict=judge(d)) for d in fused]
+    result.defects = fused
+    return result

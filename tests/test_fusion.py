@@ -1,0 +1,79 @@
+"""Fusion rules R1-R5 and ground-truth scoring."""
+from __future__ import annotations
+
+import pytest
+
+from inspection.fusion.fuse import FusionConfig, fuse
+from inspection.fusion.scoring import TruthDefect, match
+from inspection.model import DefectHypothesis, Source, TactileFinding, Verdict
+
+UP = (0.0, 0.0, 1.0)
+
+
+def hypothesis(id_: str, cls: str, x: float, conf: float = 0.8, extent: float = 0.005) -> DefectHypothesis:
+    return DefectHypothesis(id_, cls, conf, (x, 0.0, 0.0), UP, (extent, extent / 2))
+
+
+def finding(id_: str, cls: str, x: float, conf: float = 0.9, depth: float = 0.2) -> TactileFinding:
+    return TactileFinding(id_, "r", 0, cls, conf, (x, 0.0, 0.0), UP, depth if cls != "none" else 0.0, 3.0, 5.0)
+
+
+def test_confirmed_by_touch_takes_tactile_measurement_and_class() -> None:
+    result = fuse([hypothesis("h0", "scratch", 0.100, conf=0.6)], [finding("t0", "dent", 0.102, conf=0.95)])
+    (defect,) = result.defects
+    assert defect.source is Source.BOTH and defect.class_name == "dent"
+    assert defect.position == (0.102, 0.0, 0.0) and defect.depth_mm == 0.2
+    assert defect.confidence == pytest.approx(1 - 0.4 * 0.05)
+    assert defect.vision_ids == ("h0",) and defect.tactile_ids == ("t0",)
+
+
+def test_vision_class_kept_when_touch_is_unsure() -> None:
+    config = FusionConfig(tactile_class_min_confidence=0.9, tactile_min_confidence=0.3)
+    result = fuse([hypothesis("h0", "pit", 0.1, conf=0.8)], [finding("t0", "dent", 0.1, conf=0.5)], config)
+    assert result.defects[0].class_name == "pit"
+
+
+def test_clean_contact_rejects_a_geometric_false_alarm() -> None:
+    result = fuse([hypothesis("h0", "dent", 0.100)], [finding("t0", "none", 0.101)])
+    assert result.defects == [] and result.rejected[0].rule.startswith("R3")
+
+
+def test_uncovered_hypothesis_is_kept_unconfirmed() -> None:
+    result = fuse([hypothesis("h0", "dent", 0.100)], [finding("t0", "none", 0.300)])
+    assert [d.source for d in result.defects] == [Source.VISION] and result.unconfirmed_ids == ["h0"]
+
+
+def test_optical_defects_stay_vision_only_even_under_a_clean_contact() -> None:
+    result = fuse([hypothesis("h0", "stain", 0.1, conf=0.5), hypothesis("h1", "paint_loss", 0.2, conf=0.1)],
+                  [finding("t0", "none", 0.1)])
+    assert [(d.class_name, d.source) for d in result.defects] == [("stain", Source.VISION)]
+    assert result.rejected[0].hypothesis_id == "h1"
+
+
+def test_touch_only_defects_are_added_and_overlapping_presses_merge() -> None:
+    findings = [finding("t0", "pit", 0.200, conf=0.8), finding("t1", "pit", 0.203, conf=0.9),
+                finding("t2", "none", 0.1)]
+    result = fuse([], findings)
+    (defect,) = result.defects
+    assert defect.source is Source.TACTILE and set(defect.tactile_ids) == {"t0", "t1"}
+    assert defect.confidence == 0.9
+
+
+def test_long_scratch_length_comes_from_the_camera() -> None:
+    result = fuse([hypothesis("h0", "scratch", 0.1, extent=0.040)], [finding("t0", "scratch", 0.11)])
+    assert result.defects[0].length_mm == pytest.approx(40.0)
+
+
+def test_judge_sets_verdicts() -> None:
+    result = fuse([], [finding("t0", "dent", 0.1, depth=0.3)],
+                  judge=lambda d: Verdict(d.depth_mm is not None and d.depth_mm < 0.1, "dent depth <= 0.1 mm"))
+    assert result.defects[0].verdict == Verdict(False, "dent depth <= 0.1 mm")
+
+
+def test_scoring_matches_once_nearest_first() -> None:
+    truths = [TruthDefect("g0", "dent", (0.0, 0.0, 0.0), (0.01, 0.01), 0.2),
+              TruthDefect("g1", "scratch", (0.1, 0.0, 0.0), (0.04, 0.0003), 0.05)]
+    result = match([(0.001, 0.0, 0.0), (0.002, 0.0, 0.0), (0.115, 0.0, 0.0), (0.5, 0.0, 0.0)], truths)
+    assert sorted(result.pairs) == [(0, 0), (2, 1)]
+    assert result.recall == 1.0 and result.precision == 0.5
+    assert match([], truths).recall == 0.0 and match([], truths).precision is None
