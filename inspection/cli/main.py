@@ -57,7 +57,7 @@ COMMANDS: dict[str, Command | Group] = {
     "tactile": Group("tactile sensor tools", {
         "calibrate": Command("build the colour-to-gradient lookup from ball presses", issue=6),
     }),
-    "report": Command("re-render report.html of a run folder from its report.json", issue=7),
+    "report": Command("re-render report.html of a run folder from its report.json", "inspection.cli.report"),
     "doctor": Command("check what this environment offers", "inspection.cli.doctor"),
 }
 

@@ -1,0 +1,142 @@
+"""The run folder: report.json (schema-versioned) and a self-contained report.html rendered from it.
+
+Layout of a run folder:
+    report.json                 InspectionReport
+    assets/<defect id>_camera.png, _tactile.png, _heightmap.png   optional per-defect evidence
+    part_outline.json           optional [[x, y], ...] outline of the part seen from +z (metres)
+    report.html                 rendered from the above; `inspection report RUN_DIR` re-renders it
+Every file is written atomically; every string in the HTML is escaped (Jinja2 autoescape), and
+images are embedded as data URIs so the page needs no network and no other file.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, select_autoescape
+
+from inspection.atomic import write_json_atomic, write_text_atomic
+from inspection.errors import InputError
+from inspection.model import InspectionReport
+
+ASSET_KINDS = ("camera", "tactile", "heightmap")
+SOURCE_COLOURS = {"vision": "#1f77b4", "tactile": "#d62728", "both": "#2ca02c"}
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Inspection report {{ report.run_id }} - {{ report.part_id }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
+.reject { color: #b00; font-weight: bold; } .accept { color: #070; }
+.defect { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin: 1em 0; }
+.evidence img { max-height: 220px; margin-right: 1em; border: 1px solid #ccc; image-rendering: pixelated; }
+.warning { background: #fff3cd; padding: 0.5em 1em; border-left: 4px solid #e0a800; }
+</style></head><body>
+<h1>Inspection report</h1>
+<p>Run <b>{{ report.run_id }}</b>, part <b>{{ report.part_id }}</b>, {{ report.created_utc }}.
+ {{ report.defects | length }} defect(s); {{ rejected_count }} rejected by acceptance rules.</p>
+{% if not report.complete %}<div class="warning"><b>Partial report.</b> Not inspected:
+<ul>{% for item in report.missing %}<li>{{ item }}</li>{% endfor %}</ul></div>{% endif %}
+<h2>Summary</h2><table>
+{% for key, value in summary %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
+</table>
+<h2>Part overview</h2>{{ overview | safe }}
+<p>Colour = evidence: <span style="color:#1f77b4">vision</span>, <span style="color:#d62728">tactile</span>,
+<span style="color:#2ca02c">both</span>. Part frame, seen from +z; metres.</p>
+<h2>Defects</h2>
+<table><tr><th>id</th><th>class</th><th>source</th><th>confidence</th><th>depth mm</th><th>width mm</th>
+<th>length mm</th><th>position (m)</th><th>verdict</th></tr>
+{% for d in report.defects %}<tr><td><a href="#{{ d.id }}">{{ d.id }}</a></td><td>{{ d.class_name }}</td>
+<td>{{ d.source.value }}</td><td>{{ '%.2f' % d.confidence }}</td>
+<td>{{ '%.3f' % d.depth_mm if d.depth_mm is not none else '-' }}</td><td>{{ '%.2f' % d.width_mm }}</td>
+<td>{{ '%.2f' % d.length_mm }}</td><td>{{ '%.4f, %.4f, %.4f' % d.position }}</td>
+<td>{% if d.verdict %}<span class="{{ 'accept' if d.verdict.accepted else 'reject' }}">
+{{ 'accept' if d.verdict.accepted else 'REJECT' }}</span> ({{ d.verdict.rule }}){% else %}-{% endif %}</td></tr>
+{% endfor %}</table>
+{% for d in report.defects %}<div class="defect" id="{{ d.id }}"><h3>{{ d.id }}: {{ d.class_name }}
+({{ d.source.value }})</h3>
+<p>Depth {{ '%.3f mm' % d.depth_mm if d.depth_mm is not none else 'not measured (no touch)' }},
+width {{ '%.2f' % d.width_mm }} mm, length {{ '%.2f' % d.length_mm }} mm, confidence {{ '%.2f' % d.confidence }};
+vision evidence {{ d.vision_ids | join(', ') or 'none' }}, tactile evidence {{ d.tactile_ids | join(', ') or 'none' }}.</p>
+<div class="evidence">{% for kind, uri in assets.get(d.id, {}).items() %}
+<figure style="display:inline-block"><img alt="{{ kind }} of {{ d.id }}" src="{{ uri }}"><figcaption>{{ kind }}</figcaption></figure>
+{% endfor %}</div></div>{% endfor %}
+</body></html>
+"""
+
+
+def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -> str:
+    """Top view (x right, y up) of the part outline and every defect, as inline SVG."""
+    points = [d.position[:2] for d in report.defects] + [tuple(p) for p in (outline or [])]
+    if not points:
+        return "<p>No defects and no part outline.</p>"
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    margin = 0.02
+    x0, x1, y0, y1 = min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin
+    scale = 600 / max(x1 - x0, y1 - y0)
+    width, height = (x1 - x0) * scale, (y1 - y0) * scale
+
+    def to_svg(x: float, y: float) -> tuple[float, float]:
+        return ((x - x0) * scale, (y1 - y) * scale)
+
+    shapes = []
+    if outline:
+        polygon = " ".join("%.1f,%.1f" % to_svg(x, y) for x, y in outline)
+        shapes.append(f'<polygon points="{polygon}" fill="#eef" stroke="#88a"/>')
+    for defect in report.defects:
+        cx, cy = to_svg(defect.position[0], defect.position[1])
+        colour = SOURCE_COLOURS[defect.source.value]
+        label = "".join(c for c in defect.id if c.isalnum() or c in "_-")  # ids are ours; keep the SVG inert
+        shapes.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="none" stroke="{colour}" stroke-width="2"/>'
+                      f'<text x="{cx + 8:.1f}" y="{cy - 8:.1f}" font-size="11">{label}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'style="border:1px solid #ccc">{"".join(shapes)}</svg>')
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "n/a (no ground truth)"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render_html(run_dir: str | Path) -> Path:
+    """(Re-)render report.html from report.json and the assets beside it."""
+    run_dir = Path(run_dir)
+    report = InspectionReport.load(run_dir / "report.json")
+    outline_file = run_dir / "part_outline.json"
+    outline = json.loads(outline_file.read_text()) if outline_file.is_file() else None
+    assets: dict[str, dict[str, str]] = {}
+    for defect in report.defects:
+        for kind in ASSET_KINDS:
+            path = run_dir / "assets" / f"{defect.id}_{kind}.png"
+            if path.is_file():
+                assets.setdefault(defect.id, {})[kind] = _data_uri(path)
+    summary = [(key, _format(value)) for key, value in report.summary.to_json().items()
+               if key not in ("schema_version", "kind")]
+    environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    html = environment.from_string(TEMPLATE).render(
+        report=report, summary=summary, assets=assets, overview=_overview_svg(report, outline),
+        rejected_count=sum(1 for d in report.defects if d.verdict and not d.verdict.accepted),
+    )
+    return write_text_atomic(run_dir / "report.html", html)
+
+
+def write_report(run_dir: str | Path, report: InspectionReport,
+                 part_outline: list[list[float]] | None = None) -> Path:
+    """Write report.json (and the part outline) atomically, then render report.html."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: exists and is not a folder")
+    write_json_atomic(run_dir / "report.json", report.to_json())
+    if part_outline is not None:
+        write_json_atomic(run_dir / "part_outline.json", part_outline)
+    return render_html(run_dir)
