@@ -21,6 +21,31 @@ IMAGE_PROBE = (
     ParamSpec("report_file", "", "receive mode: write frames received, lost and rate as JSON here at exit"),
 )
 
+PLANNER = (
+    ParamSpec("footprint_overlap", 0.2, "fraction of the gel footprint shared by neighbouring presses", low=0.0, high=0.9),
+    ParamSpec("dwell_s", 0.5, "time the gel rests pressed in while the tactile image is taken", low=0.0, high=60.0),
+    ParamSpec("transit_clearance_m", 0.1, "sensor lift above the surface for transits that pass too close otherwise",
+              low=0.0, high=1.0),
+    ParamSpec("line_step_m", 0.002, "spacing of IK points along the straight press and retreat lines",
+              low=1e-4, high=0.05),
+    ParamSpec("min_manipulability", 0.005, "poses below this Yoshikawa manipulability are refused as near-singular",
+              low=0.0, high=1.0),
+    ParamSpec("link_radius_m", 0.05, "arm links are capsules of this radius around the joint skeleton",
+              low=0.0, high=0.5),
+    ParamSpec("sensor_radius_m", 0.02, "the tactile sensor body is a capsule of this radius ending at the gel",
+              low=0.0, high=0.2),
+    ParamSpec("min_clearance_m", 0.005, "smallest allowed gap between the arm (or the sensor off contact) and the part",
+              low=0.0, high=0.5),
+    ParamSpec("max_region_offset_m", 0.01, "a region centre farther than this from the mesh is rejected as bad input",
+              low=1e-4, high=1.0),
+    ParamSpec("two_opt_passes", 20, "2-opt improvement passes over the press order", low=0, high=1000),
+    ParamSpec("ik_max_iterations", 150, "damped least squares iterations per IK solve", low=10, high=10000),
+    ParamSpec("motion_backend", "auto", "auto: MoveIt 2 (moveit_py) when importable, else builtin; moveit: required",
+              choices=("auto", "builtin", "moveit")),
+    ParamSpec("moveit_group", "ur_manipulator", "MoveIt planning group of the arm (moveit backend)"),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
+    "planner_node": PLANNER,
 }

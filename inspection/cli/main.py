@@ -49,10 +49,10 @@ COMMANDS: dict[str, Command | Group] = {
         "tactile": Command("Stage II classifier and measurement on labelled frames", issue=6),
         "campaign": Command("full pipeline on many simulated parts", issue=8),
     }),
-    "plan": Command("plan tactile presses and a trajectory over scan regions", issue=5),
+    "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
     "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {
-        "stats": Command("count images, boxes and classes; list skipped items", issue=4),
-        "convert": Command("convert a dataset to YOLO or COCO", issue=4),
+        "stats": Command("count images, boxes and classes; list skipped items", "inspection.cli.data_stats", 4),
+        "convert": Command("convert a dataset to YOLO or COCO", "inspection.cli.data_convert", 4),
     }),
     "tactile": Group("tactile sensor tools", {
         "calibrate": Command("build the colour-to-gradient lookup from ball presses", issue=6),

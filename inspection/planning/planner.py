@@ -1,0 +1,253 @@
+"""The tactile scan planner: regions on a mesh -> ordered presses -> IK -> a timed joint trajectory.
+
+Each press is approached in joint space to a stand-off pose, pressed along a straight line (IK every
+``line_step_m``), held for the dwell, retreated along the same line, then the arm transits to the
+next press. A press whose poses fail IK, joint limits, the singularity bound or the clearance check
+is listed as unreachable with the reason, never dropped silently, and the trajectory that leaves the
+planner has been checked against every joint limit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from inspection.cell import CellConfig
+from inspection.errors import InputError
+from inspection.model import ScanRegion
+from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, RegionCoveragePlanner
+from inspection.planning.interfaces import (CompoundMeshModifier, CompoundToolPathModifier, Press,
+                                            StandoffModifier, ToolPathPlannerPipeline, ToolPaths)
+from inspection.planning.kinematics import ClearanceChecker, IkSettings, RobotKinematics
+from inspection.planning.mesh_modifiers import OrientNormalsModifier
+from inspection.planning.motion import BuiltinMotion, MotionBackend, MotionError
+from inspection.planning.ordering import TravelOrderModifier
+from inspection.planning.surface import Surface
+from inspection.planning.trajectory import JointTrajectory, Limits, check_trajectory
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    """planner_node parameters (see inspection/params.py for their meaning and ranges)."""
+
+    footprint_overlap: float = 0.2
+    dwell_s: float = 0.5
+    transit_clearance_m: float = 0.1
+    line_step_m: float = 0.002
+    min_manipulability: float = 0.005
+    link_radius_m: float = 0.05
+    sensor_radius_m: float = 0.02
+    min_clearance_m: float = 0.005
+    max_region_offset_m: float = 0.01
+    two_opt_passes: int = 20
+    ik_max_iterations: int = 150
+    motion_backend: str = "auto"
+    moveit_group: str = "ur_manipulator"
+
+    @staticmethod
+    def from_params(params: dict[str, Any]) -> "PlannerSettings":
+        return PlannerSettings(**{k: params[k] for k in PlannerSettings.__dataclass_fields__ if k in params})
+
+
+@dataclass(frozen=True)
+class PlannedPress:
+    press: Press
+    q_contact: np.ndarray
+    contact_time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.press
+        return {"region": p.regions[0] if p.regions else "", "regions": list(p.regions),
+                "position": _floats(p.position), "approach_axis": _floats(p.approach_axis),
+                "normal": _floats(p.normal), "x_axis": _floats(p.x_axis), "depth_m": p.depth_m,
+                "approach_standoff_m": p.approach_m, "contact_time_s": round(self.contact_time_s, 6),
+                "joint_positions": _floats(self.q_contact)}
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    region: str
+    position: np.ndarray
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "position": _floats(self.position), "reason": self.reason}
+
+
+@dataclass
+class Plan:
+    presses: list[PlannedPress]
+    unreachable: list[Unreachable]
+    trajectory: JointTrajectory
+    warnings: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cycle_time_s(self) -> float:
+        return self.trajectory.end_time
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"presses": [p.to_dict() for p in self.presses],
+                "unreachable": [u.to_dict() for u in self.unreachable],
+                "trajectory": self.trajectory.to_dict(), "cycle_time_s": round(self.cycle_time_s, 6),
+                "warnings": self.warnings}
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in values]
+
+
+class TactileScanPlanner:
+    """Plans presses and the joint trajectory for one cell; reuse it across parts (the robot loads once)."""
+
+    def __init__(self, cell: CellConfig, settings: PlannerSettings = PlannerSettings(),
+                 motion: MotionBackend | None = None) -> None:
+        self.cell, self.settings = cell, settings
+        self.kinematics = RobotKinematics(cell, IkSettings(max_iterations=settings.ik_max_iterations))
+        self.limits = Limits(self.kinematics.velocity_limit, self.kinematics.acceleration_limit,
+                             cell.robot.max_tool_speed_near_part)
+        self.motion = motion
+        width, height = cell.tactile.footprint_m
+        self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
+
+    def tool_paths(self, surface: Surface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> ToolPaths:
+        """Mesh modifier -> coverage planner -> stand-offs and travel order (the Noether pipeline)."""
+        tactile = self.cell.tactile
+        planner = (FullCoverageRasterPlanner(self.footprint) if full_coverage else
+                   RegionCoveragePlanner(tuple(regions), self.footprint, self.settings.max_region_offset_m))
+        start = self.kinematics.sensor_pose(self.kinematics.home)[:3, 3]
+        pipeline = ToolPathPlannerPipeline(
+            CompoundMeshModifier([OrientNormalsModifier()]), planner,
+            CompoundToolPathModifier([
+                StandoffModifier(tactile.press_depth_m, tactile.approach_standoff_m, tactile.approach_standoff_m,
+                                 tactile.max_press_depth_m),
+                TravelOrderModifier(start, self.settings.two_opt_passes),
+            ]))
+        (paths,) = pipeline.plan(surface)
+        return paths
+
+    def plan(self, surface: Surface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> Plan:
+        started = time.perf_counter()
+        paths = self.tool_paths(surface, regions, full_coverage)
+        covered = time.perf_counter()
+        settings = self.settings
+        checker = ClearanceChecker(surface, settings.link_radius_m, settings.sensor_radius_m, settings.min_clearance_m)
+        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits)
+        trajectory = JointTrajectory(self.kinematics.joint_names)
+        trajectory.start(self.kinematics.home)
+        planned: list[PlannedPress] = []
+        unreachable = [Unreachable(region, _region_center(regions, region), reason) for region, reason in paths.uncovered]
+        previous: Press | None = None
+        for press in paths.presses:
+            try:
+                q_approach, line_q, arc = self._press_motion(press, checker, trajectory.last)
+                self._transit(motion, trajectory, previous, press, q_approach)
+            except MotionError as exc:
+                unreachable.append(Unreachable(press.regions[0] if press.regions else "", press.position, str(exc)))
+                continue
+            positions, times = motion.line(line_q, arc)
+            trajectory.extend(positions, times)
+            planned.append(PlannedPress(press, line_q[-1], trajectory.end_time))
+            trajectory.dwell(settings.dwell_s)
+            trajectory.extend(positions[::-1], times[-1] - times[::-1])
+            previous = press
+        warnings = []
+        try:
+            self._transit(motion, trajectory, previous, None, self.kinematics.home)
+        except MotionError as exc:
+            warnings.append(f"no collision-free return to home ({exc}); the trajectory ends at the last retreat")
+        check_trajectory(trajectory, self.kinematics.lower, self.kinematics.upper, self.limits)
+        finished = time.perf_counter()
+        return Plan(planned, unreachable, trajectory, warnings,
+                    {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started})
+
+    def _press_motion(self, press: Press, checker: ClearanceChecker, seed: np.ndarray):
+        """IK of the stand-off pose and of every point of the straight press line, with all checks."""
+        kin, settings = self.kinematics, self.settings
+        approach = kin.solve_with_restarts(press.sensor_pose(press.approach_m), seed)
+        if not approach.ok:
+            raise MotionError(f"approach pose: {approach.reason}")
+        self._check_pose(approach.q, checker, sensor_free=True, what="approach pose")
+        travel = press.approach_m + press.depth_m
+        count = max(2, int(math.ceil(travel / settings.line_step_m)) + 1)
+        arc = np.linspace(0.0, travel, count)
+        line_q = [approach.q]
+        for s in arc[1:]:
+            step = kin.solve(press.sensor_pose(press.approach_m - s), line_q[-1])
+            if not step.ok:
+                raise MotionError(f"press line at {s * 1000:.1f} mm: {step.reason}")
+            if np.abs(step.q - line_q[-1]).max() > self.limits.max_joint_step:
+                raise MotionError(f"press line at {s * 1000:.1f} mm: joint jump (wrist flip near a singularity)")
+            line_q.append(step.q)
+        for q in (line_q[len(line_q) // 2], line_q[-1]):
+            self._check_pose(q, checker, sensor_free=False, what="pressed pose")
+        return approach.q, np.array(line_q), arc
+
+    def _check_pose(self, q: np.ndarray, checker: ClearanceChecker, sensor_free: bool, what: str) -> None:
+        manipulability = self.kinematics.manipulability(q)
+        if manipulability < self.settings.min_manipulability:
+            raise MotionError(f"{what}: near a singularity (manipulability {manipulability:.4f} < "
+                              f"{self.settings.min_manipulability})")
+        reason = checker.check(self.kinematics, q, sensor_free)
+        if reason:
+            raise MotionError(f"{what}: {reason}")
+
+    def _lift(self, press: Press, seed: np.ndarray) -> np.ndarray:
+        lifted = self.kinematics.solve_with_restarts(press.sensor_pose(self.settings.transit_clearance_m), seed)
+        if not lifted.ok:
+            raise MotionError(f"transit lift pose: {lifted.reason}")
+        return lifted.q
+
+    def _transit(self, motion: MotionBackend, trajectory: JointTrajectory, previous: Press | None,
+                 target: Press | None, q_target: np.ndarray) -> None:
+        """Joint-space move to ``q_target``; if it passes too close to the part, go via lifted poses."""
+        q_start = trajectory.last
+        try:
+            trajectory.extend(*motion.transit(q_start, q_target))
+            return
+        except MotionError as direct:
+            waypoints = [q_start]
+            if previous is not None:
+                waypoints.append(self._lift(previous, q_start))
+            if target is not None:
+                waypoints.append(self._lift(target, q_target))
+            waypoints.append(q_target)
+            if len(waypoints) == 2:
+                raise direct
+        segments = [motion.transit(a, b) for a, b in zip(waypoints[:-1], waypoints[1:])]
+        for positions, times in segments:
+            trajectory.extend(positions, times)
+
+
+def _region_center(regions: Sequence[ScanRegion], region_id: str) -> np.ndarray:
+    for region in regions:
+        if region.id == region_id:
+            return np.asarray(region.center, dtype=float)
+    return np.full(3, np.nan)
+
+
+def build_planner(cell: CellConfig, settings: PlannerSettings, connect_moveit=None) -> tuple[TactileScanPlanner, str]:
+    """The planner with the motion backend that ``settings.motion_backend`` selects, and that backend's name.
+
+    In 'auto' mode a MoveIt that is importable but cannot start (no config, no robot_description)
+    falls back to the built-in planner; in 'moveit' mode that is an error.
+    """
+    from inspection.planning import moveit_adapter
+
+    backend = moveit_adapter.select_backend(settings.motion_backend, moveit_adapter.moveit_available()
+                                            or connect_moveit is not None)
+    planner = TactileScanPlanner(cell, settings)
+    if backend == "builtin":
+        return planner, "builtin"
+    connect = connect_moveit or moveit_adapter.connect
+    kin = planner.kinematics
+    try:
+        planner.motion = connect(settings.moveit_group, planner.limits, kin.urdf_velocity_limit, kin.acceleration_limit)
+    except Exception as exc:  # noqa: BLE001 - MoveIt start-up failures come in many types
+        if settings.motion_backend == "moveit":
+            raise InputError(f"planner_node.motion_backend: 'moveit' requested but MoveIt could not start: {exc}") from exc
+        return planner, f"builtin (MoveIt could not start: {type(exc).__name__}: {exc})"
+    return planner, "moveit"
