@@ -51,8 +51,8 @@ COMMANDS: dict[str, Command | Group] = {
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
     "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {
-        "stats": Command("count images, boxes and classes; list skipped items", "inspection.cli.data_stats", 4),
-        "convert": Command("convert a dataset to YOLO or COCO", "inspection.cli.data_convert", 4),
+        "stats": Command("count images, boxes and classes; list skipped items", issue=4),
+        "convert": Command("convert a dataset to YOLO or COCO", issue=4),
     }),
     "tactile": Group("tactile sensor tools", {
         "calibrate": Command("build the colour-to-gradient lookup from ball presses", issue=6),
