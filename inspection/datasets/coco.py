@@ -122,6 +122,7 @@ def _read_one(ctx: ReadContext, path: Path, class_names: list[str]) -> list[Imag
             dropped.add(image_id)
             continue
         images[image_id] = (image_path, info.width, info.height)
+    dropped -= images.keys()  # a repeated id names the first image, which stays
     raw: dict[int | str, list[RawBox]] = {i: [] for i in images}
     for number, ann in enumerate(data["annotations"], start=1):
         ann_id = ann.get("id", number) if isinstance(ann, dict) else number

@@ -118,19 +118,28 @@ def _images_of(ctx: ReadContext, yaml_path: Path, base: Path, entry: object) -> 
     images: list[Path] = []
     for item in entries:
         text = str(item)
-        try:
-            target = confined(ctx.root, base, text)
-            if not target.exists() and text.startswith("../"):
-                target = confined(ctx.root, base, text[3:])  # Roboflow exports: '../train/images' from the root
-        except UnsafePath as exc:
-            ctx.skip(yaml_path, f"split entry: {exc}")
+        # Roboflow exports say '../train/images' from a data.yaml that sits in the root; Ultralytics
+        # then drops the '../', and so do we.
+        attempts = [text, text[3:]] if text.startswith("../") else [text]
+        target, refusal = None, ""
+        for attempt in attempts:
+            try:
+                candidate = confined(ctx.root, base, attempt)
+            except UnsafePath as exc:
+                refusal = str(exc)
+                continue
+            if candidate.exists():
+                target = candidate
+                break
+        if target is None:
+            ctx.skip(yaml_path, f"split entry {text!r}: " + (refusal or "no such folder or image list under the dataset root"))
             continue
         if target.is_dir():
             images.extend(p for p in ctx.index.images() if p.is_relative_to(target))
-        elif target.is_file() and target.suffix.lower() == ".txt":
+        elif target.suffix.lower() == ".txt":
             images.extend(_image_list(ctx, target))
         else:
-            ctx.skip(yaml_path, f"split entry {text!r}: no such folder or image list under the dataset root")
+            ctx.skip(yaml_path, f"split entry {text!r}: not a folder or a .txt image list")
     return images
 
 
