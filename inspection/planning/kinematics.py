@@ -159,20 +159,22 @@ class RobotKinematics:
 class ClearanceChecker:
     """Distance from sampled points of the arm to the part mesh (open3d distance queries).
 
-    Arm links are capsules of ``link_radius_m`` around the joint-origin skeleton; the sensor body is a
-    capsule of ``sensor_radius_m`` from tool0 ending at the gel, checked only when the gel is meant to be
-    off the part (transit), since touching is the point of a press.
+    Arm links are capsules of ``link_radius_m`` around the joint-origin skeleton that must keep
+    ``min_clearance_m``; the sensor body is a capsule of ``sensor_radius_m`` from tool0 ending at the
+    gel, checked only when the gel is meant to be off the part (stand-off poses, transits), where it
+    must keep ``sensor_clearance_m``: transits stay out of the slow zone above the surface.
     """
 
     surface: object  # inspection.planning.surface.Surface
     link_radius_m: float
     sensor_radius_m: float
     min_clearance_m: float
+    sensor_clearance_m: float
     spacing_m: float = 0.02
 
     def check(self, kinematics: RobotKinematics, q: np.ndarray, sensor_free: bool) -> str:
         """Empty string when clear, else the reason naming the link and the distance."""
-        names, samples, radii = [], [], []
+        names, samples, radii, needed = [], [], [], []
         for name, a, b in kinematics.skeleton(q):
             if name.endswith("->sensor"):
                 if not sensor_free:
@@ -184,11 +186,13 @@ class ClearanceChecker:
             t = np.linspace(0.0, 1.0, count)[:, None]
             samples.append(a + t * (b - a))
             names += [name] * count
-            radii.append(np.full(count, self.sensor_radius_m if name.endswith("->sensor") else self.link_radius_m))
-        points, radius = np.vstack(samples), np.concatenate(radii)
+            sensor = name.endswith("->sensor")
+            radii.append(np.full(count, self.sensor_radius_m if sensor else self.link_radius_m))
+            needed.append(np.full(count, self.sensor_clearance_m if sensor else self.min_clearance_m))
+        points, radius, required = np.vstack(samples), np.concatenate(radii), np.concatenate(needed)
         gap = self.surface.distance(points) - radius
-        worst = int(np.argmin(gap))
-        if gap[worst] < self.min_clearance_m:
+        worst = int(np.argmin(gap - required))
+        if gap[worst] < required[worst]:
             return (f"collision: arm segment {names[worst]} {max(gap[worst], 0.0) * 1000:.1f} mm from the part "
-                    f"(needs {self.min_clearance_m * 1000:.0f} mm)")
+                    f"(needs {required[worst] * 1000:.0f} mm)")
         return ""

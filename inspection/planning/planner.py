@@ -28,6 +28,9 @@ from inspection.planning.ordering import TravelOrderModifier
 from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, Limits, check_trajectory
 
+# How far inside the approach stand-off a transit may dip (the stand-off pose itself sits on the boundary).
+SLOW_ZONE_TOLERANCE_M = 0.001
+
 
 @dataclass(frozen=True)
 class PlannerSettings:
@@ -134,7 +137,9 @@ class TactileScanPlanner:
         paths = self.tool_paths(surface, regions, full_coverage)
         covered = time.perf_counter()
         settings = self.settings
-        checker = ClearanceChecker(surface, settings.link_radius_m, settings.sensor_radius_m, settings.min_clearance_m)
+        # Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance).
+        checker = ClearanceChecker(surface, settings.link_radius_m, settings.sensor_radius_m, settings.min_clearance_m,
+                                   self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
         motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits)
         trajectory = JointTrajectory(self.kinematics.joint_names)
         trajectory.start(self.kinematics.home)

@@ -22,25 +22,16 @@ def trapezoid_duration(distance: float, v_max: float, a_max: float) -> float:
     return 2 * math.sqrt(distance / a_max)
 
 
-def trapezoid_position(t: np.ndarray, distance: float, duration: float, a_max: float) -> np.ndarray:
-    """Position along a trapezoid of total ``duration`` covering ``distance``, using acceleration ``a_max``.
-
-    The cruise speed follows from the duration: v = (a T - sqrt(a^2 T^2 - 4 a d)) / 2.
-    """
-    if distance <= 0 or duration <= 0:
-        return np.zeros_like(t)
+def trapezoid_time(s: np.ndarray, distance: float, duration: float, a_max: float) -> np.ndarray:
+    """Inverse of ``trapezoid_position``: the time at which position ``s`` is reached (closed form)."""
     disc = max(a_max * a_max * duration * duration - 4 * a_max * distance, 0.0)
     v = (a_max * duration - math.sqrt(disc)) / 2
     t_acc = v / a_max
-    t = np.clip(t, 0.0, duration)
-    return np.where(t < t_acc, 0.5 * a_max * t * t,
-                    np.where(t <= duration - t_acc, 0.5 * a_max * t_acc * t_acc + v * (t - t_acc),
-                             distance - 0.5 * a_max * (duration - t) ** 2))
-
-
-def invert_monotone(values: np.ndarray, grid_t: np.ndarray, grid_s: np.ndarray) -> np.ndarray:
-    """Times at which the monotone s(t) sampled on a fine grid reaches ``values``."""
-    return np.interp(values, grid_s, grid_t)
+    s_acc = 0.5 * a_max * t_acc * t_acc
+    s = np.clip(np.asarray(s, dtype=float), 0.0, distance)
+    cruise = t_acc + (s - s_acc) / max(v, 1e-12)
+    return np.where(s < s_acc, np.sqrt(2 * s / a_max),
+                    np.where(s <= distance - s_acc, cruise, duration - np.sqrt(np.maximum(2 * (distance - s) / a_max, 0.0))))
 
 
 @dataclass
@@ -104,9 +95,7 @@ def joint_move(q0: np.ndarray, q1: np.ndarray, limits: Limits) -> tuple[np.ndarr
     count = max(2, int(math.ceil(np.abs(delta).max() / limits.max_joint_step)) + 1)
     # Equal steps in position (not time) keep the spacing bounded; times follow from the profile.
     fractions = np.linspace(0.0, 1.0, count)
-    grid_t = np.linspace(0.0, duration, 2001)
-    grid_s = trapezoid_position(grid_t, 1.0, duration, a_norm)
-    times = invert_monotone(fractions, grid_t, grid_s)
+    times = trapezoid_time(fractions, 1.0, duration, a_norm)
     times[-1] = duration
     return q0 + fractions[:, None] * delta, times
 
@@ -120,9 +109,7 @@ def line_move(path_q: np.ndarray, arc_length: np.ndarray, limits: Limits) -> np.
     # 0.9: the joint rate per metre changes a little along a short line; keep a margin on acceleration.
     a_max = 0.9 * float(np.min(limits.acceleration / worst))
     duration = trapezoid_duration(total, v_max, a_max)
-    grid_t = np.linspace(0.0, duration, 2001)
-    grid_s = trapezoid_position(grid_t, total, duration, a_max)
-    times = invert_monotone(arc_length, grid_t, grid_s)
+    times = trapezoid_time(arc_length, total, duration, a_max)
     times[-1] = duration
     return times
 

@@ -1,0 +1,134 @@
+"""Kinematics and trajectory: IK reaches the presses, limits hold, time is monotone, nothing is dropped."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from inspection.cell import Pose, load_cell
+from inspection.model import ScanRegion
+from inspection.planning import shapes
+from inspection.planning.planner import PlannerSettings, TactileScanPlanner
+from inspection.planning.surface import Surface
+from inspection.planning.trajectory import Limits, joint_move, trapezoid_duration
+
+CELL = load_cell()
+PANEL = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
+DOME = Surface.from_arrays(*shapes.height_field(2.0, 2.0, 0.5, 0.01))
+SPHERE = Surface.from_arrays(*shapes.sphere(0.15, 4))
+
+
+def _panel_region(name: str, angle: float, y: float, radius: float = 0.01) -> ScanRegion:
+    return ScanRegion(name, (math.sin(angle), y, math.cos(angle) - 1.0), (math.sin(angle), 0.0, math.cos(angle)), radius)
+
+
+PANEL_REGIONS = [_panel_region("a", 0.2, 0.1), _panel_region("b", -0.25, -0.15), _panel_region("c", 0.0, 0.25),
+                 _panel_region("d", 0.1, -0.2, 0.02)]
+
+
+@pytest.fixture(scope="module")
+def planner() -> TactileScanPlanner:
+    return TactileScanPlanner(CELL)
+
+
+@pytest.fixture(scope="module")
+def panel_plan(planner):
+    return planner.plan(PANEL, PANEL_REGIONS)
+
+
+def test_trapezoid_durations_match_the_closed_form() -> None:
+    assert trapezoid_duration(1.0, 1.0, 2.0) == pytest.approx(1.5)  # cruise phase
+    assert trapezoid_duration(0.1, 1.0, 2.0) == pytest.approx(2 * math.sqrt(0.05))  # triangle
+
+
+def test_joint_move_is_synchronised_and_within_velocity_and_acceleration() -> None:
+    limits = Limits(np.full(6, 1.0), np.full(6, 2.0), 0.02, max_joint_step=0.002)
+    q0, q1 = np.zeros(6), np.array([1.2, -0.4, 0.05, 0.0, 0.6, -1.0])
+    positions, times = joint_move(q0, q1, limits)
+    assert np.allclose(positions[-1], q1) and times[-1] == pytest.approx(trapezoid_duration(1.2, 1.0, 2.0))
+    velocity = np.diff(positions, axis=0) / np.diff(times)[:, None]
+    assert np.abs(velocity).max() <= 1.0 + 1e-9
+    acceleration = np.diff(velocity, axis=0) / np.diff((times[1:] + times[:-1]) / 2)[:, None]
+    assert np.abs(acceleration).max() <= 2.0 * 1.02
+    fractions = (positions - q0)[:, 0] / q1[0]
+    assert np.allclose((positions - q0), fractions[:, None] * q1)  # all joints on one straight joint-space line
+
+
+def test_every_press_is_reached_at_the_commanded_depth(planner, panel_plan) -> None:
+    assert len(panel_plan.presses) >= len(PANEL_REGIONS) and not panel_plan.unreachable
+    for planned in panel_plan.presses:
+        press = planned.press
+        sensor = planner.kinematics.sensor_pose(planned.q_contact)
+        target = press.position - press.normal * press.depth_m
+        assert np.linalg.norm(sensor[:3, 3] - target) < 2e-4
+        assert math.degrees(math.acos(np.clip(sensor[:3, 2] @ press.approach_axis, -1, 1))) < 0.5
+
+
+def test_trajectory_respects_limits_and_is_continuous(planner, panel_plan) -> None:
+    positions, times = panel_plan.trajectory.as_arrays()
+    kin = planner.kinematics
+    assert positions.shape == (len(times), 6) and times[0] == 0.0
+    assert np.all(np.diff(times) > 0)
+    assert np.all(positions >= kin.lower) and np.all(positions <= kin.upper)
+    assert np.abs(np.diff(positions, axis=0)).max() <= 0.05 + 1e-9
+    velocity = np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]
+    assert velocity.max() <= CELL.robot.max_joint_velocity * (1 + 1e-6)
+    assert np.allclose(positions[0], kin.home) and np.allclose(positions[-1], kin.home)
+    assert panel_plan.cycle_time_s == pytest.approx(times[-1])
+    contact_times = [p.contact_time_s for p in panel_plan.presses]
+    assert contact_times == sorted(contact_times)
+
+
+def test_tool_is_slow_near_the_part(planner, panel_plan) -> None:
+    positions, times = panel_plan.trajectory.as_arrays()
+    sensor = np.array([planner.kinematics.sensor_pose(q)[:3, 3] for q in positions])
+    near = PANEL.distance(sensor) < CELL.tactile.approach_standoff_m - 0.0015
+    segment_near = near[1:] | near[:-1]
+    speed = np.linalg.norm(np.diff(sensor, axis=0), axis=1) / np.diff(times)
+    assert segment_near.any()
+    assert speed[segment_near].max() <= CELL.robot.max_tool_speed_near_part * 1.01
+
+
+def test_doubly_curved_and_closed_parts_are_planned(planner) -> None:
+    dome_region = ScanRegion("dome", (0.05, -0.05, -(2 * 0.05 ** 2 + 2 * 0.05 ** 2) / 2),
+                             tuple(shapes.height_field_normal(np.array([[0.05, -0.05, 0]]), 2, 2)[0]), 0.015)
+    dome = planner.plan(DOME, [dome_region])
+    assert dome.presses and not dome.unreachable
+    top = np.array([0.0, 0.0, 0.0])
+    side = np.array([0.15 * math.sin(0.6), 0.0, -0.15 + 0.15 * math.cos(0.6)])
+    regions = [ScanRegion("top", tuple(top), (0.0, 0.0, 1.0), 0.01),
+               ScanRegion("side", tuple(side), tuple(shapes.sphere_normal(side[None])[0]), 0.01)]
+    sphere = planner.plan(SPHERE, regions)
+    assert {p.press.regions[0] for p in sphere.presses} == {"top", "side"}
+    assert len(sphere.presses) + len(sphere.unreachable) == len(planner.tool_paths(SPHERE, regions).presses)
+
+
+def test_out_of_reach_presses_are_listed_with_the_reason_not_dropped() -> None:
+    far = dataclasses.replace(CELL, part=dataclasses.replace(CELL.part, pose=Pose((2.5, 0.0, 0.05))))
+    plan = TactileScanPlanner(far).plan(PANEL, PANEL_REGIONS[:2])
+    assert not plan.presses and len(plan.unreachable) >= 2
+    assert {u.region for u in plan.unreachable} == {"a", "b"}
+    assert all("IK did not converge" in u.reason for u in plan.unreachable)
+    assert len(plan.trajectory.positions) == 1  # stays at home
+
+
+def test_singular_and_colliding_poses_are_refused(planner) -> None:
+    picky = TactileScanPlanner(CELL, PlannerSettings(min_manipulability=0.5))
+    plan = picky.plan(PANEL, PANEL_REGIONS[:1])
+    assert not plan.presses and all("singularity" in u.reason for u in plan.unreachable)
+    fat = TactileScanPlanner(CELL, PlannerSettings(link_radius_m=0.2))
+    plan = fat.plan(PANEL, PANEL_REGIONS[:1])
+    assert not plan.presses and all("collision" in u.reason for u in plan.unreachable)
+
+
+def test_transit_between_far_regions_stays_clear_of_the_part(planner, panel_plan) -> None:
+    positions, _ = panel_plan.trajectory.as_arrays()
+    kin = planner.kinematics
+    for q in positions[::5]:
+        for name, a, b in kin.skeleton(q):
+            if name.endswith("->sensor") or name.endswith("->tool0"):
+                continue
+            points = a + np.linspace(0, 1, 8)[:, None] * (b - a)
+            assert PANEL.distance(points).min() > 0.05, name
