@@ -52,3 +52,21 @@ def boxes_of(dataset) -> dict[str, list[tuple]]:
 
 def reasons(dataset) -> list[str]:
     return [f"{s.file}: {s.reason}" for s in dataset.skipped]
+
+
+# YOLO keeps 6 decimals of a normalised coordinate: at most 0.5e-6 * 200 px = 1e-4 px per write.
+TOLERANCE_PX = 1e-3
+
+
+def assert_same_boxes(a: dict, b: dict) -> None:
+    """Every box of ``a`` has its own box in ``b`` with the same class and corners within tolerance
+    (matched one to one, since sorting nearly equal boxes can order them differently)."""
+    assert a.keys() == b.keys()
+    for name in a:
+        remaining = list(b[name])
+        assert len(a[name]) == len(remaining), name
+        for box in a[name]:
+            match = next((other for other in remaining if other[0] == box[0]
+                          and max(abs(p - q) for p, q in zip(box[1:], other[1:])) <= TOLERANCE_PX), None)
+            assert match is not None, f"{name}: {box} not in {remaining}"
+            remaining.remove(match)

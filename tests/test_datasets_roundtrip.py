@@ -10,24 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.datasets import DatasetError, assign_splits, load_dataset, write_coco, write_yolo
-from tests.test_datasets_fixtures import boxes_of, voc_xml, write_image, write_text
-
-# YOLO keeps 6 decimals of a normalised coordinate: at most 0.5e-6 * 200 px = 1e-4 px per write.
-TOLERANCE_PX = 1e-3
-
-
-def _assert_same_boxes(a: dict, b: dict) -> None:
-    """Every box of ``a`` has its own box in ``b`` with the same class and corners within tolerance."""
-    assert a.keys() == b.keys()
-    for name in a:
-        remaining = list(b[name])
-        assert len(a[name]) == len(remaining), name
-        for box in a[name]:
-            match = next((other for other in remaining if other[0] == box[0]
-                          and max(abs(p - q) for p, q in zip(box[1:], other[1:])) <= TOLERANCE_PX), None)
-            assert match is not None, f"{name}: {box} not in {remaining}"
-            remaining.remove(match)
-
+from tests.test_datasets_fixtures import assert_same_boxes, boxes_of, voc_xml, write_image, write_text
 
 def _by_size(dataset) -> dict:
     """Boxes keyed by image size: the fixture's three images differ in size, not all in name."""
@@ -59,7 +42,7 @@ def test_voc_to_yolo_to_coco_keeps_every_box(tmp_path: Path) -> None:
     assert coco.format == "coco" and coco.class_names == voc.class_names and coco.skipped == []
     assert sorted(r.split for r in coco.images) == ["train", "train", "val"]
     assert len({r.path for r in coco.images}) == 3  # two "a.jpg" from different folders stay apart
-    _assert_same_boxes(_by_size(voc), _by_size(coco))
+    assert_same_boxes(_by_size(voc), _by_size(coco))
     document = json.loads(next((tmp_path / "coco" / "annotations").glob("*.json")).read_text())
     assert [c["id"] for c in document["categories"]] == [1, 2]
     # Images are hard links, not copies.
@@ -104,7 +87,7 @@ def test_random_boxes_survive_the_round_trip(tmp_path: Path, boxes: list) -> Non
     assert voc.skipped == [] and len(voc.images[0].boxes) == len(boxes)
     write_yolo(voc, case / "yolo")
     write_coco(load_dataset(case / "yolo"), case / "coco")
-    _assert_same_boxes(boxes_of(voc), boxes_of(load_dataset(case / "coco", class_names=["scratch", "dent", "pit"])))
+    assert_same_boxes(boxes_of(voc), boxes_of(load_dataset(case / "coco", class_names=["scratch", "dent", "pit"])))
 
 
 def test_unsplit_images_go_to_train_with_unique_names(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def _read_one(ctx: ReadContext, path: Path, class_names: list[str]) -> list[Imag
     dropped -= images.keys()  # a repeated id names the first image, which stays
     raw: dict[int | str, list[RawBox]] = {i: [] for i in images}
     for number, ann in enumerate(data["annotations"], start=1):
-        ann_id = ann.get("id", number) if isinstance(ann, dict) else number
+        ann_id = str(ann.get("id", number) if isinstance(ann, dict) else number)[:40]
         try:
             if not isinstance(ann, dict):
                 raise ValueError("not an object")
@@ -144,7 +144,7 @@ def _read_one(ctx: ReadContext, path: Path, class_names: list[str]) -> list[Imag
                 raise ValueError("bbox must be [x, y, width, height]")
             x, y, w, h = (_number(v) for v in bbox)
         except (ValueError, TypeError, OverflowError) as exc:  # TypeError: unhashable ids such as lists
-            ctx.skip(path, f"annotation {str(ann_id)[:40]}: {exc}")
+            ctx.skip(path, f"annotation {ann_id}: {exc}")
             continue
         raw[image_id].append((ann_id, categories[category], (x, y, x + w, y + h)))
     split = split_from_words([*Path(ctx.rel(path)).parent.parts, path.stem])

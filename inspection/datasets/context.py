@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inspection.datasets.files import FileIndex, ImageInfo, ImageProbe, confined, relative
+from inspection.datasets.files import FileIndex, ImageInfo, ImageProbe, confined, is_file, relative
 from inspection.datasets.types import Box, ClassResolver, ImageRecord, Skipped, check_box
 
 # (number shown to the user, class name as written, (x1, y1, x2, y2) in pixels)
-RawBox = tuple[int, str, tuple[float, float, float, float]]
+RawBox = tuple[int | str, str, tuple[float, float, float, float]]
 
 
 @dataclass
@@ -36,7 +36,7 @@ class ReadContext:
         """
         for base in bases:
             candidate = confined(self.root, base, name)
-            if candidate.is_file():
+            if is_file(candidate):
                 return candidate
         found, reason = self.index.find_by_name(name.replace("\\", "/").rsplit("/", 1)[-1], near)
         return found if found is not None else reason

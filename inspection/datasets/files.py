@@ -24,6 +24,21 @@ class UnsafePath(ValueError):
     """A path in an annotation that would leave the dataset root."""
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file that says False for names the OS refuses (too long, bad bytes) instead of raising."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     width: int
@@ -79,11 +94,12 @@ def confined(root: Path, base: Path, name: str) -> Path:
     """``base/name`` if it stays inside ``root``; raises UnsafePath for absolute names, '..' and links out."""
     text = name.replace("\\", "/").strip()
     pure = PurePosixPath(text)
-    if not text or "\x00" in text or pure.is_absolute() or (len(text) > 1 and text[1] == ":") or ".." in pure.parts:
-        raise UnsafePath(f"path {name!r} would escape the dataset root")
+    drive_letter = len(text) > 1 and text[1] == ":"
+    if not text or "\x00" in text or pure.is_absolute() or drive_letter or ".." in pure.parts:
+        raise UnsafePath(f"path {name[:200]!r} would escape the dataset root")
     candidate = base.joinpath(*pure.parts)
-    if candidate.exists() and not candidate.resolve().is_relative_to(root.resolve()):
-        raise UnsafePath(f"path {name!r} resolves outside the dataset root")
+    if exists(candidate) and not candidate.resolve().is_relative_to(root.resolve()):
+        raise UnsafePath(f"path {name[:200]!r} resolves outside the dataset root")
     return candidate
 
 
@@ -126,7 +142,7 @@ class ImageProbe:
     def _probe(path: Path) -> ImageInfo | str:
         from PIL import Image
 
-        if not path.is_file():
+        if not is_file(path):
             return "image file missing"
         try:
             with warnings.catch_warnings():

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from inspection.datasets.context import RawBox, ReadContext
-from inspection.datasets.files import IMAGE_SUFFIXES, UnsafePath, confined, read_annotation
+from inspection.datasets.files import IMAGE_SUFFIXES, UnsafePath, confined, exists, is_file, read_annotation
 from inspection.datasets.types import DatasetError, ImageRecord, split_from_words
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
@@ -128,7 +128,7 @@ def _images_of(ctx: ReadContext, yaml_path: Path, base: Path, entry: object) -> 
             except UnsafePath as exc:
                 refusal = str(exc)
                 continue
-            if candidate.exists():
+            if exists(candidate):
                 target = candidate
                 break
         if target is None:
@@ -179,6 +179,8 @@ def _yaml_splits(ctx: ReadContext, yaml_path: Path) -> tuple[list[tuple[Path, st
             base = yaml_path.parent
     pairs: list[tuple[Path, str]] = []
     for key in ("train", "val", "test"):
+        if key != "train" and data.get(key) == data.get("train"):
+            continue  # 'val: images/train' when a dataset has no val images: the same images, listed once
         if data.get(key):
             pairs.extend((image, key) for image in _images_of(ctx, yaml_path, base, data[key]))
     if not any(data.get(k) for k in ("train", "val", "test")):
@@ -207,7 +209,7 @@ def read_yolo(ctx: ReadContext, yaml_path: Path | None) -> tuple[list[ImageRecor
         if info is None:
             continue
         used_labels.add(label)
-        raw = _read_labels(ctx, label, names, (info.width, info.height)) if label.is_file() else []
+        raw = _read_labels(ctx, label, names, (info.width, info.height)) if is_file(label) else []
         if raw is not None:
             images.append(ctx.record(image, info, ctx.boxes(label, "", raw, info.width, info.height, "line"), split))
     for label in ctx.index.with_suffix(".txt"):
