@@ -1,4 +1,4 @@
-"""Tool-path modifier that orders regions and presses to shorten travel: nearest neighbour, then 2-opt.
+"""Tool-path modifier that orders regions and presses to shorten travel: nearest neighbour, 2-opt, Or-opt.
 
 Tactile scanning is slow and every metre of transit is cycle time, so the order matters. The tour is
 an open path from the robot's start point; distances are straight lines between press positions.
@@ -62,8 +62,59 @@ def two_opt(points: np.ndarray, order: np.ndarray, start: np.ndarray, max_passes
     return order
 
 
+def or_opt(points: np.ndarray, order: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, bool]:
+    """One pass of Or-opt: move runs of 1-3 presses (either way round) to where they cost least.
+
+    2-opt cannot fix a point left behind by nearest neighbour (e.g. one press on the far side of the
+    start); relocating it can.
+    """
+    order = list(order)
+    n, improved = len(order), False
+    for length in (1, 2, 3):
+        i = 0
+        while i + length <= n:
+            route = np.vstack([start, points[order]])
+            prev, first, last = route[i], route[i + 1], route[i + length]
+            removed = np.linalg.norm(prev - first)
+            if i + length < n:
+                after = route[i + length + 1]
+                removed += np.linalg.norm(last - after) - np.linalg.norm(prev - after)
+            rest = np.vstack([route[: i + 1], route[i + length + 1:]])  # rest[0] is the start
+            following = np.vstack([rest[1:], np.full((1, 3), np.nan)])
+            base = np.nan_to_num(np.linalg.norm(rest - following, axis=1))
+            forward = np.linalg.norm(rest - first, axis=1) + np.nan_to_num(np.linalg.norm(following - last, axis=1)) - base
+            backward = np.linalg.norm(rest - last, axis=1) + np.nan_to_num(np.linalg.norm(following - first, axis=1)) - base
+            cost = np.minimum(forward, backward)
+            cost[i] = np.inf  # where it already is
+            k = int(np.argmin(cost))
+            if removed - cost[k] > 1e-9:
+                run = order[i:i + length]
+                if backward[k] < forward[k]:
+                    run = run[::-1]
+                rest_order = order[:i] + order[i + length:]
+                order = rest_order[:k] + run + rest_order[k:]  # after rest[k], i.e. after rest_order[k - 1]
+                improved = True
+            else:
+                i += 1
+    return np.array(order, dtype=np.int64), improved
+
+
+# Or-opt costs O(n^2) Python-level work per pass; above this many presses (full-coverage rasters,
+# where nearest neighbour already follows the rows) only 2-opt passes refine the order.
+OR_OPT_MAX_PRESSES = 500
+
+
 def shortest_order(points: np.ndarray, start: np.ndarray, max_passes: int = 20) -> np.ndarray:
-    return two_opt(points, nearest_neighbour(points, start), start, max_passes)
+    """Nearest neighbour, then alternate 2-opt and Or-opt until neither helps (or ``max_passes``)."""
+    order = nearest_neighbour(points, start)
+    if len(points) > OR_OPT_MAX_PRESSES:
+        return two_opt(points, order, start, min(max_passes, 3))
+    for _ in range(max_passes):
+        order = two_opt(points, order, start, max_passes)
+        order, moved = or_opt(points, order, start)
+        if not moved:
+            break
+    return order
 
 
 @dataclass(frozen=True)
