@@ -11,8 +11,8 @@ from tests.test_datasets_fixtures import voc_xml, write_image, write_text
 def _dataset(root: Path) -> Path:
     write_image(root / "jpg" / "a.jpg", 200, 200)
     write_image(root / "jpg" / "b.jpg", 200, 200)
-    write_text(root / "ann" / "a.xml", voc_xml("a.jpg", [("scratches", 10, 10, 50, 50), ("scratches", 150, 10, 240, 50)],
-                                               size=(200, 200)))
+    boxes = [("scratches", 10, 10, 50, 50), ("scratches", 150, 10, 240, 50)]
+    write_text(root / "ann" / "a.xml", voc_xml("a.jpg", boxes, size=(200, 200)))
     write_text(root / "ann" / "b.xml", voc_xml("b.jpg", [("pitted_surface", 1, 1, 20, 20)], size=(200, 200)))
     return root
 

@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.datasets import dataset_stats, load_dataset, write_coco, write_yolo
-from tests.test_datasets_fixtures import assert_same_boxes, boxes_of, coco_document, voc_xml, write_image, write_json, write_text
+from tests.test_datasets_fixtures import (
+    assert_same_boxes, boxes_of, coco_document, voc_xml, write_image, write_json, write_text,
+)
 
 EXAMPLES = {"voc_text": 250, "voc_boxes": 250, "coco": 300, "yolo": 250, "convert": 40}
 FUZZ_CASES = sum(EXAMPLES.values())
@@ -53,7 +55,7 @@ def _mutate(text: str, data: st.DataObject) -> str:
         return text[: data.draw(st.integers(0, len(text)))]
     if action == "insert":
         at = data.draw(st.integers(0, len(text)))
-        junk = data.draw(st.one_of(st.sampled_from(["<", ">", "&", "</object>", "<object>", "]]>", "\x00", "é"]), _text))
+        junk = data.draw(st.one_of(st.sampled_from(["<", ">", "&", "</object>", "<object>", "]]>", "\x00"]), _text))
         return text[:at] + junk + text[at:]
     field = data.draw(st.sampled_from(["xmin", "ymax", "width", "height", "name", "filename"]))
     value = escape(str(data.draw(st.one_of(_number, _text, st.sampled_from(["../good.png", "/etc/passwd", "other"])))))
@@ -101,12 +103,15 @@ def test_voc_random_boxes_kept_exactly_when_valid(root: Path, objects: list) -> 
     assert [k for k in kept if k in strictly_inside] == strictly_inside  # untouched, not rounded
 
 
+_file_names = st.sampled_from(["other.png", "../x.png", "/etc/x.png", "nope.png"])
+
+
 @st.composite
 def _coco_document(draw: st.DrawFn) -> object:
     if draw(st.integers(0, 4)) == 0:
         return draw(_json_value)
     image = st.fixed_dictionaries({"id": st.one_of(st.integers(0, 3), _json_value),
-                                   "file_name": st.one_of(st.sampled_from(["other.png", "../x.png", "/etc/x.png", "nope.png"]), _json_value)},
+                                   "file_name": st.one_of(_file_names, _json_value)},
                                   optional={"width": st.one_of(st.just(200), _json_value), "height": _json_value})
     annotation = st.fixed_dictionaries({"image_id": st.one_of(st.integers(0, 3), _json_value),
                                         "category_id": st.one_of(st.integers(0, 3), _json_value),

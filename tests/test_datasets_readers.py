@@ -98,7 +98,8 @@ def test_symlink_out_of_the_root_is_skipped(tmp_path: Path) -> None:
 
 def test_class_names_map_across_spellings(tmp_path: Path) -> None:
     write_image(tmp_path / "a.jpg")
-    objects = [("Scratches", 1, 1, 9, 9), ("pitted_surface", 2, 2, 8, 8), ("PAINT-LOSS", 3, 3, 9, 9), ("crazing", 1, 1, 5, 5)]
+    objects = [("Scratches", 1, 1, 9, 9), ("pitted_surface", 2, 2, 8, 8), ("PAINT-LOSS", 3, 3, 9, 9),
+               ("crazing", 1, 1, 5, 5)]
     write_text(tmp_path / "a.xml", voc_xml("a.jpg", objects))
     dataset = load_dataset(tmp_path, class_names=["scratch", "pit", "paint_loss"],
                            class_map={"scratches": "scratch", "Pitted Surface": "pit"})

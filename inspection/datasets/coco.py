@@ -89,7 +89,8 @@ def _image(ctx: ReadContext, path: Path, entry: object, seen: set) -> tuple[int 
     if isinstance(located, str):
         return located
     width, height = entry.get("width", 0), entry.get("height", 0)
-    size = (int(width), int(height)) if all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)) else (0, 0)
+    declared = all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height))
+    size = (int(width), int(height)) if declared else (0, 0)
     return image_id, located, size
 
 

@@ -29,7 +29,8 @@ def _image_sets(ctx: ReadContext) -> dict[str, str]:
     """Image stem -> split from VOC ImageSets/Main/{train,val,test}.txt, when the dataset has them."""
     stems: dict[str, str] = {}
     for path in ctx.index.with_suffix(".txt"):
-        if path.parent.name != "Main" or path.parent.parent.name != "ImageSets" or path.stem not in ("train", "val", "test"):
+        in_image_sets = path.parent.name == "Main" and path.parent.parent.name == "ImageSets"
+        if not in_image_sets or path.stem not in ("train", "val", "test"):
             continue
         try:
             lines = read_annotation(path, ctx.limits).decode("utf-8", errors="replace").splitlines()

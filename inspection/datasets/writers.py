@@ -86,7 +86,8 @@ def _class_ids(dataset: Dataset) -> dict[str, int]:
     for image in dataset.images:
         for box in image.boxes:
             if box.class_name not in ids:
-                raise DatasetError(f"{image.path}: class {box.class_name!r} is not in the class list {dataset.class_names}")
+                msg = f"{image.path}: class {box.class_name!r} is not in the class list {dataset.class_names}"
+                raise DatasetError(msg)
     return ids
 
 

@@ -29,9 +29,9 @@ def find_data_yaml(root: Path) -> list[Path]:
     return preferred[:1] or found
 
 
-def has_yolo_tree(ctx_root: Path, images: list[Path]) -> bool:
+def has_yolo_tree(root: Path, images: list[Path]) -> bool:
     """A bare tree: some image sits under an ``images`` folder whose ``labels`` twin exists."""
-    return any(_label_path(ctx_root, image) is not None for image in images)
+    return any(_label_path(root, image) is not None for image in images)
 
 
 def _label_path(root: Path, image: Path) -> Path | None:
@@ -132,7 +132,8 @@ def _images_of(ctx: ReadContext, yaml_path: Path, base: Path, entry: object) -> 
                 target = candidate
                 break
         if target is None:
-            ctx.skip(yaml_path, f"split entry {text!r}: " + (refusal or "no such folder or image list under the dataset root"))
+            why = refusal or "no such folder or image list under the dataset root"
+            ctx.skip(yaml_path, f"split entry {text!r}: {why}")
             continue
         if target.is_dir():
             images.extend(p for p in ctx.index.images() if p.is_relative_to(target))
@@ -165,7 +166,8 @@ def _yaml_splits(ctx: ReadContext, yaml_path: Path) -> tuple[list[tuple[Path, st
     try:
         data = yaml.safe_load(read_annotation(yaml_path, ctx.limits))
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise DatasetError(f"{yaml_path}: not a readable YOLO dataset file ({str(exc).splitlines()[0][:160]})") from None
+        first_line = (str(exc).splitlines() or [""])[0][:160]
+        raise DatasetError(f"{yaml_path}: not a readable YOLO dataset file ({first_line})") from None
     if not isinstance(data, dict):
         raise DatasetError(f"{yaml_path}: expected a mapping with path/train/val/names")
     names = _names_from_yaml(data.get("names"), yaml_path)
