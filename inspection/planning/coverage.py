@@ -162,7 +162,7 @@ class RegionCoveragePlanner:
     def plan(self, surface: Surface) -> ToolPaths:
         if not self.regions:
             return ToolPaths()
-        closed = len(surface.boundary_edges()) == 0
+        closed = surface.is_closed
         centers, normals, sides = self._anchor(surface, closed)
         step, (pitch_x, pitch_y) = self.footprint.sample_step, self.footprint.pitch
         paths, uncovered = [], []

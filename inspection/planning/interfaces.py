@@ -120,12 +120,16 @@ class ToolPathPlannerPipeline:
     planner: ToolPathPlanner
     tool_path_modifier: ToolPathModifier
 
-    def plan(self, surface: Surface) -> list[ToolPaths]:
+    def modify_mesh(self, surface: Surface) -> list[Surface]:
         try:
-            surfaces = self.mesh_modifier.modify(surface)
+            return self.mesh_modifier.modify(surface)
         except Exception as exc:
             raise StageError(f"mesh modifier {_stage_name(self.mesh_modifier)} failed on mesh 0 "
                              f"({surface.name}): {exc}") from exc
+
+    def plan(self, surface: Surface, modified: list[Surface] | None = None) -> list[ToolPaths]:
+        """Run all stages; ``modified`` skips the mesh modifier when its output is already known."""
+        surfaces = modified if modified is not None else self.modify_mesh(surface)
         results = []
         for index, mesh in enumerate(surfaces):
             try:

@@ -113,6 +113,7 @@ class TactileScanPlanner:
         self.limits = Limits(self.kinematics.velocity_limit, self.kinematics.acceleration_limit,
                              cell.robot.max_tool_speed_near_part)
         self.motion = motion
+        self._prepared: tuple[Surface, list[Surface]] | None = None
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
 
@@ -129,7 +130,10 @@ class TactileScanPlanner:
                                  tactile.max_press_depth_m),
                 TravelOrderModifier(start, self.settings.two_opt_passes),
             ]))
-        (paths,) = pipeline.plan(surface)
+        # The same part is usually planned again and again (one plan per inspection): modify its mesh once.
+        if self._prepared is None or self._prepared[0] is not surface:
+            self._prepared = (surface, pipeline.modify_mesh(surface))
+        (paths,) = pipeline.plan(surface, self._prepared[1])
         return paths
 
     def plan(self, surface: Surface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> Plan:
@@ -137,9 +141,7 @@ class TactileScanPlanner:
         paths = self.tool_paths(surface, regions, full_coverage)
         covered = time.perf_counter()
         settings = self.settings
-        # Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance).
-        checker = ClearanceChecker(surface, settings.link_radius_m, settings.sensor_radius_m, settings.min_clearance_m,
-                                   self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
+        checker = self.clearance_checker(surface)
         motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits)
         trajectory = JointTrajectory(self.kinematics.joint_names)
         trajectory.start(self.kinematics.home)
@@ -148,7 +150,7 @@ class TactileScanPlanner:
         previous: Press | None = None
         for press in paths.presses:
             try:
-                q_approach, line_q, arc = self._press_motion(press, checker, trajectory.last)
+                q_approach, line_q, arc = self.press_motion(press, checker, trajectory.last)
                 self._transit(motion, trajectory, previous, press, q_approach)
             except MotionError as exc:
                 unreachable.append(Unreachable(press.regions[0] if press.regions else "", press.position, str(exc)))
@@ -169,7 +171,13 @@ class TactileScanPlanner:
         return Plan(planned, unreachable, trajectory, warnings,
                     {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started})
 
-    def _press_motion(self, press: Press, checker: ClearanceChecker, seed: np.ndarray):
+    def clearance_checker(self, surface: Surface) -> ClearanceChecker:
+        """Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance)."""
+        s = self.settings
+        return ClearanceChecker(surface, s.link_radius_m, s.sensor_radius_m, s.min_clearance_m,
+                                self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
+
+    def press_motion(self, press: Press, checker: ClearanceChecker, seed: np.ndarray):
         """IK of the stand-off pose and of every point of the straight press line, with all checks."""
         kin, settings = self.kinematics, self.settings
         approach = kin.solve_with_restarts(press.sensor_pose(press.approach_m), seed)

@@ -7,6 +7,7 @@ not a face normal and not the region's normal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,11 @@ class Surface:
         edges = np.sort(self.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
         unique, counts = np.unique(edges, axis=0, return_counts=True)
         return unique[counts == 1]
+
+    @cached_property
+    def is_closed(self) -> bool:
+        """No border: a closed part (touched from outside only) rather than a sheet (either side)."""
+        return len(self.boundary_edges()) == 0
 
 
 def load_mesh(path: str | Path) -> Surface:
