@@ -259,11 +259,11 @@ class FullCoverageRasterPlanner:
             hits = surface.closest(origins[hit_ok] - axis * distance[hit_ok, None])
             for p, n, a in zip(hits.points, hits.normals, tangent_axis(hits.normals)):
                 candidates.append(Press(("full",), p, n, a))
-        samples, sample_normals = _area_samples(surface, self.footprint.sample_step * 2)
+        samples, sample_normals = _area_samples(surface, self.footprint.sample_step)
         uncovered = np.ones(len(samples), dtype=bool)
         tree = cKDTree(samples)
         reach = math.hypot(self.footprint.width_m, self.footprint.height_m) / 2
-        margin = 0.75 * self.footprint.sample_step * 2
+        margin = 0.75 * self.footprint.sample_step
 
         def mark(press: Press) -> None:
             near = np.asarray(tree.query_ball_point(press.position, reach), dtype=np.int64)
