@@ -208,3 +208,10 @@ def test_format_detection_errors_name_the_root(tmp_path: Path) -> None:
         load_dataset(tmp_path, format="yolo")
     with pytest.raises(DatasetError, match="split 'dev'"):
         load_dataset(tmp_path, format="voc", split="dev")
+
+
+def test_yolo_yaml_absolute_path_inside_the_root_is_used(tmp_path: Path) -> None:
+    _yolo_tree(tmp_path / "sub")
+    write_text(tmp_path / "data.yaml", yaml.safe_dump({"path": str(tmp_path / "sub"), "train": "images/train",
+                                                      "val": "images/val", "names": ["scratch", "dent"]}))
+    assert sorted(boxes_of(load_dataset(tmp_path))) == ["a.jpg", "b.jpg", "empty.jpg"]

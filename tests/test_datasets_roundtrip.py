@@ -97,3 +97,13 @@ def test_unsplit_images_go_to_train_with_unique_names(tmp_path: Path) -> None:
     text = (tmp_path / "yolo" / "data.yaml").read_text()
     assert "val points at train" in text and yaml.safe_load(text)["val"] == "images/train"
     assert (tmp_path / "yolo" / "labels" / "train" / "a_2.txt").read_text() == ""
+
+
+def test_copy_option_and_empty_dataset(tmp_path: Path) -> None:
+    _voc_dataset(tmp_path / "voc")
+    voc = load_dataset(tmp_path / "voc")
+    write_coco(voc, tmp_path / "copied", copy_images=True)
+    assert all(r.path.stat().st_nlink == 1 for r in load_dataset(tmp_path / "copied").images)
+    with pytest.raises(DatasetError, match="no usable images"):
+        write_yolo(load_dataset(tmp_path / "voc", split="test"), tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()

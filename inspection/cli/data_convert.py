@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-split: this fraction of images to val, the rest to train (same on every run); "
                              "without it the dataset's own splits are kept and unsplit images go to train")
     parser.add_argument("--seed", type=int, default=0, help="changes which images --val-fraction picks")
+    parser.add_argument("--copy", action="store_true",
+                        help="copy images instead of hard-linking them (a hard link shares edits with the source)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
     if args.val_fraction is not None:
         dataset = assign_splits(dataset, args.val_fraction, args.seed)
     print_summary(dataset_stats(dataset))
-    (write_yolo if args.to == "yolo" else write_coco)(dataset, Path(args.out))
+    (write_yolo if args.to == "yolo" else write_coco)(dataset, Path(args.out), copy_images=args.copy)
     print(f"wrote {args.to.upper()} dataset to {args.out}")
     return 0

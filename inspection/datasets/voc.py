@@ -8,6 +8,7 @@ because its boxes were drawn on a different picture.
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def is_voc_file(path: Path) -> bool:
     """Cheap detection: a VOC annotation's root element is <annotation>."""
     try:
         with path.open("rb") as handle:
-            return b"<annotation" in handle.read(4096)
+            return re.search(rb"<annotation[\s>]", handle.read(4096)) is not None
     except OSError:
         return False
 

@@ -37,9 +37,11 @@ def assign_splits(dataset: Dataset, val_fraction: float, seed: int = 0) -> Datas
 
 
 @contextmanager
-def _staging(out: Path, root: Path) -> Iterator[Path]:
+def _staging(out: Path, root: Path, dataset_images: int) -> Iterator[Path]:
     """A hidden folder beside ``out`` that becomes ``out`` when the block finishes without error."""
     out = out.expanduser().absolute()
+    if not dataset_images:
+        raise DatasetError(f"{root}: nothing to write, the dataset has no usable images")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: output folder exists and is not empty")
     if out.resolve().is_relative_to(root.resolve()):
@@ -56,16 +58,19 @@ def _staging(out: Path, root: Path) -> Iterator[Path]:
         raise
 
 
-def _link(source: Path, target: Path) -> None:
+def _link(source: Path, target: Path, copy: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed: copy instead
-        shutil.copyfile(source, target)
+    if not copy:
+        try:
+            os.link(source, target)
+            return
+        except OSError:  # another file system, or links not allowed: copy instead
+            pass
+    shutil.copyfile(source, target)
 
 
-def _place_images(dataset: Dataset, staging: Path) -> list[tuple[ImageRecord, str, Path]]:
-    """Each image linked to ``images/<split>/``; returns (image, split, new path relative to out)."""
+def _place_images(dataset: Dataset, staging: Path, copy: bool) -> list[tuple[ImageRecord, str, Path]]:
+    """Each image linked (or copied) to ``images/<split>/``; returns (image, split, path relative to out)."""
     placed = []
     taken: set[str] = set()
     for image in dataset.images:
@@ -76,7 +81,7 @@ def _place_images(dataset: Dataset, staging: Path) -> list[tuple[ImageRecord, st
             name = f"{image.path.stem}_{count}{image.path.suffix}"
         taken.add(f"{split}/{name}".lower())
         relative = Path("images", split, name)
-        _link(image.path, staging / relative)
+        _link(image.path, staging / relative, copy)
         placed.append((image, split, relative))
     return placed
 
@@ -91,13 +96,13 @@ def _class_ids(dataset: Dataset) -> dict[str, int]:
     return ids
 
 
-def write_yolo(dataset: Dataset, out: Path) -> None:
+def write_yolo(dataset: Dataset, out: Path, copy_images: bool = False) -> None:
     """Ultralytics layout: images/<split>/, labels/<split>/*.txt, data.yaml with names as {id: name}."""
     import yaml
 
     ids = _class_ids(dataset)
-    with _staging(Path(out), dataset.root) as staging:
-        placed = _place_images(dataset, staging)
+    with _staging(Path(out), dataset.root, len(dataset.images)) as staging:
+        placed = _place_images(dataset, staging, copy_images)
         for image, _, relative in placed:
             lines = []
             for box in image.boxes:
@@ -120,11 +125,11 @@ def write_yolo(dataset: Dataset, out: Path) -> None:
         write_text_atomic(staging / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
 
 
-def write_coco(dataset: Dataset, out: Path) -> None:
+def write_coco(dataset: Dataset, out: Path, copy_images: bool = False) -> None:
     """images/<split>/ and annotations/instances_<split>.json; category ids from 1, as COCO numbers them."""
     ids = _class_ids(dataset)
-    with _staging(Path(out), dataset.root) as staging:
-        placed = _place_images(dataset, staging)
+    with _staging(Path(out), dataset.root, len(dataset.images)) as staging:
+        placed = _place_images(dataset, staging, copy_images)
         categories = [{"id": i + 1, "name": name, "supercategory": "defect"} for name, i in ids.items()]
         for split in sorted({split for _, split, _ in placed}):
             images, annotations = [], []

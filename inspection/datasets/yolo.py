@@ -173,10 +173,12 @@ def _yaml_splits(ctx: ReadContext, yaml_path: Path) -> tuple[list[tuple[Path, st
     names = _names_from_yaml(data.get("names"), yaml_path)
     base = ctx.root
     if data.get("path"):
+        written = Path(str(data["path"])).expanduser()
         try:
             base = confined(ctx.root, yaml_path.parent, str(data["path"]))
         except UnsafePath:
-            base = yaml_path.parent  # a path on the machine that wrote the file; the files are here
+            inside = written.is_absolute() and exists(written) and written.resolve().is_relative_to(ctx.root)
+            base = written.resolve() if inside else yaml_path.parent  # else: a path on the machine that wrote it
         if not base.is_dir():
             base = yaml_path.parent
     pairs: list[tuple[Path, str]] = []
