@@ -172,9 +172,10 @@ class RegionCoveragePlanner:
                 region, side = self.regions[i], sides[i]
                 x_axis = tangent_axis(normals[i])[0]
                 y_axis = np.cross(normals[i], x_axis)
-                grid = _plane_grid(centers[i], x_axis, y_axis, region.radius_m, step, step)
+                # Samples reach one step past the rim: a rim point's nearest sample may lie outside the disc.
+                grid = _plane_grid(centers[i], x_axis, y_axis, region.radius_m + step, step, step)
                 hit, ok = _on_surface(grid, surface, step)
-                ok &= np.linalg.norm(hit.points - centers[i], axis=1) <= region.radius_m
+                ok &= np.linalg.norm(hit.points - centers[i], axis=1) <= region.radius_m + step
                 region_normals = hit.normals[ok] * side
                 samples.append(hit.points[ok])
                 sample_normals.append(region_normals)
