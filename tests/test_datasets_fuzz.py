@@ -19,7 +19,7 @@ from tests.test_datasets_fixtures import (
     assert_same_boxes, boxes_of, coco_document, voc_xml, write_image, write_json, write_text,
 )
 
-EXAMPLES = {"voc_text": 250, "voc_boxes": 250, "coco": 300, "yolo": 250, "convert": 40}
+EXAMPLES = {"voc_text": 250, "voc_boxes": 250, "coco": 300, "yolo": 250, "yolo_yaml": 150, "convert": 40}
 FUZZ_CASES = sum(EXAMPLES.values())
 FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -158,6 +158,33 @@ def test_yolo_malformed_label_lines(root: Path, lines: list[str]) -> None:
     assert len(good) == 1 and good[0][0] == "scratch"
     assert good[0][1:] == pytest.approx(GOOD_BOX[1:], abs=1e-6)
     assert len(dataset.images) == 2
+
+
+_yaml_document = st.one_of(
+    st.fixed_dictionaries({}, optional={"path": _json_value, "train": st.one_of(st.just("images/train"), _json_value),
+                                        "val": _json_value, "names": st.one_of(st.just(["scratch"]), _json_value)}),
+    _json_value,
+)
+
+
+@settings(max_examples=EXAMPLES["yolo_yaml"], **FUZZ)
+@given(document=_yaml_document, raw=st.one_of(st.none(), st.binary(max_size=200)))
+def test_yolo_malformed_data_yaml(root: Path, document: object, raw: bytes | None) -> None:
+    import yaml
+
+    from inspection.datasets import DatasetError
+
+    if not (root / "images" / "train" / "good.png").exists():
+        write_image(root / "images" / "train" / "good.png", 200, 120)
+        write_text(root / "labels" / "train" / "good.txt", "0 0.15 0.333333333 0.2 0.333333333\n")
+    data = b"names:\n" + raw if raw is not None else yaml.safe_dump(document).encode()
+    (root / "data.yaml").write_bytes(data)
+    try:
+        dataset = load_dataset(root, format="yolo")
+    except DatasetError as exc:  # a data.yaml that cannot describe a dataset is a dataset-level error
+        assert "data.yaml" in str(exc) or "no YOLO annotations" in str(exc)
+        return
+    assert all(s.file and s.reason for s in dataset.skipped)
 
 
 _class_name = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)

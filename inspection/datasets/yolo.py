@@ -43,15 +43,23 @@ def _label_path(root: Path, image: Path) -> Path | None:
     return None
 
 
+_SCALARS = (str, int, float)  # YAML aliases can nest lists exponentially; only scalars are turned into text
+
+
 def _names_from_yaml(value: object, yaml_path: Path) -> dict[int, str]:
     if isinstance(value, list):
-        return {i: str(name) for i, name in enumerate(value)}
-    if isinstance(value, dict):
-        try:
-            return {int(k): str(v) for k, v in value.items()}
-        except (TypeError, ValueError):
-            raise DatasetError(f"{yaml_path}: names: keys must be class ids, got {list(value)[:5]}") from None
-    raise DatasetError(f"{yaml_path}: names: expected a list or an {{id: name}} mapping, got {type(value).__name__}")
+        pairs = list(enumerate(value))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        kind = type(value).__name__
+        raise DatasetError(f"{yaml_path}: names: expected a list or an {{id: name}} mapping, got {kind}")
+    if not all(isinstance(k, _SCALARS) and isinstance(v, _SCALARS) for k, v in pairs):
+        raise DatasetError(f"{yaml_path}: names: class names must be plain text")
+    try:
+        return {int(k): str(v) for k, v in pairs}
+    except (TypeError, ValueError, OverflowError):
+        raise DatasetError(f"{yaml_path}: names: keys must be class ids, got {[k for k, _ in pairs][:5]}") from None
 
 
 def _classes_txt(ctx: ReadContext) -> dict[int, str]:
@@ -117,6 +125,9 @@ def _images_of(ctx: ReadContext, yaml_path: Path, base: Path, entry: object) -> 
     entries = entry if isinstance(entry, list) else [entry]
     images: list[Path] = []
     for item in entries:
+        if not isinstance(item, _SCALARS):
+            ctx.skip(yaml_path, "split entry: expected a folder or an image-list path")
+            continue
         text = str(item)
         # Roboflow exports say '../train/images' from a data.yaml that sits in the root; Ultralytics
         # then drops the '../', and so do we.
