@@ -121,7 +121,8 @@ class MoveItMotion:
         component = self.moveit.get_planning_component(self.group)
         component.set_start_state(robot_state=self._state(request.start))
         component.set_goal_state(robot_state=self._state(request.goal))
-        params = PlanRequestParameters(self.moveit)
+        # Loads the defaults of the moveit_py config's ``plan_request_params`` namespace; ours override them.
+        params = PlanRequestParameters(self.moveit, "plan_request_params")
         params.planning_pipeline, params.planner_id = request.pipeline, request.planner_id
         params.planning_time = request.planning_time_s
         params.max_velocity_scaling_factor = request.max_velocity_scaling_factor
