@@ -12,6 +12,7 @@ SHARED_TREES = ("launch", "config", "models", "sim")
 # tests/test_package.py checks that every module in inspection/nodes/ has its entry here.
 NODE_ENTRY_POINTS = {
     "image_probe_node": "inspection.nodes.image_probe_node:main",
+    "planner_node": "inspection.nodes.planner_node:main",
 }
 
 

@@ -43,6 +43,9 @@ PLANNER = (
     ParamSpec("motion_backend", "auto", "auto: MoveIt 2 (moveit_py) when importable, else builtin; moveit: required",
               choices=("auto", "builtin", "moveit")),
     ParamSpec("moveit_group", "ur_manipulator", "MoveIt planning group of the arm (moveit backend)"),
+    ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres; the node plans on this surface"),
+    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
+    ParamSpec("plan_on_regions", True, "plan as soon as new scan regions arrive (else only on the plan service)"),
 )
 
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {

@@ -28,3 +28,60 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
         [sys.executable, "-m", "inspection.cli.main", *args],
         capture_output=True, text=True, timeout=timeout, env=env,
     )
+
+
+@pytest.fixture()
+def ros_node(ros_env, monkeypatch):
+    """An rclpy node in the test process, on the same isolated domain as ``ros_env`` children."""
+    import rclpy
+    from rclpy.node import Node
+
+    for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE",
+                "RMW_IMPLEMENTATION"):
+        monkeypatch.setenv(key, ros_env[key])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node(f"test_probe_{random.randint(0, 1_000_000)}", context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def spin_until(node, condition, timeout_s: float) -> bool:
+    """Spin ``node`` until ``condition()`` holds or the timeout passes; returns whether it held."""
+    import time
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            executor.spin_once(timeout_sec=0.1)
+        return condition()
+    finally:
+        executor.remove_node(node)
+
+
+def start_node(module: str, env: dict[str, str], *ros_args: str) -> subprocess.Popen:
+    """Start one of our nodes as its own process with ``--ros-args`` (e.g. ``-p name:=value``)."""
+    return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_node(process: subprocess.Popen) -> str:
+    """Interrupt a node like Ctrl-C would and return its output."""
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.stdout.read() if process.stdout else ""
