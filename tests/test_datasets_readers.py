@@ -215,3 +215,18 @@ def test_yolo_yaml_absolute_path_inside_the_root_is_used(tmp_path: Path) -> None
     write_text(tmp_path / "data.yaml", yaml.safe_dump({"path": str(tmp_path / "sub"), "train": "images/train",
                                                       "val": "images/val", "names": ["scratch", "dent"]}))
     assert sorted(boxes_of(load_dataset(tmp_path))) == ["a.jpg", "b.jpg", "empty.jpg"]
+
+
+def test_linked_file_found_by_name_is_not_followed_out_of_the_root(tmp_path: Path) -> None:
+    outside = write_image(tmp_path / "outside" / "secret.jpg")
+    root = tmp_path / "data"
+    (root / "link").mkdir(parents=True)
+    (root / "link" / "secret.jpg").symlink_to(outside)
+    (root / "linked_dir").symlink_to(tmp_path / "outside", target_is_directory=True)
+    write_image(root / "inside.jpg")
+    (root / "link" / "alias.jpg").symlink_to(root / "inside.jpg")  # a link inside the root is fine
+    write_text(root / "s.xml", voc_xml("secret.jpg", []))
+    write_text(root / "a.xml", voc_xml("alias.jpg", []))
+    dataset = load_dataset(root)
+    assert [r.path.name for r in dataset.images] == ["alias.jpg"]
+    assert reasons(dataset) == ["s.xml: image 'secret.jpg' not found under the dataset root"]

@@ -51,9 +51,27 @@ class FileIndex:
     def __init__(self, root: Path):
         self.root = root
         self.files: list[Path] = []
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _IGNORED_DIRS)
-            self.files.extend(Path(folder) / n for n in sorted(names) if not n.startswith("."))
+        resolved_root = root.resolve()
+        pending = [root]
+        while pending:  # depth-first in sorted order; linked folders are not followed
+            folder = pending.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            subfolders = []
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name in _IGNORED_DIRS:
+                    continue
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(path)
+                elif entry.is_symlink():  # a linked file is kept only if it points inside the root
+                    if path.resolve().is_relative_to(resolved_root) and path.is_file():
+                        self.files.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    self.files.append(path)
+            pending.extend(reversed(subfolders))
         self._by_name: dict[str, list[Path]] | None = None
 
     def with_suffix(self, *suffixes: str) -> list[Path]:
