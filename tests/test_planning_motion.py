@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from inspection.cell import Pose, load_cell
 from inspection.model import ScanRegion
@@ -79,6 +81,21 @@ def test_trajectory_respects_limits_and_is_continuous(planner, panel_plan) -> No
     assert panel_plan.cycle_time_s == pytest.approx(times[-1])
     contact_times = [p.contact_time_s for p in panel_plan.presses]
     assert contact_times == sorted(contact_times)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(-0.28, 0.28), st.floats(-0.28, 0.28), st.floats(0.003, 0.03)),
+                min_size=1, max_size=4))
+def test_any_plan_keeps_limits_monotone_time_and_continuity(planner, regions) -> None:
+    scan_regions = [_panel_region(f"r{i}", a, y, r) for i, (a, y, r) in enumerate(regions)]
+    plan = planner.plan(PANEL, scan_regions)
+    positions, times = plan.trajectory.as_arrays()
+    assert np.all(np.diff(times) > 0)
+    assert np.all(positions >= planner.kinematics.lower) and np.all(positions <= planner.kinematics.upper)
+    assert np.abs(np.diff(positions, axis=0)).max() <= 0.05 + 1e-9
+    assert (np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]).max() <= CELL.robot.max_joint_velocity + 1e-6
+    # Every press of the coverage is either planned or listed as unreachable: none is dropped.
+    assert len(plan.presses) + len(plan.unreachable) == len(planner.tool_paths(PANEL, scan_regions).presses)
 
 
 def test_tool_is_slow_near_the_part(planner, panel_plan) -> None:
