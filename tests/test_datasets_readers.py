@@ -230,3 +230,15 @@ def test_linked_file_found_by_name_is_not_followed_out_of_the_root(tmp_path: Pat
     dataset = load_dataset(root)
     assert [r.path.name for r in dataset.images] == ["alias.jpg"]
     assert reasons(dataset) == ["s.xml: image 'secret.jpg' not found under the dataset root"]
+
+
+def test_voc_split_from_image_sets_or_folders(tmp_path: Path) -> None:
+    write_image(tmp_path / "JPEGImages" / "a.jpg")
+    write_image(tmp_path / "valid" / "b.jpg")
+    write_image(tmp_path / "c.jpg")
+    write_text(tmp_path / "Annotations" / "a.xml", voc_xml("a.jpg", []))
+    write_text(tmp_path / "Annotations" / "b.xml", voc_xml("b.jpg", []))
+    write_text(tmp_path / "test" / "c.xml", voc_xml("c.jpg", []))
+    write_text(tmp_path / "ImageSets" / "Main" / "train.txt", "a\n")
+    dataset = load_dataset(tmp_path)
+    assert {r.path.name: r.split for r in dataset.images} == {"a.jpg": "train", "b.jpg": "val", "c.jpg": "test"}

@@ -107,7 +107,7 @@ def _read_one(ctx: ReadContext, xml_path: Path, image_sets: dict[str, str]) -> I
                                f"{info.width}x{info.height}")
             return None
     raw: list[RawBox] = []
-    for number, obj in enumerate(tree.iter("object"), start=1):
+    for number, obj in enumerate(tree.findall("object"), start=1):
         name = (obj.findtext("name") or "").strip()
         box = obj.find("bndbox")
         try:
@@ -119,7 +119,8 @@ def _read_one(ctx: ReadContext, xml_path: Path, image_sets: dict[str, str]) -> I
             continue
         raw.append((number, name, (x1, y1, x2, y2)))
     boxes = ctx.boxes(xml_path, "", raw, info.width, info.height)
-    split = image_sets.get(image_path.stem) or split_from_words(list(Path(ctx.rel(xml_path)).parent.parts))
+    split = (image_sets.get(image_path.stem) or split_from_words(list(Path(ctx.rel(xml_path)).parent.parts))
+             or split_from_words(list(Path(ctx.rel(image_path)).parent.parts)))
     return ctx.record(image_path, info, boxes, split)
 
 
