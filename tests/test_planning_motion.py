@@ -135,17 +135,29 @@ def test_singular_and_colliding_poses_are_refused(planner) -> None:
     picky = TactileScanPlanner(CELL, PlannerSettings(min_manipulability=0.5))
     plan = picky.plan(PANEL, PANEL_REGIONS[:1])
     assert not plan.presses and all("singularity" in u.reason for u in plan.unreachable)
-    fat = TactileScanPlanner(CELL, PlannerSettings(link_radius_m=0.2))
-    plan = fat.plan(PANEL, PANEL_REGIONS[:1])
+    cautious = TactileScanPlanner(CELL, PlannerSettings(min_clearance_m=0.2))
+    plan = cautious.plan(PANEL, PANEL_REGIONS[:1])
     assert not plan.presses and all("collision" in u.reason for u in plan.unreachable)
+    assert any("wrist" in u.reason for u in plan.unreachable)  # the link nearest the part is named
 
 
-def test_transit_between_far_regions_stays_clear_of_the_part(planner, panel_plan) -> None:
-    positions, _ = panel_plan.trajectory.as_arrays()
+def test_no_trajectory_point_brings_an_arm_mesh_near_the_part(planner, panel_plan) -> None:
+    """Independent of the planner's sampling: every vertex of the UR5 collision meshes stays clear."""
+    import trimesh
+
+    from inspection.planning.collision import _resolve_mesh
+    from inspection.robot_description import resolve_urdf
+
+    urdf = resolve_urdf(CELL.robot.urdf)
     kin = planner.kinematics
-    for q in positions[::5]:
-        for name, a, b in kin.skeleton(q):
-            if name.endswith("->sensor") or name.endswith("->tool0"):
-                continue
-            points = a + np.linspace(0, 1, 8)[:, None] * (b - a)
-            assert PANEL.distance(points).min() > 0.05, name
+    links = {}
+    for name in ("forearm_link", "wrist_1_link", "wrist_2_link", "wrist_3_link"):
+        stl = "wrist" + name[6] if name.startswith("wrist") else "forearm"
+        mesh = trimesh.load(_resolve_mesh(f"package://example-robot-data/robots/ur_description/meshes/ur5/collision/"
+                                          f"{stl}.stl", urdf), force="mesh")
+        links[kin.model.getFrameId(name)] = np.asarray(mesh.vertices)
+    positions, _ = panel_plan.trajectory.as_arrays()
+    for q in positions[::3]:
+        for transform, vertices in zip(kin.frame_placements(q, list(links)), links.values()):
+            points = vertices @ transform[:3, :3].T + transform[:3, 3]
+            assert PANEL.distance(points).min() > 0.005

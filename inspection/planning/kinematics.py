@@ -1,5 +1,4 @@
-"""Robot kinematics with pinocchio: FK of the tactile sensor, damped-least-squares IK, manipulability,
-and clearance of the arm from the part.
+"""Robot kinematics with pinocchio: FK of the tactile sensor, damped-least-squares IK, manipulability.
 
 Frames: the robot model's root is placed in the world by ``robot.base_pose``, the part by
 ``part.pose`` (cell.yaml); targets are sensor poses in the part frame. The sensor frame is the gel's
@@ -42,7 +41,8 @@ class RobotKinematics:
         import pinocchio as pin
 
         self.pin = pin
-        urdf = resolve_urdf(cell.robot.urdf)
+        self.urdf = resolve_urdf(cell.robot.urdf)
+        urdf = self.urdf
         self.model = pin.buildModelFromUrdf(str(urdf))
         self.data = self.model.createData()
         self.ik_settings = ik
@@ -142,57 +142,7 @@ class RobotKinematics:
                                                  self.pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
         return float(math.sqrt(max(np.linalg.det(jacobian @ jacobian.T), 0.0)))
 
-    def skeleton(self, q: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """The arm as segments between successive joint origins (part frame), ending at tool0 and the sensor."""
+    def frame_placements(self, q: np.ndarray, frame_ids: list[int]) -> list[np.ndarray]:
+        """4x4 part <- frame for each of ``frame_ids`` at ``q`` (one FK pass)."""
         self.pin.framesForwardKinematics(self.model, self.data, self._pin_q(q))
-        points = [("base", self.part_from_model[:3, 3])]
-        for joint_id in range(1, self.model.njoints):
-            placement = self.part_from_model @ self.data.oMi[joint_id].homogeneous
-            points.append((self.model.names[joint_id], placement[:3, 3]))
-        tool = self.part_from_model @ self.data.oMf[self.tool_id].homogeneous
-        points.append(("tool0", tool[:3, 3]))
-        points.append(("sensor", (tool @ self.tool_from_sensor)[:3, 3]))
-        return [(f"{start}->{end}", a, b) for (start, a), (end, b) in zip(points[:-1], points[1:])]
-
-
-@dataclass(frozen=True)
-class ClearanceChecker:
-    """Distance from sampled points of the arm to the part mesh (open3d distance queries).
-
-    Arm links are capsules of ``link_radius_m`` around the joint-origin skeleton that must keep
-    ``min_clearance_m``; the sensor body is a capsule of ``sensor_radius_m`` from tool0 ending at the
-    gel, checked only when the gel is meant to be off the part (stand-off poses, transits), where it
-    must keep ``sensor_clearance_m``: transits stay out of the slow zone above the surface.
-    """
-
-    surface: object  # inspection.planning.surface.Surface
-    link_radius_m: float
-    sensor_radius_m: float
-    min_clearance_m: float
-    sensor_clearance_m: float
-    spacing_m: float = 0.02
-
-    def check(self, kinematics: RobotKinematics, q: np.ndarray, sensor_free: bool) -> str:
-        """Empty string when clear, else the reason naming the link and the distance."""
-        names, samples, radii, needed = [], [], [], []
-        for name, a, b in kinematics.skeleton(q):
-            if name.endswith("->sensor"):
-                if not sensor_free:
-                    continue
-                # A capsule whose round end is the gel: its axis stops one radius short of the gel.
-                length = np.linalg.norm(b - a)
-                b = a + (b - a) * max(length - self.sensor_radius_m, 0.0) / max(length, 1e-9)
-            count = max(2, int(math.ceil(np.linalg.norm(b - a) / self.spacing_m)) + 1)
-            t = np.linspace(0.0, 1.0, count)[:, None]
-            samples.append(a + t * (b - a))
-            names += [name] * count
-            sensor = name.endswith("->sensor")
-            radii.append(np.full(count, self.sensor_radius_m if sensor else self.link_radius_m))
-            needed.append(np.full(count, self.sensor_clearance_m if sensor else self.min_clearance_m))
-        points, radius, required = np.vstack(samples), np.concatenate(radii), np.concatenate(needed)
-        gap = self.surface.distance(points) - radius
-        worst = int(np.argmin(gap - required))
-        if gap[worst] < required[worst]:
-            return (f"collision: arm segment {names[worst]} {max(gap[worst], 0.0) * 1000:.1f} mm from the part "
-                    f"(needs {required[worst] * 1000:.0f} mm)")
-        return ""
+        return [self.part_from_model @ self.data.oMf[i].homogeneous for i in frame_ids]

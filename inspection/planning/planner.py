@@ -21,7 +21,8 @@ from inspection.model import ScanRegion
 from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, RegionCoveragePlanner
 from inspection.planning.interfaces import (CompoundMeshModifier, CompoundToolPathModifier, Press,
                                             StandoffModifier, ToolPathPlannerPipeline, ToolPaths)
-from inspection.planning.kinematics import ClearanceChecker, IkSettings, RobotKinematics
+from inspection.planning.collision import ClearanceChecker, load_link_samples, reach_bound
+from inspection.planning.kinematics import IkSettings, RobotKinematics
 from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.motion import BuiltinMotion, MotionBackend, MotionError
 from inspection.planning.ordering import TravelOrderModifier
@@ -41,7 +42,6 @@ class PlannerSettings:
     transit_clearance_m: float = 0.1
     line_step_m: float = 0.002
     min_manipulability: float = 0.005
-    link_radius_m: float = 0.05
     sensor_radius_m: float = 0.02
     min_clearance_m: float = 0.005
     max_region_offset_m: float = 0.01
@@ -114,6 +114,7 @@ class TactileScanPlanner:
                              cell.robot.max_tool_speed_near_part)
         self.motion = motion
         self._prepared: tuple[Surface, list[Surface]] | None = None
+        self._links: tuple | None = None  # the arm's collision samples, loaded on first use
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
 
@@ -142,7 +143,7 @@ class TactileScanPlanner:
         covered = time.perf_counter()
         settings = self.settings
         checker = self.clearance_checker(surface)
-        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits)
+        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits, reach_bound(self.kinematics, checker.links))
         trajectory = JointTrajectory(self.kinematics.joint_names)
         trajectory.start(self.kinematics.home)
         planned: list[PlannedPress] = []
@@ -174,7 +175,9 @@ class TactileScanPlanner:
     def clearance_checker(self, surface: Surface) -> ClearanceChecker:
         """Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance)."""
         s = self.settings
-        return ClearanceChecker(surface, s.link_radius_m, s.sensor_radius_m, s.min_clearance_m,
+        if self._links is None:
+            self._links = tuple(load_link_samples(self.kinematics))
+        return ClearanceChecker(surface, self._links, s.sensor_radius_m, s.min_clearance_m,
                                 self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
 
     def press_motion(self, press: Press, checker: ClearanceChecker, seed: np.ndarray):
