@@ -46,7 +46,27 @@ PLANNER = (
     ParamSpec("plan_on_regions", True, "plan as soon as new scan regions arrive (else only on the plan service)"),
 )
 
+VISION = (
+    ParamSpec("model", "defect_detector.onnx", "detector file (.onnx or .pt); a bare name is looked up in models/"),
+    ParamSpec("device", "cpu", "'cpu', or a CUDA index such as '0' (used when present)"),
+    ParamSpec("confidence", 0.25, "operating threshold: detections below it are dropped", low=0.0, high=1.0),
+    ParamSpec("iou", 0.5, "NMS and tile-merge IoU: boxes of one class overlapping more are one defect",
+              low=0.05, high=0.95),
+    ParamSpec("tile_size", 320, "square tiles of this many pixels, the model's input size; 0 = no slicing",
+              low=0, high=4096),
+    ParamSpec("tile_overlap", 0.2, "share of a tile overlapping its neighbour: a small defect on a border is whole in one",
+              low=0.0, high=0.9),
+    ParamSpec("full_frame_pass", True, "also run the whole frame, shrunk, to catch defects larger than a tile"),
+    ParamSpec("tile_batch", 16, "tiles per forward pass", low=1, high=256),
+    ParamSpec("max_detections", 300, "most detections kept per frame", low=1, high=10000),
+    ParamSpec("region_margin_m", 0.005, "scan region radius = half the defect's larger extent plus this",
+              low=0.0, high=0.2),
+    ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
+              low=0.0, high=0.5),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
     "planner_node": PLANNER,
+    "vision_node": VISION,
 }

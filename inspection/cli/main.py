@@ -41,11 +41,11 @@ COMMANDS: dict[str, Command | Group] = {
         "tactile": Command("write GelSight-style tactile frames with labels", issue=3),
     }),
     "train": Group("train the shipped models", {
-        "vision": Command("train the Stage I defect detector", issue=4),
+        "vision": Command("train the Stage I defect detector", "inspection.cli.train_vision", 4),
         "tactile": Command("train the Stage II tactile classifier", issue=6),
     }),
     "eval": Group("evaluate against ground truth", {
-        "vision": Command("Stage I detector on a labelled dataset", issue=4),
+        "vision": Command("Stage I detector on a labelled dataset", "inspection.cli.eval_vision", 4),
         "tactile": Command("Stage II classifier and measurement on labelled frames", issue=6),
         "campaign": Command("full pipeline on many simulated parts", issue=8),
     }),

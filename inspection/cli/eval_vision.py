@@ -1,0 +1,75 @@
+"""Evaluate the Stage I detector as deployed (model, slicing, merge, confidence from the vision_node
+parameters) on a labelled YOLO/COCO/VOC dataset; writes metrics JSON and a PR-curve plot."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, type=Path, help="labelled dataset folder or file")
+    parser.add_argument("--json", required=True, type=Path, metavar="OUT", help="metrics JSON to write")
+    parser.add_argument("--model", help="model file (.pt or .onnx); default: vision_node.model")
+    parser.add_argument("--params", type=Path, help="parameter file (default config/pipeline.yaml)")
+    parser.add_argument("--split", help="only this split (train, val, test)")
+    parser.add_argument("--map", default="", metavar="OLD=NEW,...", help="rename dataset classes first")
+    parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
+    parser.add_argument("--tile-size", type=int, help="override vision_node.tile_size (0 = no slicing)")
+    parser.add_argument("--confidence", type=float, help="override vision_node.confidence (operating threshold)")
+    parser.add_argument("--record", action="store_true",
+                        help="store the result in the model's metadata sidecar and model card")
+
+
+def _class_map(text: str) -> dict[str, str]:
+    from inspection.errors import InputError
+
+    mapping = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InputError(f"--map {item!r}: expected OLD=NEW")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, replace
+
+    from inspection.atomic import write_json_atomic
+    from inspection.config import load_node_params
+    from inspection.vision.detector import DefectDetector, DetectorSettings, resolve_model_path
+    from inspection.vision.evaluation import evaluate_detector, write_plots
+
+    overrides = {k: v for k, v in (("tile_size", args.tile_size), ("confidence", args.confidence)) if v is not None}
+    params = load_node_params("vision_node", args.params, overrides)
+    model = resolve_model_path(args.model or params["model"])
+    deployed = DetectorSettings.from_params(params)
+    map_confidence = min(0.001, deployed.confidence)
+    detector = DefectDetector.load(model, replace(deployed, confidence=map_confidence))
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 20) < 2:
+            print(f"\r  {done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    result = evaluate_detector(detector, args.dataset, deployed.confidence, split=args.split,
+                               class_map=_class_map(args.map), agnostic=args.agnostic,
+                               map_confidence=map_confidence, progress=progress)
+    result["model"] = str(model)
+    result["settings"] = asdict(deployed)
+    result["plots"] = write_plots(result, args.json, f"{model.name} on {args.dataset.name}")
+    write_json_atomic(args.json, result)
+    print(f"{result['images']} images, {result['truths']} defects: precision {result['precision'] or 0:.3f} "
+          f"recall {result['recall'] or 0:.3f} (conf >= {deployed.confidence}, IoU 0.5), "
+          f"mAP50 {result['map50']:.3f}, mAP50-95 {result['map50_95']:.3f}; {result['seconds_per_image']:.2f} s/image")
+    for name, row in result["per_class"].items():
+        if row["truths"]:
+            print(f"  {name:12s} n={row['truths']:4d}  P {row['precision'] or 0:.3f}  R {row['recall'] or 0:.3f}  "
+                  f"AP50 {row['ap50']:.3f}")
+    print(f"wrote {args.json} and {', '.join(result['plots'])}")
+    if args.record:
+        from inspection.vision.model_card import record_evaluation
+
+        record_evaluation(model, result)
+        print(f"recorded in {model.with_suffix('.json')} and {model.with_suffix('.md')}")
+    return 0

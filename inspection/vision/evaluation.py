@@ -1,0 +1,145 @@
+"""Offline evaluation of the Stage I detector exactly as deployed (same model file, slicing, merge and
+confidence threshold) on any labelled YOLO/COCO/VOC dataset.
+
+mAP is computed over every detection down to ``map_confidence`` (as ``yolo val`` does, with conf
+0.001); precision and recall are defect-level at the deployed threshold and IoU 0.5. Greedy NMS and
+our tile merge never let a low-confidence box remove a higher one, so the boxes above the threshold
+are the ones the deployed detector returns.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from inspection.atomic import write_bytes_atomic
+from inspection.datasets import Box, Dataset, ImageRecord, load_dataset
+from inspection.errors import InputError
+from inspection.vision.detector import DefectDetector
+
+AGNOSTIC_CLASS = "defect"
+# Edges (pixels, square root of the box area) of the size bins defect recall is reported in.
+SIZE_BINS_PX = (0.0, 8.0, 16.0, 32.0, 96.0, math.inf)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: cannot decode image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _size_bin(box: Box) -> str:
+    side = math.sqrt(box.width * box.height)
+    for low, high in zip(SIZE_BINS_PX, SIZE_BINS_PX[1:]):
+        if low <= side < high:
+            return f"{low:g}-{high:g}px" if math.isfinite(high) else f">={low:g}px"
+    return "?"
+
+
+def recall_by_size(predictions: list[list[tuple]], truths: list[tuple[Box, ...]], conf: float) -> dict[str, Any]:
+    """Share of true boxes, per size bin, that some detection of its class above ``conf`` hits at IoU >= 0.5."""
+    from inspection.vision.metrics import box_iou
+
+    found: dict[str, list[int]] = {}
+    for preds, boxes in zip(predictions, truths):
+        for box in boxes:
+            hits = [p for p in preds if p[0] == box.class_name and p[1] >= conf]
+            ok = bool(hits) and float(box_iou(np.array([[box.x1, box.y1, box.x2, box.y2]]),
+                                              np.array([p[2:] for p in hits], float)).max()) >= 0.5
+            found.setdefault(_size_bin(box), [0, 0])[0] += int(ok)
+            found[_size_bin(box)][1] += 1
+    order = {label: i for i, label in enumerate(_size_bin(Box("x", 0, 0, s, s)) for s in (4, 12, 24, 64, 200))}
+    return {label: {"truths": n, "detected": k, "recall": k / n}
+            for label, (k, n) in sorted(found.items(), key=lambda item: order.get(item[0], 99))}
+
+
+def _agnostic(dataset: Dataset) -> Dataset:
+    images = [replace(image, boxes=tuple(replace(b, class_name=AGNOSTIC_CLASS) for b in image.boxes))
+              for image in dataset.images]
+    return Dataset(dataset.root, dataset.format, [AGNOSTIC_CLASS], images, dataset.skipped)
+
+
+def plot_pr_curves(result: dict[str, Any], title: str) -> bytes:
+    """PNG of the precision-recall curve of each class with ground truth (IoU 0.5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=110)
+    recall = result["pr_curve"]["recall"]
+    for name, precision in result["pr_curve"]["precision"].items():
+        row = result["per_class"][name]
+        if row["truths"]:
+            axes.plot(recall, precision, label=f"{name} AP50 {row['ap50']:.3f} (n={row['truths']})")
+    axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+             title=f"{title}: mAP50 {result['map50']:.3f}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower left")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_confidence: float, *,
+                      split: str | None = None,
+                      class_map: dict[str, str] | None = None, agnostic: bool = False,
+                      map_confidence: float = 0.001, batch_images: int = 2,
+                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run ``detector`` (loaded with confidence ``map_confidence``) over a labelled dataset and score it:
+    precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result."""
+    from inspection.vision.metrics import evaluate_detections
+
+    dataset = load_dataset(dataset_path, split=split, class_map=class_map)
+    if not dataset.images:
+        raise InputError(f"{dataset_path}: no usable images to evaluate ({len(dataset.skipped)} skipped)")
+    model_classes = [AGNOSTIC_CLASS] if agnostic else list(detector.class_names)
+    if agnostic:
+        dataset = _agnostic(dataset)
+    unknown = sorted({b.class_name for image in dataset.images for b in image.boxes} - set(model_classes))
+    if unknown:
+        raise InputError(f"{dataset_path}: classes {unknown} are not among the model's {model_classes}; "
+                         "rename with --map old=new or score any defect with --agnostic")
+    operating = operating_confidence
+    predictions: list[list[tuple]] = []
+    started = time.monotonic()
+    records: list[ImageRecord] = dataset.images
+    for start in range(0, len(records), batch_images):
+        chunk = records[start:start + batch_images]
+        for rows in detector.detect_arrays([read_rgb(image.path) for image in chunk]):
+            names = [AGNOSTIC_CLASS if agnostic else detector.class_names[int(c)] for c in rows[:, 5]]
+            predictions.append([(name, float(r[4]), *map(float, r[:4])) for name, r in zip(names, rows)])
+        if progress:
+            progress(min(start + batch_images, len(records)), len(records))
+    seconds = time.monotonic() - started
+    truths = [image.boxes for image in records]
+    metrics = evaluate_detections(predictions, truths, conf_threshold=operating, class_names=model_classes)
+    summary = metrics.to_dict()
+    return {
+        "precision": summary["precision"], "recall": summary["recall"],
+        "map50": summary["map50"], "map50_95": summary["map50_95"],
+        "per_class": summary["classes"],
+        "per_size": recall_by_size(predictions, truths, operating),
+        "conf_threshold": operating, "iou_threshold": summary["iou_threshold"], "map_confidence": map_confidence,
+        "tp": summary["tp"], "fp": summary["fp"], "fn": summary["fn"],
+        "images": len(records), "truths": sum(len(t) for t in truths),
+        "dataset": str(dataset.root), "format": dataset.format, "split": split or "all",
+        "skipped": [{"file": s.file, "reason": s.reason} for s in dataset.skipped],
+        "agnostic": agnostic, "seconds_per_image": round(seconds / len(records), 4),
+        "pr_curve": summary["pr_curve"],
+    }
+
+
+def write_plots(result: dict[str, Any], json_path: Path, title: str) -> list[str]:
+    target = json_path.with_name(json_path.stem + "_pr.png")
+    write_bytes_atomic(target, plot_pr_curves(result, title))
+    return [str(target)]

@@ -1,0 +1,195 @@
+"""From image boxes to defects on the part: each box is cast through the calibrated camera onto the
+part mesh, giving a 3D centre, the surface normal and a metric size in the part frame; the same
+defect seen from several views becomes one hypothesis; each hypothesis becomes a scan region.
+
+Box points are undistorted (plumb_bob, ``cv2.undistortPoints`` iterated to convergence) before they become rays, since
+at the frame corners a few pixels of lens distortion are millimetres on the part. Normals are
+interpolated from vertex normals, so a coarse mesh of a smooth part still gives smooth normals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inspection.cell import CameraConfig, CellConfig
+from inspection.errors import InputError
+from inspection.model import DefectHypothesis, Detection2D, ScanRegion
+
+MIN_HITS = 3  # fewer box samples than this on the part: the box is off the part, nothing to localise
+MAX_REGION_RADIUS_M = 1.0
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """One image's camera: intrinsics and distortion from ``camera``, pose as part <- camera optical frame."""
+
+    view_id: str
+    camera: CameraConfig
+    part_from_camera: np.ndarray
+
+    @staticmethod
+    def from_cell(cell: CellConfig, view_id: str = "camera", camera_to_world: np.ndarray | None = None) -> "CameraView":
+        """The cell's fixed camera, or a camera moved to ``camera_to_world`` (e.g. carried by the robot)."""
+        world_from_camera = cell.camera_to_world() if camera_to_world is None else np.asarray(camera_to_world)
+        return CameraView(view_id, cell.camera, np.linalg.inv(cell.part_to_world()) @ world_from_camera)
+
+    def rays(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Origins and unit directions, in the part frame, of the rays through distorted ``pixels`` (N, 2)."""
+        import cv2
+
+        cam = self.camera
+        normalised = cv2.undistortPoints(
+            np.asarray(pixels, np.float64).reshape(-1, 1, 2), cam.intrinsic_matrix(), np.asarray(cam.distortion),
+            None, None, None, (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)).reshape(-1, 2)
+        directions = np.column_stack([normalised, np.ones(len(normalised))])
+        directions = directions @ self.part_from_camera[:3, :3].T
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        origins = np.broadcast_to(self.part_from_camera[:3, 3], directions.shape)
+        return np.ascontiguousarray(origins), directions
+
+
+class PartSurface:
+    """The part mesh in the part frame (metres), ready for ray casts."""
+
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray):
+        import open3d as o3d
+
+        self.vertices = np.asarray(vertices, np.float64)
+        self.triangles = np.asarray(triangles, np.int64)
+        if self.vertices.ndim != 2 or self.vertices.shape[1] != 3 or len(self.triangles) == 0:
+            raise InputError("part mesh: expected (N, 3) vertices and at least one triangle")
+        self.vertex_normals = self._vertex_normals()
+        self.scene = o3d.t.geometry.RaycastingScene()
+        self.scene.add_triangles(o3d.core.Tensor(self.vertices.astype(np.float32)),
+                                 o3d.core.Tensor(self.triangles.astype(np.uint32)))
+
+    @staticmethod
+    def from_file(path: str | Path) -> "PartSurface":
+        import open3d as o3d
+
+        mesh = o3d.io.read_triangle_mesh(str(path))
+        if len(mesh.triangles) == 0:
+            raise InputError(f"{path}: no triangles read (expected an STL, OBJ or PLY mesh in metres)")
+        return PartSurface(np.asarray(mesh.vertices), np.asarray(mesh.triangles))
+
+    def _vertex_normals(self) -> np.ndarray:
+        corners = self.vertices[self.triangles]
+        face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])  # area-weighted
+        normals = np.zeros_like(self.vertices)
+        for k in range(3):
+            np.add.at(normals, self.triangles[:, k], face)
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        return normals / np.where(length > 0, length, 1.0)
+
+    def cast(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hit points, smooth unit normals facing the ray origin, and a hit mask, for each ray."""
+        import open3d as o3d
+
+        rays = o3d.core.Tensor(np.hstack([origins, directions]).astype(np.float32))
+        result = self.scene.cast_rays(rays)
+        t_hit = result["t_hit"].numpy().astype(np.float64)
+        hit = np.isfinite(t_hit)
+        ids = result["primitive_ids"].numpy()[hit].astype(np.int64)
+        uv = result["primitive_uvs"].numpy()[hit].astype(np.float64)
+        points = np.full_like(directions, np.nan)
+        points[hit] = origins[hit] + directions[hit] * t_hit[hit, None]
+        corner_normals = self.vertex_normals[self.triangles[ids]]
+        weights = np.column_stack([1.0 - uv.sum(axis=1), uv[:, 0], uv[:, 1]])
+        normals = np.full_like(directions, np.nan)
+        smooth = (corner_normals * weights[:, :, None]).sum(axis=1)
+        smooth /= np.linalg.norm(smooth, axis=1, keepdims=True)
+        flip = (smooth * directions[hit]).sum(axis=1) > 0  # face the camera whatever the winding
+        smooth[flip] *= -1.0
+        normals[hit] = smooth
+        return points, normals, hit
+
+
+class Localizer:
+    """Casts detection boxes onto the part surface."""
+
+    def __init__(self, surface: PartSurface, samples_per_side: int = 7):
+        self.surface, self.samples = surface, max(3, samples_per_side)
+
+    def localize(self, detections: list[Detection2D], view: CameraView,
+                 ) -> tuple[list[DefectHypothesis], list[Detection2D]]:
+        """Hypotheses for the boxes that land on the part, and the boxes that do not."""
+        hypotheses, off_part = [], []
+        steps = np.linspace(0.0, 1.0, self.samples)
+        for index, det in enumerate(detections):
+            gx, gy = np.meshgrid(det.x1 + steps * (det.x2 - det.x1), det.y1 + steps * (det.y2 - det.y1))
+            pixels = np.vstack([[det.center], np.column_stack([gx.ravel(), gy.ravel()])])
+            origins, directions = view.rays(pixels)
+            points, normals, hit = self.surface.cast(origins, directions)
+            if hit.sum() < MIN_HITS:
+                off_part.append(det)
+                continue
+            centre, normal = (points[0], normals[0]) if hit[0] else (np.nanmean(points[1:], axis=0),
+                                                                       np.nanmean(normals[1:], axis=0))
+            normal = normal / np.linalg.norm(normal)
+            # Box axes on the surface: the camera's x axis (image rows) laid into the tangent plane.
+            along = view.part_from_camera[:3, 0] - normal * float(view.part_from_camera[:3, 0] @ normal)
+            if np.linalg.norm(along) < 1e-6:  # looking along the surface: any tangent will do
+                along = np.cross(normal, [0.0, 0.0, 1.0] if abs(normal[2]) < 0.9 else [1.0, 0.0, 0.0])
+            along /= np.linalg.norm(along)
+            across = np.cross(normal, along)
+            offsets = points[1:][hit[1:]] - centre
+            extent = sorted((float(np.ptp(offsets @ along)), float(np.ptp(offsets @ across))), reverse=True)
+            hypotheses.append(DefectHypothesis(
+                id=f"{view.view_id or 'view'}-{index}", class_name=det.class_name, confidence=det.confidence,
+                position=tuple(float(v) for v in centre), normal=tuple(float(v) for v in normal),
+                extent_m=(extent[0], extent[1]), view_ids=(view.view_id,) if view.view_id else ()))
+        return hypotheses, off_part
+
+
+def merge_hypotheses(hypotheses: list[DefectHypothesis], distance_m: float) -> list[DefectHypothesis]:
+    """One hypothesis per defect: same-class hypotheses whose centres lie within ``distance_m`` (or within
+    half the larger one's extent, for big defects) of the most confident one join it."""
+    order = sorted(hypotheses, key=lambda h: -h.confidence)
+    used = [False] * len(order)
+    merged = []
+    for i, lead in enumerate(order):
+        if used[i]:
+            continue
+        group = [lead]
+        used[i] = True
+        for j in range(i + 1, len(order)):
+            other = order[j]
+            reach = max(distance_m, max(lead.extent_m) / 2)
+            if not used[j] and other.class_name == lead.class_name and \
+                    np.linalg.norm(np.subtract(other.position, lead.position)) <= reach:
+                group.append(other)
+                used[j] = True
+        weights = np.array([h.confidence for h in group]) + 1e-9
+        position = np.average([h.position for h in group], axis=0, weights=weights)
+        normal = np.average([h.normal for h in group], axis=0, weights=weights)
+        extent = np.max([h.extent_m for h in group], axis=0)
+        views = tuple(sorted({v for h in group for v in h.view_ids}))
+        merged.append(DefectHypothesis(
+            id=f"d{len(merged):03d}", class_name=lead.class_name, confidence=lead.confidence,
+            position=tuple(float(v) for v in position), normal=tuple(float(v) for v in normal),
+            extent_m=(float(extent[0]), float(extent[1])), view_ids=views))
+    return merged
+
+
+def scan_regions(hypotheses: list[DefectHypothesis], margin_m: float) -> list[ScanRegion]:
+    """A region per defect (radius: half its larger extent plus ``margin_m``); a region whose centre lies
+    inside a larger one is folded into it, so two labels for one spot cost one tactile scan."""
+    circles = sorted(
+        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id]] for h in hypotheses),
+        key=lambda c: -c[2])
+    kept: list[list] = []
+    for centre, normal, radius, ids in circles:
+        for big in kept:
+            gap = float(np.linalg.norm(centre - big[0]))
+            if gap <= big[2]:
+                big[2] = max(big[2], gap + radius)
+                big[3] = big[3] + ids
+                break
+        else:
+            kept.append([centre, normal, radius, ids])
+    return [ScanRegion(id=f"region-{i:03d}", center=tuple(float(v) for v in centre),
+                       normal=tuple(float(v) for v in normal), radius_m=min(radius, MAX_REGION_RADIUS_M),
+                       hypothesis_ids=tuple(ids))
+            for i, (centre, normal, radius, ids) in enumerate(kept)]

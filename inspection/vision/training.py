@@ -1,0 +1,172 @@
+"""Train the Stage I detector (YOLO11n from its yaml: no pretrained weights are fetched) and ship it:
+best weights, an ONNX export, the metadata sidecar and a model card, so that anyone can see what data,
+seed, epochs and image size the shipped numbers come from, and reproduce them.
+
+The dataset is read with ``inspection.datasets`` (YOLO, COCO or VOC; bad items are named and left
+out) and re-written as a YOLO tree inside the run folder (hard links), which fixes the class order:
+the project's ``DEFECT_CLASSES`` when the dataset uses only those, else the dataset's own.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from inspection.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from inspection.datasets import Dataset, assign_splits, dataset_stats, load_dataset, write_yolo
+from inspection.errors import InputError
+from inspection.model import DEFECT_CLASSES
+from inspection.vision.detector import METADATA_VERSION, metadata_path
+from inspection.vision.model_card import render_model_card
+
+ARCHITECTURE = "yolo11n"
+VAL_FRACTION = 0.15  # held out when the dataset has no val split of its own
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    dataset: Path
+    out: Path
+    epochs: int = 25
+    imgsz: int = 320
+    device: str = "cpu"
+    seed: int = 0
+    batch: int = 16
+    workers: int = 2
+    runs_dir: Path = Path("runs/vision")
+    name: str = ""
+    cache: bool = False
+
+
+def _ordered_classes(dataset: Dataset) -> list[str]:
+    used = set(dataset.class_names)
+    if used <= set(DEFECT_CLASSES):
+        return list(DEFECT_CLASSES)  # the shipped class order, even if a class has no example
+    return list(dataset.class_names)
+
+
+def prepare_dataset(options: TrainOptions, run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Read, check and re-write the dataset as YOLO inside the run folder; returns data.yaml and its stats."""
+    dataset = load_dataset(options.dataset)
+    if not dataset.images:
+        raise InputError(f"{options.dataset}: no usable images ({len(dataset.skipped)} skipped)")
+    dataset.class_names = _ordered_classes(dataset)
+    splits = {image.split for image in dataset.images}
+    if "val" not in splits:
+        dataset = assign_splits(dataset, VAL_FRACTION, seed=options.seed)
+    if not any(image.split == "train" or not image.split for image in dataset.images):
+        raise InputError(f"{options.dataset}: no training images (splits found: {sorted(splits)})")
+    if not any(image.boxes for image in dataset.images):
+        raise InputError(f"{options.dataset}: no labelled boxes; nothing to learn from")
+    target = run_dir / "data"
+    write_yolo(dataset, target)
+    return target / "data.yaml", dataset_stats(dataset)
+
+
+def next_run_dir(runs_dir: Path, name: str) -> Path:
+    """``runs/vision/<name>``, or ``<name>2``, ``<name>3``... so earlier runs are never overwritten."""
+    base = name or datetime.now(timezone.utc).strftime("train-%Y%m%d-%H%M%S")
+    candidate, count = runs_dir / base, 1
+    while candidate.exists():
+        count += 1
+        candidate = runs_dir / f"{base}{count}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _val_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    keys = {"metrics/precision(B)": "precision", "metrics/recall(B)": "recall",
+            "metrics/mAP50(B)": "map50", "metrics/mAP50-95(B)": "map50_95"}
+    return {ours: round(float(metrics[theirs]), 4) for theirs, ours in keys.items() if theirs in metrics}
+
+
+def train_detector(options: TrainOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, copy best weights to ``options.out``, export ONNX beside it, write sidecar and card.
+
+    Returns the metadata written to the sidecar.
+    """
+    if options.out.suffix != ".pt":
+        raise InputError(f"--out {options.out}: expected a .pt path (the .onnx, .json and .md go beside it)")
+    if options.imgsz % 32 or options.imgsz < 64:
+        raise InputError(f"--imgsz {options.imgsz}: expected a multiple of 32, at least 64")
+    from inspection import runtime
+
+    runtime.configure_environment()
+    import torch
+    import ultralytics
+    from ultralytics import YOLO
+
+    run_dir = next_run_dir(options.runs_dir, options.name)
+    data_yaml, stats = prepare_dataset(options, run_dir)
+    log(f"run folder {run_dir}; dataset {stats['images']} images, {stats['boxes']} boxes, "
+        f"splits {stats['splits']}, {len(stats['skipped'])} skipped")
+    model = YOLO(f"{ARCHITECTURE}.yaml", task="detect")
+    started = time.monotonic()
+
+    def report_epoch(trainer: Any) -> None:
+        done = trainer.epoch + 1
+        if done > trainer.epochs:
+            return  # the final validation of best.pt calls this hook once more
+        elapsed = time.monotonic() - started
+        eta = elapsed / done * (trainer.epochs - done)
+        fitted = _val_metrics(trainer.metrics or {})
+        loss = sum(float(v) for v in trainer.tloss.values()) if trainer.tloss else float("nan")
+        log(f"epoch {done}/{trainer.epochs}  loss {loss:.3f}  val P {fitted.get('precision', 0):.3f} "
+            f"R {fitted.get('recall', 0):.3f} mAP50 {fitted.get('map50', 0):.3f}  "
+            f"{elapsed / 60:.1f} min, about {eta / 60:.1f} min left")
+
+    model.add_callback("on_fit_epoch_end", report_epoch)
+    model.train(data=str(data_yaml), epochs=options.epochs, imgsz=options.imgsz, device=options.device,
+                seed=options.seed, deterministic=True, batch=options.batch, workers=options.workers,
+                amp=False, pretrained=False, project=str(run_dir.absolute()), name="train", exist_ok=True,
+                cache="ram" if options.cache else False, plots=True, verbose=False)
+    trainer = model.trainer
+    best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
+    metrics = _val_metrics(trainer.metrics or {})
+    duration = time.monotonic() - started
+    log(f"trained in {duration / 60:.1f} min; best weights {best}; val {metrics}")
+
+    onnx_run = Path(YOLO(str(best), task="detect").export(format="onnx", imgsz=options.imgsz, dynamic=True,
+                                                            simplify=False, device="cpu"))
+    out = options.out
+    write_bytes_atomic(out, best.read_bytes())
+    write_bytes_atomic(out.with_suffix(".onnx"), onnx_run.read_bytes())
+    metadata = {
+        "metadata_version": METADATA_VERSION,
+        "task": "detect",
+        "architecture": ARCHITECTURE,
+        "class_names": [trainer.data["names"][i] for i in sorted(trainer.data["names"])],
+        "imgsz": options.imgsz,
+        "input": {"color": "RGB", "scale": "1/255", "letterbox_pad": 114, "layout": "NCHW"},
+        "recommended": {"tile_size": options.imgsz, "tile_overlap": 0.2, "confidence": 0.25},
+        "training": {
+            "dataset": str(options.dataset), "dataset_stats": {k: stats[k] for k in ("images", "boxes", "classes",
+                                                                                       "splits")},
+            "skipped": len(stats["skipped"]), "epochs": options.epochs, "seed": options.seed,
+            "batch": options.batch, "device": options.device, "duration_s": round(duration, 1),
+            "run_dir": str(run_dir), "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
+            "ultralytics": ultralytics.__version__, "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        "val_metrics": metrics,
+        "files": {p.name: sha256(p) for p in (out, out.with_suffix(".onnx"))},
+    }
+    write_json_atomic(metadata_path(out), metadata)
+    write_text_atomic(out.with_suffix(".md"), render_model_card(metadata))
+    shutil.copyfile(metadata_path(out), run_dir / "metadata.json")
+    log(f"wrote {out}, {out.with_suffix('.onnx')}, {metadata_path(out)}, {out.with_suffix('.md')}")
+    return metadata
