@@ -61,7 +61,9 @@ def planning_time(planner: TactileScanPlanner, surface: Surface) -> None:
 
 def targeted_vs_full(planner: TactileScanPlanner, size: float) -> None:
     surface = Surface.from_arrays(*shapes.cylinder_panel(1.0, size, size))
-    regions = [r for r in panel_regions(20, 0.01, 1) if max(abs(r.center[1]), abs(math.asin(r.center[0]))) < size / 2 - 0.01]
+    inside = size / 2 - 0.01
+    regions = [r for r in panel_regions(20, 0.01, 1)
+               if abs(r.center[1]) < inside and abs(math.asin(r.center[0])) < inside]
     targeted = planner.plan(surface, regions)
     started = time.perf_counter()
     full = planner.plan(surface, full_coverage=True)

@@ -54,7 +54,8 @@ def test_full_coverage_needs_more_presses_than_targeted(panel, tmp_path) -> None
     small = tmp_path / "small.stl"
     trimesh.Trimesh(*shapes.cylinder_panel(1.0, 0.08, 0.08)).export(small)
     regions = _write(tmp_path, "r.json", [_region("a", 0.0, 0.0, 0.008)])
-    assert run_cli("plan", "--mesh", str(small), "--regions", regions, "--json", str(tmp_path / "t.json")).returncode == 0
+    targeted_run = run_cli("plan", "--mesh", str(small), "--regions", regions, "--json", str(tmp_path / "t.json"))
+    assert targeted_run.returncode == 0, targeted_run.stderr
     result = run_cli("plan", "--mesh", str(small), "--full-coverage", "--json", str(tmp_path / "f.json"))
     assert result.returncode == 0, result.stderr
     targeted = json.loads((tmp_path / "t.json").read_text())["presses"]

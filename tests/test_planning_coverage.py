@@ -132,7 +132,7 @@ def test_overlapping_regions_are_merged_and_share_presses(planner) -> None:
     shape = SHAPES["cylinder"]
     a, b = _region(shape, 0.0, 0.0, 0.02, "a"), _region(shape, 0.015, 0.0, 0.02, "b")
     together = planner.tool_paths(shape.surface, [a, b])
-    separately = len(planner.tool_paths(shape.surface, [a]).presses) + len(planner.tool_paths(shape.surface, [b]).presses)
+    separately = sum(len(planner.tool_paths(shape.surface, [r]).presses) for r in (a, b))
     assert len(together.paths) == 1 and set(together.paths[0].regions) == {"a", "b"}
     assert len(together.presses) < separately
     for region in (a, b):
@@ -160,7 +160,8 @@ def test_region_over_a_hole_puts_no_press_in_the_hole(planner) -> None:
     assert all(np.abs(p.position[:2]).max() >= 0.01 - 1e-9 for p in presses)
     rng = np.random.default_rng(1)
     points = np.column_stack([rng.uniform(-0.02, 0.05, (6000, 2)), np.zeros(6000)])
-    ring = points[(np.linalg.norm(points - region.center, axis=1) <= 0.03) & (np.abs(points[:, :2]).max(axis=1) >= 0.01)]
+    in_region = np.linalg.norm(points - region.center, axis=1) <= 0.03
+    ring = points[in_region & (np.abs(points[:, :2]).max(axis=1) >= 0.01)]
     assert _touched(presses, ring).all()
 
 

@@ -23,7 +23,8 @@ SPHERE = Surface.from_arrays(*shapes.sphere(0.15, 4))
 
 
 def _panel_region(name: str, angle: float, y: float, radius: float = 0.01) -> ScanRegion:
-    return ScanRegion(name, (math.sin(angle), y, math.cos(angle) - 1.0), (math.sin(angle), 0.0, math.cos(angle)), radius)
+    normal = (math.sin(angle), 0.0, math.cos(angle))
+    return ScanRegion(name, (normal[0], y, normal[2] - 1.0), normal, radius)
 
 
 PANEL_REGIONS = [_panel_region("a", 0.2, 0.1), _panel_region("b", -0.25, -0.15), _panel_region("c", 0.0, 0.25),

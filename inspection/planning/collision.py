@@ -3,8 +3,8 @@
 Each link's collision meshes (or boxes, cylinders, spheres) are sampled evenly on their surface
 once; at a configuration the samples are moved by FK and their distance to the part mesh is queried
 (open3d). A cheap first pass checks the bounding spheres of chunks of 24 samples, so only the parts
-of links near the part cost a full query. Between samples the link surface can come up to one sample spacing nearer, so that is
-added to the required clearance.
+of links near the part cost a full query. Between samples the link surface can come up to one sample
+spacing nearer, so that is added to the required clearance.
 """
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def _origin(element: ET.Element) -> np.ndarray:
     origin = element.find("origin")
     transform = np.eye(4)
     if origin is not None:
-        transform[:3, :3] = Rotation.from_euler("xyz", [float(v) for v in origin.get("rpy", "0 0 0").split()]).as_matrix()
+        rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
+        transform[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()
         transform[:3, 3] = [float(v) for v in origin.get("xyz", "0 0 0").split()]
     return transform
 
@@ -170,7 +171,8 @@ class ClearanceChecker:
             length = np.linalg.norm(gel - tool[:3, 3])
             # A capsule whose round end is the gel: its axis stops one radius short of the gel.
             end = tool[:3, 3] + (gel - tool[:3, 3]) * max(length - self.sensor_radius_m, 0.0) / max(length, 1e-9)
-            axis = tool[:3, 3] + np.linspace(0.0, 1.0, max(2, int(math.ceil(length / 0.01)) + 1))[:, None] * (end - tool[:3, 3])
+            steps = np.linspace(0.0, 1.0, max(2, int(math.ceil(length / 0.01)) + 1))[:, None]
+            axis = tool[:3, 3] + steps * (end - tool[:3, 3])
             gap = float((self.surface.distance(axis) - self.sensor_radius_m).min())
             slack = min(slack, gap - self.sensor_clearance_m)
             if gap < self.sensor_clearance_m:

@@ -135,7 +135,8 @@ class ToolPathPlannerPipeline:
             try:
                 planned = self.planner.plan(mesh)
             except Exception as exc:
-                raise StageError(f"tool path planner {_stage_name(self.planner)} failed on mesh {index}: {exc}") from exc
+                raise StageError(f"tool path planner {_stage_name(self.planner)} failed on mesh {index}: "
+                                 f"{exc}") from exc
             try:
                 results.append(self.tool_path_modifier.modify(planned))
             except Exception as exc:

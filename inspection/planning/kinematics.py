@@ -110,7 +110,9 @@ class RobotKinematics:
             pin.updateFramePlacement(self.model, self.data, self.tool_id)
             error_pose = self.data.oMf[self.tool_id].actInv(goal)
             error = pin.log6(error_pose).vector
-            if np.linalg.norm(error[:3]) < s.position_tolerance_m and np.linalg.norm(error[3:]) < s.orientation_tolerance_rad:
+            converged = (np.linalg.norm(error[:3]) < s.position_tolerance_m
+                         and np.linalg.norm(error[3:]) < s.orientation_tolerance_rad)
+            if converged:
                 result = self._unwrap_towards(q[self._index], seed)
                 return IkResult(result, self.within_limits(result), "" if self.within_limits(result) else "joint limit")
             jacobian = pin.computeFrameJacobian(self.model, self.data, q, self.tool_id)  # LOCAL frame

@@ -30,7 +30,8 @@ OMPL_PIPELINE, OMPL_PLANNER = "ompl", "RRTConnectkConfigDefault"
 def moveit_available() -> bool:
     """True when moveit_py's planning module can be imported (a sourced MoveIt 2 install)."""
     try:
-        return importlib.util.find_spec("moveit") is not None and importlib.util.find_spec("moveit.planning") is not None
+        return importlib.util.find_spec("moveit") is not None and \
+            importlib.util.find_spec("moveit.planning") is not None
     except (ImportError, ValueError):
         return False
 

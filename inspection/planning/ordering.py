@@ -82,8 +82,10 @@ def or_opt(points: np.ndarray, order: np.ndarray, start: np.ndarray) -> tuple[np
             rest = np.vstack([route[: i + 1], route[i + length + 1:]])  # rest[0] is the start
             following = np.vstack([rest[1:], np.full((1, 3), np.nan)])
             base = np.nan_to_num(np.linalg.norm(rest - following, axis=1))
-            forward = np.linalg.norm(rest - first, axis=1) + np.nan_to_num(np.linalg.norm(following - last, axis=1)) - base
-            backward = np.linalg.norm(rest - last, axis=1) + np.nan_to_num(np.linalg.norm(following - first, axis=1)) - base
+            to_next_from_last = np.nan_to_num(np.linalg.norm(following - last, axis=1))
+            to_next_from_first = np.nan_to_num(np.linalg.norm(following - first, axis=1))
+            forward = np.linalg.norm(rest - first, axis=1) + to_next_from_last - base
+            backward = np.linalg.norm(rest - last, axis=1) + to_next_from_first - base
             cost = np.minimum(forward, backward)
             cost[i] = np.inf  # where it already is
             k = int(np.argmin(cost))

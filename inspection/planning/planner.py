@@ -118,7 +118,8 @@ class TactileScanPlanner:
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
 
-    def tool_paths(self, surface: Surface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> ToolPaths:
+    def tool_paths(self, surface: Surface, regions: Sequence[ScanRegion] = (),
+                   full_coverage: bool = False) -> ToolPaths:
         """Mesh modifier -> coverage planner -> stand-offs and travel order (the Noether pipeline)."""
         tactile = self.cell.tactile
         planner = (FullCoverageRasterPlanner(self.footprint) if full_coverage else
@@ -143,11 +144,13 @@ class TactileScanPlanner:
         covered = time.perf_counter()
         settings = self.settings
         checker = self.clearance_checker(surface)
-        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits, reach_bound(self.kinematics, checker.links))
+        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits,
+                                              reach_bound(self.kinematics, checker.links))
         trajectory = JointTrajectory(self.kinematics.joint_names)
         trajectory.start(self.kinematics.home)
         planned: list[PlannedPress] = []
-        unreachable = [Unreachable(region, _region_center(regions, region), reason) for region, reason in paths.uncovered]
+        unreachable = [Unreachable(region, _region_center(regions, region), reason)
+                       for region, reason in paths.uncovered]
         previous: Press | None = None
         for press in paths.presses:
             try:
@@ -264,6 +267,7 @@ def build_planner(cell: CellConfig, settings: PlannerSettings, connect_moveit=No
         planner.motion = connect(settings.moveit_group, planner.limits, kin.urdf_velocity_limit, kin.acceleration_limit)
     except Exception as exc:  # noqa: BLE001 - MoveIt start-up failures come in many types
         if settings.motion_backend == "moveit":
-            raise InputError(f"planner_node.motion_backend: 'moveit' requested but MoveIt could not start: {exc}") from exc
+            raise InputError(f"planner_node.motion_backend: 'moveit' requested but MoveIt could not start: "
+                             f"{exc}") from exc
         return planner, f"builtin (MoveIt could not start: {type(exc).__name__}: {exc})"
     return planner, "moveit"

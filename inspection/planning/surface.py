@@ -80,17 +80,18 @@ class Surface:
         normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
         return Surface(vertices, triangles, normals, name)
 
+    def _face_cross(self) -> np.ndarray:
+        corners = self.vertices[self.triangles]
+        return np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+
     @property
     def face_normals(self) -> np.ndarray:
-        v = self.vertices
-        n = np.cross(v[self.triangles[:, 1]] - v[self.triangles[:, 0]], v[self.triangles[:, 2]] - v[self.triangles[:, 0]])
-        return n / np.linalg.norm(n, axis=1, keepdims=True)
+        cross = self._face_cross()
+        return cross / np.linalg.norm(cross, axis=1, keepdims=True)
 
     @property
     def face_areas(self) -> np.ndarray:
-        v = self.vertices
-        n = np.cross(v[self.triangles[:, 1]] - v[self.triangles[:, 0]], v[self.triangles[:, 2]] - v[self.triangles[:, 0]])
-        return np.linalg.norm(n, axis=1) / 2
+        return np.linalg.norm(self._face_cross(), axis=1) / 2
 
     @property
     def area(self) -> float:

@@ -30,8 +30,8 @@ def trapezoid_time(s: np.ndarray, distance: float, duration: float, a_max: float
     s_acc = 0.5 * a_max * t_acc * t_acc
     s = np.clip(np.asarray(s, dtype=float), 0.0, distance)
     cruise = t_acc + (s - s_acc) / max(v, 1e-12)
-    return np.where(s < s_acc, np.sqrt(2 * s / a_max),
-                    np.where(s <= distance - s_acc, cruise, duration - np.sqrt(np.maximum(2 * (distance - s) / a_max, 0.0))))
+    braking = duration - np.sqrt(np.maximum(2 * (distance - s) / a_max, 0.0))
+    return np.where(s < s_acc, np.sqrt(2 * s / a_max), np.where(s <= distance - s_acc, cruise, braking))
 
 
 @dataclass

@@ -45,14 +45,16 @@ class SimulatedRobot:
         positions = np.asarray(positions, dtype=float)
         times = np.asarray(time_from_start, dtype=float)
         if positions.ndim != 2 or positions.shape != (len(times), len(names)) or len(times) == 0:
-            raise InputError(f"trajectory.points: expected {len(times)} x {len(names)} positions, got {positions.shape}")
+            raise InputError(f"trajectory.points: expected {len(times)} x {len(names)} positions, "
+                             f"got {positions.shape}")
         if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(times))):
             raise InputError("trajectory.points: positions and times must be finite")
         if np.any(np.diff(times) <= 0) or times[0] < 0:
             raise InputError("trajectory.points: time_from_start must start at >= 0 and strictly increase")
         order = [names.index(n) for n in self.joint_names]
         positions = positions[:, order]
-        if not (self.kinematics.within_limits(positions.min(axis=0)) and self.kinematics.within_limits(positions.max(axis=0))):
+        kin = self.kinematics
+        if not (kin.within_limits(positions.min(axis=0)) and kin.within_limits(positions.max(axis=0))):
             raise InputError("trajectory.points: positions outside the robot's joint limits")
         # A trajectory whose first point is later than 0 starts from where the arm is now.
         current = self.state(now_s).positions
