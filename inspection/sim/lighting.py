@@ -1,0 +1,68 @@
+"""Lights and camera response for the simulated cell: a ring light around the lens, a grazing light,
+diffuse room light, exposure, vignetting, blur and sensor noise. Randomised per image (domain
+randomisation) and saved with it, so an image can be re-rendered exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Lighting:
+    ring_intensity: float  # radiance scale of the whole ring at 0.5 m
+    ring_radius_m: float
+    ring_count: int
+    grazing_intensity: float
+    grazing_azimuth: float  # radians, part frame, around +z
+    grazing_elevation: float  # radians above the part's x-y plane
+    ambient: float  # diffuse room light (a dome: brighter from above)
+    exposure_bias: float  # multiplies the auto exposure: < 1 under-exposed, > 1 over-exposed
+    vignetting: float  # relative fall-off at the image corner
+    blur_sigma_px: float  # lens + demosaicing blur (at 1920x1080)
+    read_noise: float  # linear units (1.0 = full scale)
+    shot_noise: float  # variance per unit of signal
+    background: float  # cell floor brightness, linear
+
+    @staticmethod
+    def random(rng: np.random.Generator) -> "Lighting":
+        setup = rng.uniform()
+        ring = rng.uniform(0.6, 1.0) if setup < 0.75 else rng.uniform(0.0, 0.2)
+        grazing = rng.uniform(0.0, 0.3) if setup < 0.45 else rng.uniform(0.4, 1.0)
+        return Lighting(
+            ring_intensity=float(ring), ring_radius_m=float(rng.uniform(0.05, 0.12)), ring_count=4,
+            grazing_intensity=float(grazing), grazing_azimuth=float(rng.uniform(0, 2 * np.pi)),
+            grazing_elevation=float(rng.uniform(np.radians(8), np.radians(30))),
+            ambient=float(rng.uniform(0.08, 0.5)), exposure_bias=float(np.exp(rng.normal(0.0, 0.25))),
+            vignetting=float(rng.uniform(0.05, 0.35)), blur_sigma_px=float(rng.uniform(0.4, 1.0)),
+            read_noise=float(rng.uniform(0.002, 0.006)), shot_noise=float(rng.uniform(0.0002, 0.0008)),
+            background=float(rng.uniform(0.02, 0.08)),
+        )
+
+    @staticmethod
+    def default() -> "Lighting":
+        """The cell's nominal set-up: ring light on, weak grazing light, normal exposure."""
+        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.003, 0.0004, 0.05)
+
+    def point_lights(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """(position in the part frame, intensity at 0.5 m) of each point light."""
+        lights = []
+        for k in range(self.ring_count):
+            angle = 2 * np.pi * (k + 0.5) / self.ring_count
+            offset = self.ring_radius_m * (np.cos(angle) * camera_axes[:, 0] + np.sin(angle) * camera_axes[:, 1])
+            lights.append((camera_centre + offset, self.ring_intensity / self.ring_count))
+        if self.grazing_intensity > 0:
+            direction = np.array([np.cos(self.grazing_elevation) * np.cos(self.grazing_azimuth),
+                                  np.cos(self.grazing_elevation) * np.sin(self.grazing_azimuth),
+                                  np.sin(self.grazing_elevation)])
+            lights.append((1.5 * direction, self.grazing_intensity))
+        return lights
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (float(v) if not isinstance(v, int) else v) for k, v in asdict(self).items()}
+
+    @staticmethod
+    def from_json(record: dict[str, Any]) -> "Lighting":
+        return Lighting(**record)

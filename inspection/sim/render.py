@@ -1,0 +1,276 @@
+"""Ray-cast renderer of a scene: Blinn-Phong paint or metal, finish texture, defects, camera effects.
+
+The mesh only decides which surface each pixel's ray hits (open3d RaycastingScene); shading uses the
+analytic surface (exact normals) tilted by the finish texture and by each defect's height field.
+Defects are evaluated only on pixels inside their projected support, on 3x3 sub-samples of the
+pixel footprint, because many are thinner than a pixel (a 0.1 mm crack on a 0.23 mm pixel): the
+pixel gets the clean value plus the mean change the defect makes, so the finish texture never
+differs between defect and background pixels and a detector cannot cheat on it.
+
+Each defect's box is the pixel extent of its footprint (|height| > 10% of depth, or optical mask >
+50%) among the pixels whose ray really hits it, so occluded or out-of-view defects get no box; it is
+``camera_visible`` only if it changes at least ``MIN_VISIBLE_PIXELS`` pixels by more than three
+times the sensor noise after blur.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspection.sim.camera import Camera
+from inspection.sim.defects import Defect
+from inspection.sim.lighting import Lighting
+from inspection.sim.scene import Scene
+from inspection.sim.shading import SurfaceSamples, finish_slopes, shade
+
+SUBSAMPLES = 3
+MIN_VISIBLE_PIXELS = 3
+NOISE_SIGMAS = 3.0
+FOOTPRINT_HEIGHT_FRACTION = 0.1
+FOOTPRINT_MASK_LEVEL = 0.5
+_GRADIENT_STEP_M = 5e-6
+_TARGET_MEDIAN = 0.22  # auto exposure: the median part pixel lands here (linear)
+
+
+@dataclass(frozen=True)
+class DefectView:
+    """What one view shows of one defect. ``box`` = (x1, y1, x2, y2) pixel edges; None if no footprint."""
+
+    defect_id: str
+    class_name: str
+    box: tuple[int, int, int, int] | None
+    contrast_pixels: int
+    camera_visible: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"defect_id": self.defect_id, "class_name": self.class_name,
+                "box": list(self.box) if self.box else None, "contrast_pixels": self.contrast_pixels,
+                "camera_visible": self.camera_visible}
+
+
+@dataclass(frozen=True)
+class Render:
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    defects: list[DefectView]
+    hit_fraction: float
+
+    @property
+    def labels(self) -> list[DefectView]:
+        """The boxes a detector should find: visible defects only."""
+        return [d for d in self.defects if d.camera_visible and d.box is not None]
+
+
+class Renderer:
+    """Holds the ray-casting scene for one part so several views of it share the BVH."""
+
+    def __init__(self, scene: Scene, threads: int = 0) -> None:
+        import open3d as o3d
+
+        self.scene = scene
+        self.threads = threads
+        self._raycaster = o3d.t.geometry.RaycastingScene(nthreads=threads) if threads else o3d.t.geometry.RaycastingScene()
+        mesh = o3d.t.geometry.TriangleMesh()
+        mesh.vertex.positions = o3d.core.Tensor(scene.part.vertices.astype(np.float32))
+        mesh.triangle.indices = o3d.core.Tensor(scene.part.triangles.astype(np.int32))
+        self._raycaster.add_triangles(mesh)
+
+    def _hits(self, camera: Camera) -> tuple[np.ndarray, SurfaceSamples]:
+        """Indices of pixels whose ray hits the part, and the exact surface there."""
+        import open3d as o3d
+
+        directions = camera.ray_directions().reshape(-1, 3)
+        origin = camera.centre.astype(np.float32)
+        rays = np.concatenate([np.broadcast_to(origin, directions.shape), directions], 1)
+        result = self._raycaster.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)), nthreads=self.threads)
+        t_hit = result["t_hit"].numpy()
+        hit = np.flatnonzero(np.isfinite(t_hit))
+        triangle = result["primitive_ids"].numpy()[hit]
+        bary = result["primitive_uvs"].numpy()[hit].astype(np.float64)
+        corners = self.scene.part.triangles[triangle]
+        weights = np.stack([1.0 - bary[:, 0] - bary[:, 1], bary[:, 0], bary[:, 1]], 1)
+        part = self.scene.part
+        if part.vertex_uv is not None:
+            uv = np.einsum("nk,nkj->nj", weights, part.vertex_uv[corners])
+            points, normals, _ = part.surface(uv[:, 0], uv[:, 1])
+        else:
+            points = camera.centre + t_hit[hit, None].astype(np.float64) * directions[hit]
+            normals = np.einsum("nk,nkj->nj", weights, part.vertex_normals[corners])
+            normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        view = camera.centre - points
+        view /= np.linalg.norm(view, axis=1, keepdims=True)
+        return hit, SurfaceSamples(points, normals, view)
+
+    def render(self, camera: Camera, lighting: Lighting, rng: np.random.Generator) -> Render:
+        """One image of the scene; ``rng`` draws only the sensor noise."""
+        width, height = camera.width, camera.height
+        hit, surface = self._hits(camera)
+        finish = self.scene.finish
+        lights = lighting.point_lights(camera.centre, camera.part_from_camera[:3, :3])
+        clean = shade(surface, finish, lights, lighting.ambient, finish_slopes(surface, finish))
+        part_values = clean.mean(axis=1)
+        exposure = _TARGET_MEDIAN / max(float(np.median(part_values)) if len(hit) else 1.0, 1e-4)
+        exposure *= lighting.exposure_bias
+        radiance = np.full((height * width, 3), lighting.background / exposure, np.float32)
+        radiance[hit] = clean
+        views, delta_by_defect = _defect_effects(self.scene.defects, camera, hit, surface, finish, lights, lighting)
+        for pixels, delta in delta_by_defect:
+            radiance[pixels] += delta
+        image = radiance.reshape(height, width, 3) * exposure
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        r2 = ((xs - camera.cx) ** 2 + (ys - camera.cy) ** 2) / (camera.cx**2 + camera.cy**2)
+        vignette = 1.0 - lighting.vignetting * r2
+        image *= vignette[..., None]
+        sigma = lighting.blur_sigma_px * width / 1920
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+        noise_sd = np.sqrt(lighting.read_noise**2 + lighting.shot_noise * np.clip(image, 0, None))
+        image = image + noise_sd * rng.standard_normal(image.shape, dtype=np.float32)
+        srgb = np.clip(image, 0.0, 1.0) ** (1 / 2.2) * 255.0 + 0.5
+        visible = _visibility(views, exposure, vignette, sigma, lighting, height, width)
+        return Render(srgb.astype(np.uint8), visible, len(hit) / (width * height))
+
+
+@dataclass
+class _Footprint:
+    defect: Defect
+    pixels: np.ndarray  # flat pixel indices
+    delta_alone: np.ndarray  # (n, 3) radiance change this defect makes on its own
+    clean: np.ndarray  # (n, 3) clean radiance there
+    box: tuple[int, int, int, int] | None
+
+
+def _support_pixels(defect: Defect, camera: Camera, hit: np.ndarray, surface: SurfaceSamples) -> np.ndarray:
+    """Positions in ``hit`` of the pixels inside the projection of the defect's bounding circle."""
+    centre = np.asarray(defect.center)[None]
+    pixel, depth = camera.project(centre)
+    (px, py), depth = pixel[0], depth[0]
+    if depth <= 0:
+        return np.empty(0, np.int64)
+    radius_px = defect.support_radius_m * max(camera.fx, camera.fy) / depth * 1.5 + 3
+    x0, x1 = int(max(0, np.floor(px - radius_px))), int(min(camera.width - 1, np.ceil(px + radius_px)))
+    y0, y1 = int(max(0, np.floor(py - radius_px))), int(min(camera.height - 1, np.ceil(py + radius_px)))
+    if x0 > x1 or y0 > y1:
+        return np.empty(0, np.int64)
+    ys, xs = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+    wanted = (ys * camera.width + xs).ravel()
+    positions = np.searchsorted(hit, wanted)
+    positions = positions[positions < len(hit)]
+    positions = positions[np.isin(hit[positions], wanted)]
+    s, t, n = defect.local_coordinates(surface.points[positions])
+    near = (np.abs(n) < 0.005) & (s * s + t * t < defect.support_radius_m**2)
+    return positions[near]
+
+
+def _subsample_offsets(camera: Camera, surface: SurfaceSamples, positions: np.ndarray) -> np.ndarray:
+    """(n, S*S, 3) offsets spanning each pixel's footprint on the surface (ray differentials)."""
+    axes = camera.part_from_camera[:3, :3]
+    view = -surface.view[positions]  # camera -> point
+    normal = surface.normals[positions]
+    distance = np.linalg.norm(surface.points[positions] - camera.centre, axis=1)
+    along = np.clip(np.sum(view * normal, axis=1), None, -1e-3)
+    footprints = []
+    for axis, focal in ((axes[:, 0], camera.fx), (axes[:, 1], camera.fy)):
+        d_dir = axis[None] / focal
+        step = distance[:, None] * (d_dir - (np.sum(d_dir * normal, 1) / along)[:, None] * view)
+        footprints.append(step)
+    grid = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
+    ox, oy = np.meshgrid(grid, grid)
+    return ox.ravel()[None, :, None] * footprints[0][:, None] + oy.ravel()[None, :, None] * footprints[1][:, None]
+
+
+def _defect_fields(defect: Defect, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Height, surface slope vector (part frame) and optical mask of one defect at sample points."""
+    s, t, _ = defect.local_coordinates(points)
+    tangent = np.asarray(defect.tangent)
+    bitangent = np.cross(np.asarray(defect.normal), tangent)
+    if defect.is_geometric:
+        e = _GRADIENT_STEP_M
+        height = defect.profile(s, t)
+        ds = (defect.profile(s + e, t) - defect.profile(s - e, t)) / (2 * e)
+        dt = (defect.profile(s, t + e) - defect.profile(s, t - e)) / (2 * e)
+        slope = ds[..., None] * tangent + dt[..., None] * bitangent
+        return height, slope, np.zeros_like(s)
+    return np.zeros_like(s), np.zeros(s.shape + (3,)), defect.optical_mask(s, t)
+
+
+def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surface: SurfaceSamples, finish,
+                    lights, lighting: Lighting) -> tuple[list[_Footprint], list[tuple[np.ndarray, np.ndarray]]]:
+    """Per-defect footprints and the combined radiance change on every pixel any defect touches."""
+    supports = [_support_pixels(d, camera, hit, surface) for d in defects]
+    union = np.unique(np.concatenate(supports)) if supports else np.empty(0, np.int64)
+    if len(union) == 0:
+        return [_Footprint(d, np.empty(0, np.int64), np.empty((0, 3)), np.empty((0, 3)), None) for d in defects], []
+    offsets = _subsample_offsets(camera, surface, union)
+    sub = SurfaceSamples.expand(surface, union, offsets)
+    base_slope = finish_slopes(sub, finish)
+    total_slope = np.zeros_like(base_slope)
+    albedo_mix = np.ones(base_slope.shape[:-1] + (3,))
+    gloss = np.ones(base_slope.shape[:-1])
+    per_defect = []
+    for defect, support in zip(defects, supports):
+        where = np.searchsorted(union, support)
+        height, slope, mask = _defect_fields(defect, sub.points[where])
+        total_slope[where] += slope
+        if not defect.is_geometric:
+            albedo_mix[where], gloss[where] = _apply_optical(defect, finish, albedo_mix[where], gloss[where], mask)
+        in_footprint = (np.abs(height) > FOOTPRINT_HEIGHT_FRACTION * max(defect.depth_m, 1e-9)) | (
+            mask > FOOTPRINT_MASK_LEVEL)
+        per_defect.append((where, slope, mask, in_footprint.any(axis=1)))
+    clean_sub = shade(sub, finish, lights, lighting.ambient, base_slope)
+    clean = clean_sub.reshape(len(union), -1, 3).mean(axis=1)
+    dirty = shade(sub, finish, lights, lighting.ambient, base_slope + total_slope, albedo_mix, gloss)
+    combined = dirty.reshape(len(union), -1, 3).mean(axis=1) - clean
+    footprints = []
+    for defect, (where, slope, mask, footprint) in zip(defects, per_defect):
+        box = None
+        if footprint.any():
+            pixels = hit[union[where[footprint]]]
+            xs, ys = pixels % camera.width, pixels // camera.width
+            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        albedo_one, gloss_one = np.ones(mask.shape + (3,)), np.ones(mask.shape)
+        if not defect.is_geometric:
+            albedo_one, gloss_one = _apply_optical(defect, finish, albedo_one, gloss_one, mask)
+        sub_one = sub.take(where)
+        alone = shade(sub_one, finish, lights, lighting.ambient, base_slope[where] + slope, albedo_one, gloss_one)
+        delta = alone.reshape(len(where), -1, 3).mean(axis=1) - clean[where]
+        footprints.append(_Footprint(defect, hit[union[where]], delta, clean[where], box))
+    return footprints, [(hit[union], combined)]
+
+
+def _apply_optical(defect: Defect, finish, albedo_mix: np.ndarray, gloss: np.ndarray,
+                   mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stains tint what is under them; lost paint shows the primer colour instead of the paint."""
+    target = np.asarray(defect.albedo_rgb)
+    if defect.class_name == "paint_loss":
+        target = target / np.asarray(finish.base_rgb)  # primer replaces the paint colour
+    albedo_mix = albedo_mix * (1.0 - mask[..., None] + mask[..., None] * target)
+    gloss = gloss * (1.0 - mask + mask * defect.gloss_factor)
+    return albedo_mix, gloss
+
+
+def _visibility(footprints: list[_Footprint], exposure: float, vignette: np.ndarray, sigma: float,
+                lighting: Lighting, height: int, width: int) -> list[DefectView]:
+    """Count pixels whose change (after exposure, vignetting and blur) beats the sensor noise."""
+    views = []
+    for fp in footprints:
+        contrast = 0
+        if fp.box is not None and len(fp.pixels):
+            xs, ys = fp.pixels % width, fp.pixels // width
+            x0, y0 = xs.min(), ys.min()
+            patch = np.zeros((ys.max() - y0 + 1, xs.max() - x0 + 1, 3), np.float32)
+            level = np.zeros(patch.shape, np.float32)
+            patch[ys - y0, xs - x0] = fp.delta_alone * exposure * vignette.ravel()[fp.pixels, None]
+            level[ys - y0, xs - x0] = fp.clean * exposure * vignette.ravel()[fp.pixels, None]
+            patch = cv2.GaussianBlur(patch, (0, 0), sigma)
+            noise_sd = np.sqrt(lighting.read_noise**2 + lighting.shot_noise * np.clip(level, 0, None))
+            # 8-bit quantisation also hides changes below one code value (sRGB slope at this level).
+            code_step = 2.2 * np.clip(level, 1e-3, 1.0) ** (1 - 1 / 2.2) / 255.0
+            threshold = np.maximum(NOISE_SIGMAS * noise_sd, code_step)
+            above = (np.abs(patch) > threshold).any(axis=2)
+            above &= ((level > 0).any(axis=2)) & ((level < 1.0).all(axis=2))  # saturated pixels show nothing
+            contrast = int(above.sum())
+        views.append(DefectView(fp.defect.id, fp.defect.class_name, fp.box, contrast,
+                                fp.box is not None and contrast >= MIN_VISIBLE_PIXELS))
+    return views

@@ -1,0 +1,149 @@
+"""A part, its surface finish and its defects: the ground truth every simulated stage is scored against.
+
+Defects come from ``random_defect`` (all seven classes), 3-12 per part, spread by area with some
+clustered (real damage often comes in groups: a dropped tool leaves dents and scratches together).
+Some are meant to be hard for the camera: scratches laid along the machining grain, and the
+log-uniform depth draw gives many dents only tens of micrometres deep. Which ones the camera really
+sees is measured by the renderer, per view, and stored beside the ground truth.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspection.atomic import write_json_atomic
+from inspection.errors import InputError
+from inspection.model import DEFECT_CLASSES
+from inspection.sim.defects import Defect, random_defect
+from inspection.sim.parts import Part, build_part, random_part
+
+SCENE_SCHEMA = "inspection.sim.scene/1"
+FINISHES = ("painted", "bare")
+_CLUSTER_PROBABILITY = 0.3
+_ALONG_GRAIN_PROBABILITY = 0.4
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Surface appearance: paint (orange peel) or bare machined aluminium (grooves along ``grain_angle``)."""
+
+    kind: str
+    base_rgb: tuple[float, float, float]
+    specular: float  # peak specular reflectance
+    shininess: float  # Blinn-Phong exponent: higher is glossier
+    grain_angle: float  # radians from part +x, in the tangent plane
+    texture_slope: float  # RMS surface slope of the finish texture (radians)
+    texture_seed: int
+
+    @property
+    def grain_direction(self) -> np.ndarray:
+        return np.array([np.cos(self.grain_angle), np.sin(self.grain_angle), 0.0])
+
+    @staticmethod
+    def random(rng: np.random.Generator) -> "Finish":
+        if rng.uniform() < 0.65:
+            grey = rng.uniform(0.55, 0.85)
+            tint = rng.uniform(-0.03, 0.03, 3)
+            return Finish("painted", tuple(float(grey + t) for t in tint), float(rng.uniform(0.04, 0.12)),
+                          float(rng.uniform(40, 300)), float(rng.uniform(0, np.pi)), float(rng.uniform(0.004, 0.015)),
+                          int(rng.integers(2**31)))
+        return Finish("bare", tuple(float(c) for c in rng.uniform(0.5, 0.62) * np.array([1.0, 1.01, 1.04])),
+                      float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)), float(rng.uniform(0, np.pi)),
+                      float(rng.uniform(0.01, 0.04)), int(rng.integers(2**31)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "base_rgb": list(self.base_rgb), "specular": self.specular,
+                "shininess": self.shininess, "grain_angle": self.grain_angle, "texture_slope": self.texture_slope,
+                "texture_seed": self.texture_seed}
+
+    @staticmethod
+    def from_json(record: dict[str, Any]) -> "Finish":
+        return Finish(str(record["kind"]), tuple(record["base_rgb"]), float(record["specular"]),  # type: ignore[arg-type]
+                      float(record["shininess"]), float(record["grain_angle"]), float(record["texture_slope"]),
+                      int(record["texture_seed"]))
+
+
+@dataclass
+class Scene:
+    part: Part
+    finish: Finish
+    defects: list[Defect]
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)  # view id -> camera + per-defect visibility
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCENE_SCHEMA, "part": self.part.to_json(), "finish": self.finish.to_json(),
+                "defects": [d.ground_truth() for d in self.defects], "views": self.views}
+
+    def save(self, path: str | Path) -> Path:
+        return write_json_atomic(path, self.to_json())
+
+    @staticmethod
+    def from_json(record: dict[str, Any], source: str = "scene") -> "Scene":
+        if record.get("schema") != SCENE_SCHEMA:
+            raise InputError(f"{source}: schema {record.get('schema')!r}, expected {SCENE_SCHEMA!r}")
+        try:
+            part_params = record["part"]
+            if part_params.get("kind") == "mesh":
+                from inspection.sim.mesh_io import load_mesh_part
+
+                part = load_mesh_part(part_params["source"], part_params.get("units", "m"))
+            else:
+                part = build_part(part_params)
+            return Scene(part, Finish.from_json(record["finish"]),
+                         [Defect.from_ground_truth(d) for d in record["defects"]], dict(record.get("views", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: malformed scene ({type(exc).__name__}: {exc})") from exc
+
+    @staticmethod
+    def load(path: str | Path) -> "Scene":
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: cannot read scene JSON ({exc})") from exc
+        return Scene.from_json(record, str(path))
+
+
+def random_scene(rng: np.random.Generator, part: Part | None = None,
+                 count_range: tuple[int, int] = (3, 12)) -> Scene:
+    """A random part (unless given), finish and 3-12 defects of all classes, some clustered."""
+    part = part or random_part(rng)
+    finish = Finish.random(rng)
+    classes = [c for c in DEFECT_CLASSES if finish.kind == "painted" or c != "paint_loss"]
+    count = int(rng.integers(count_range[0], count_range[1] + 1))
+    defects: list[Defect] = []
+    anchors: list[tuple[float, float]] = []
+    parametric = part.vertex_uv is not None
+    for index in range(count):
+        class_name = str(rng.choice(classes))
+        if parametric:
+            u, v = _place(rng, part, anchors)
+            anchors.append((u, v))
+            point, normal, tangent = part.surface(np.array([u]), np.array([v]))
+        else:
+            point, normal, tangent = part.sample_surface(rng, 1)
+        defect = random_defect(rng, class_name, f"d{index:02d}", point[0], normal[0], tangent[0])
+        if class_name == "scratch" and finish.kind == "bare" and rng.uniform() < _ALONG_GRAIN_PROBABILITY:
+            grain = finish.grain_direction
+            # Along the grain the scratch hides among the machining grooves (replace() re-normalises it).
+            defect = replace(defect, tangent=tuple(float(g) for g in grain - normal[0] * (grain @ normal[0])))
+        defects.append(defect)
+    return Scene(part, finish, defects)
+
+
+def _place(rng: np.random.Generator, part: Part, anchors: list[tuple[float, float]]) -> tuple[float, float]:
+    """Surface coordinates for the next defect: near an earlier one sometimes, else uniform by area."""
+    length, width = part.uv_extent
+    margin = 0.04
+    if anchors and rng.uniform() < _CLUSTER_PROBABILITY:
+        u0, v0 = anchors[int(rng.integers(len(anchors)))]
+        distance, angle = rng.uniform(0.01, 0.04), rng.uniform(0, 2 * np.pi)
+        u = float(np.clip(u0 + distance * np.cos(angle), -length / 2 + margin, length / 2 - margin))
+        v = float(np.clip(v0 + distance * np.sin(angle), -width / 2 + margin, width / 2 - margin))
+        return u, v
+    u, v = part.sample_uv(rng, 1, margin)
+    return float(u[0]), float(v[0])
