@@ -65,6 +65,7 @@ def test_full_coverage_needs_more_presses_than_targeted(panel, tmp_path) -> None
 
 @pytest.mark.parametrize(("mesh_text", "regions", "message"), [
     ("solid broken\nthis is not an stl\n", None, "broken.stl"),
+    ("v 0 0 0\nv 1 0 0\nv 0 1 nan\nf 1 2 3\n", None, r"broken.obj: 1 vertices are NaN"),
     (None, [dict(_region("a", 0.0, 0.0), center=[float("nan"), 0.0, 0.0])], r"regions\[0\].center.*not finite"),
     (None, [dict(_region("a", 0.0, 0.0), normal=[0.0, 0.0, 0.0])], r"regions\[0\].normal: zero-length"),
     (None, [_region("a", 0.0, 0.0), dict(_region("b", 0.0, 0.0), center=[0.0, 0.0, 0.5])],
@@ -76,7 +77,7 @@ def test_full_coverage_needs_more_presses_than_targeted(panel, tmp_path) -> None
 def test_bad_input_is_one_line_naming_the_problem(panel, tmp_path, mesh_text, regions, message) -> None:
     _, mesh = panel
     if mesh_text is not None:
-        mesh = tmp_path / "broken.stl"
+        mesh = tmp_path / ("broken.obj" if mesh_text.startswith("v ") else "broken.stl")
         mesh.write_text(mesh_text)
     regions_path = _write(tmp_path, "regions.json", regions if regions is not None else [_region("a", 0.0, 0.0)])
     result = run_cli("plan", "--mesh", str(mesh), "--regions", regions_path, "--json", str(tmp_path / "o.json"))
