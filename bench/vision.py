@@ -1,0 +1,134 @@
+"""Stage I figures: per-tile latency of ONNX Runtime vs PyTorch, sliced full frames (1920x1080 and
+12 MP), slicing overhead, and defect recall/precision per class and per size on a simulated test set.
+
+    .venv/bin/python bench/vision.py [--model models/defect_detector] [--test-set DIR | --seed 90000 --images 40]
+
+The test set is rendered by `inspection sim dataset` from seeds far from the training seeds (the
+shipped model's card names those), full frames, untiled, and scored with the deployed settings of
+config/pipeline.yaml (`inspection eval vision` does the same). Timings are wall-clock medians after
+a warm-up, on whatever this machine is; the bench prints the CPU count because they depend on it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inspection import runtime  # noqa: E402
+from inspection.config import load_node_params  # noqa: E402
+from inspection.vision.detector import DefectDetector, DetectorSettings, read_metadata  # noqa: E402
+from inspection.vision.slicing import tile_grid  # noqa: E402
+
+
+def median_seconds(action, repeats: int) -> float:
+    action()  # warm-up: first-call allocations and thread pools are not what a running node pays
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def textured_frame(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A grey, lightly textured frame: what the model sees most of (clean surface)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(150, 6, (height // 8 + 1, width // 8 + 1, 1)).repeat(8, 0).repeat(8, 1)[:height, :width]
+    return np.clip(base + rng.normal(0, 3, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def tile_latency(model: Path, imgsz: int, repeats: int) -> None:
+    tile = textured_frame(imgsz, imgsz)
+    print(f"\n## Per-tile latency ({imgsz}x{imgsz}, {os.cpu_count()} CPUs, median of {repeats})")
+    for suffix, label in ((".onnx", "ONNX Runtime"), (".pt", "PyTorch (Ultralytics)")):
+        backend = DefectDetector.load(model.with_suffix(suffix), DetectorSettings(tile_size=0)).backend
+        single = median_seconds(lambda: backend.infer([tile]), repeats)
+        batched = median_seconds(lambda: backend.infer([tile] * 16), max(3, repeats // 4)) / 16
+        print(f"  {label:22s} batch 1: {single * 1000:7.1f} ms/tile   batch 16: {batched * 1000:7.1f} ms/tile")
+
+
+def sliced_frames(model: Path, settings: DetectorSettings, repeats: int) -> None:
+    detector = DefectDetector.load(model.with_suffix(".onnx"), settings)
+    print(f"\n## Sliced frames (ONNX, tile {settings.tile_size}, overlap {settings.tile_overlap}, "
+          f"full-frame pass {settings.full_frame_pass}, batch {settings.tile_batch})")
+    for width, height in ((1920, 1080), (4000, 3000)):
+        frame = textured_frame(width, height, seed=width)
+        tiles = tile_grid(width, height, settings.tile_size, settings.tile_overlap)
+        crops = [frame[t.y0:t.y1, t.x0:t.x1] for t in tiles]
+        sliced = median_seconds(lambda: detector.detect(frame), repeats)
+        bare_each = median_seconds(lambda: [detector.backend.infer([c]) for c in crops], max(1, repeats // 2))
+        extra = 0.0
+        if settings.full_frame_pass:
+            extra = median_seconds(lambda: detector.backend.infer([frame]), repeats)
+        print(f"  {width}x{height} ({width * height / 1e6:.1f} MP): {len(tiles)} tiles, sliced {sliced * 1000:.0f} ms; "
+              f"sum of bare tile inferences {bare_each * 1000:.0f} ms (+ full frame {extra * 1000:.0f} ms) -> "
+              f"overhead {sliced / (bare_each + extra):.2f}x")
+
+
+def simulated_test_set(out: Path, seed: int, images: int) -> Path:
+    if (out / "data.yaml").is_file():
+        return out
+    command = [sys.executable, "-m", "inspection.cli.main", "sim", "dataset", "--out", str(out), "--images",
+               str(images), "--format", "yolo", "--seed", str(seed)]
+    print(f"rendering the test set: {' '.join(command[2:])}", flush=True)
+    subprocess.run(command, check=True)
+    return out
+
+
+def recall_precision(model: Path, settings: DetectorSettings, dataset: Path) -> None:
+    from inspection.vision.evaluation import evaluate_detector
+
+    detector = DefectDetector.load(model.with_suffix(".onnx"), replace(settings, confidence=0.001))
+    result = evaluate_detector(detector, dataset, settings.confidence)
+    print(f"\n## Stage I on {dataset} ({result['images']} frames, {result['truths']} visible defects; "
+          f"confidence >= {settings.confidence}, IoU 0.5)")
+    print(f"  all classes: recall {result['recall'] or 0:.3f}  precision {result['precision'] or 0:.3f}  "
+          f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  ({result['seconds_per_image']:.2f} s/frame)")
+    for name, row in result["per_class"].items():
+        if row["truths"] or row["predictions"]:
+            print(f"  {name:12s} defects {row['truths']:4d}  recall {_pct(row['recall'])}  "
+                  f"precision {_pct(row['precision'])}  AP50 {_pct(row['ap50'])}")
+    print("  recall by defect size (square root of the box area):")
+    for label, row in result["per_size"].items():
+        print(f"    {label:10s} {row['detected']:4d}/{row['truths']:<4d} {row['recall'] * 100:5.1f} %")
+
+
+def _pct(value: float | None) -> str:
+    return "  n/a " if value is None else f"{value * 100:5.1f}%"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("models/defect_detector"), help="model path without suffix")
+    parser.add_argument("--test-set", type=Path, help="labelled dataset to score (default: render one)")
+    parser.add_argument("--seed", type=int, default=90000, help="first seed of the rendered test set")
+    parser.add_argument("--images", type=int, default=40, help="frames in the rendered test set")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--skip-accuracy", action="store_true", help="timings only")
+    args = parser.parse_args()
+    runtime.configure_environment()
+    model = args.model.with_suffix("")
+    metadata = read_metadata(model.with_suffix(".onnx"))
+    settings = DetectorSettings.from_params(load_node_params("vision_node"))
+    print(f"# Stage I vision bench: {model}, trained {metadata['training']['epochs']} epochs at "
+          f"{metadata['imgsz']} px, seed {metadata['training']['seed']}")
+    tile_latency(model, metadata["imgsz"], args.repeats)
+    sliced_frames(model, settings, max(3, args.repeats // 4))
+    if not args.skip_accuracy:
+        test_set = args.test_set or simulated_test_set(Path("runs/vision/bench-test-set") / f"seed{args.seed}",
+                                                       args.seed, args.images)
+        recall_precision(model, settings, test_set)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
