@@ -91,10 +91,13 @@ def test_any_plan_keeps_limits_monotone_time_and_continuity(planner, regions) ->
     scan_regions = [_panel_region(f"r{i}", a, y, r) for i, (a, y, r) in enumerate(regions)]
     plan = planner.plan(PANEL, scan_regions)
     positions, times = plan.trajectory.as_arrays()
-    assert np.all(np.diff(times) > 0)
     assert np.all(positions >= planner.kinematics.lower) and np.all(positions <= planner.kinematics.upper)
-    assert np.abs(np.diff(positions, axis=0)).max() <= 0.05 + 1e-9
-    assert (np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]).max() <= CELL.robot.max_joint_velocity + 1e-6
+    assert (len(times) == 1) == (not plan.presses)  # corners beyond reach leave the arm at home
+    if plan.presses:
+        assert np.all(np.diff(times) > 0)
+        assert np.abs(np.diff(positions, axis=0)).max() <= 0.05 + 1e-9
+        velocity = np.abs(np.diff(positions, axis=0)) / np.diff(times)[:, None]
+        assert velocity.max() <= CELL.robot.max_joint_velocity + 1e-6
     # Every press of the coverage is either planned or listed as unreachable: none is dropped.
     assert len(plan.presses) + len(plan.unreachable) == len(planner.tool_paths(PANEL, scan_regions).presses)
 
@@ -136,7 +139,7 @@ def test_singular_and_colliding_poses_are_refused(planner) -> None:
     picky = TactileScanPlanner(CELL, PlannerSettings(min_manipulability=0.5))
     plan = picky.plan(PANEL, PANEL_REGIONS[:1])
     assert not plan.presses and all("singularity" in u.reason for u in plan.unreachable)
-    cautious = TactileScanPlanner(CELL, PlannerSettings(min_clearance_m=0.2))
+    cautious = TactileScanPlanner(CELL, PlannerSettings(min_clearance_m=0.1))
     plan = cautious.plan(PANEL, PANEL_REGIONS[:1])
     assert not plan.presses and all("collision" in u.reason for u in plan.unreachable)
     assert any("wrist" in u.reason for u in plan.unreachable)  # the link nearest the part is named

@@ -115,6 +115,7 @@ class TactileScanPlanner:
         self.motion = motion
         self._prepared: tuple[Surface, list[Surface]] | None = None
         self._links: tuple | None = None  # the arm's collision samples, loaded on first use
+        self._reach = 0.0  # collision.reach_bound, with the samples
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
 
@@ -144,8 +145,10 @@ class TactileScanPlanner:
         covered = time.perf_counter()
         settings = self.settings
         checker = self.clearance_checker(surface)
-        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits,
-                                              reach_bound(self.kinematics, checker.links))
+        home_reason = checker.check(self.kinematics, self.kinematics.home, sensor_free=True)
+        if home_reason:
+            raise InputError(f"robot.home_positions: at home the arm is too near the part ({home_reason})")
+        motion = self.motion or BuiltinMotion(self.kinematics, checker, self.limits, self._reach)
         trajectory = JointTrajectory(self.kinematics.joint_names)
         trajectory.start(self.kinematics.home)
         planned: list[PlannedPress] = []
@@ -155,7 +158,7 @@ class TactileScanPlanner:
         for press in paths.presses:
             try:
                 q_approach, line_q, arc = self.press_motion(press, checker, trajectory.last)
-                self._transit(motion, trajectory, previous, press, q_approach)
+                self._transit(motion, checker, trajectory, previous, press, q_approach)
             except MotionError as exc:
                 unreachable.append(Unreachable(press.regions[0] if press.regions else "", press.position, str(exc)))
                 continue
@@ -167,7 +170,7 @@ class TactileScanPlanner:
             previous = press
         warnings = []
         try:
-            self._transit(motion, trajectory, previous, None, self.kinematics.home)
+            self._transit(motion, checker, trajectory, previous, None, self.kinematics.home)
         except MotionError as exc:
             warnings.append(f"no collision-free return to home ({exc}); the trajectory ends at the last retreat")
         check_trajectory(trajectory, self.kinematics.lower, self.kinematics.upper, self.limits)
@@ -180,6 +183,7 @@ class TactileScanPlanner:
         s = self.settings
         if self._links is None:
             self._links = tuple(load_link_samples(self.kinematics))
+            self._reach = reach_bound(self.kinematics, self._links)
         return ClearanceChecker(surface, self._links, s.sensor_radius_m, s.min_clearance_m,
                                 self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
 
@@ -194,15 +198,24 @@ class TactileScanPlanner:
         count = max(2, int(math.ceil(travel / settings.line_step_m)) + 1)
         arc = np.linspace(0.0, travel, count)
         line_q = [approach.q]
+        checked, slack = approach.q, 0.0
         for s in arc[1:]:
+            where = f"press line at {s * 1000:.1f} mm"
             step = kin.solve(press.sensor_pose(press.approach_m - s), line_q[-1])
             if not step.ok:
-                raise MotionError(f"press line at {s * 1000:.1f} mm: {step.reason}")
+                raise MotionError(f"{where}: {step.reason}")
             if np.abs(step.q - line_q[-1]).max() > self.limits.max_joint_step:
-                raise MotionError(f"press line at {s * 1000:.1f} mm: joint jump (wrist flip near a singularity)")
+                raise MotionError(f"{where}: joint jump (wrist flip near a singularity)")
+            manipulability = kin.manipulability(step.q)
+            if manipulability < settings.min_manipulability:
+                raise MotionError(f"{where}: near a singularity (manipulability {manipulability:.4f})")
+            # Clearance only where the arm may have used up the slack left at the last check (see BuiltinMotion).
+            if self._reach * float(np.abs(step.q - checked).sum()) >= slack or s == arc[-1]:
+                slack, reason = checker.slack(kin, step.q, sensor_free=False)
+                checked = step.q
+                if reason:
+                    raise MotionError(f"{where}: {reason}")
             line_q.append(step.q)
-        for q in (line_q[len(line_q) // 2], line_q[-1]):
-            self._check_pose(q, checker, sensor_free=False, what="pressed pose")
         return approach.q, np.array(line_q), arc
 
     def _check_pose(self, q: np.ndarray, checker: ClearanceChecker, sensor_free: bool, what: str) -> None:
@@ -214,14 +227,15 @@ class TactileScanPlanner:
         if reason:
             raise MotionError(f"{what}: {reason}")
 
-    def _lift(self, press: Press, seed: np.ndarray) -> np.ndarray:
+    def _lift(self, press: Press, seed: np.ndarray, checker: ClearanceChecker) -> np.ndarray:
         lifted = self.kinematics.solve_with_restarts(press.sensor_pose(self.settings.transit_clearance_m), seed)
         if not lifted.ok:
             raise MotionError(f"transit lift pose: {lifted.reason}")
+        self._check_pose(lifted.q, checker, sensor_free=True, what="transit lift pose")
         return lifted.q
 
-    def _transit(self, motion: MotionBackend, trajectory: JointTrajectory, previous: Press | None,
-                 target: Press | None, q_target: np.ndarray) -> None:
+    def _transit(self, motion: MotionBackend, checker: ClearanceChecker, trajectory: JointTrajectory,
+                 previous: Press | None, target: Press | None, q_target: np.ndarray) -> None:
         """Joint-space move to ``q_target``; if it passes too close to the part, go via lifted poses."""
         q_start = trajectory.last
         try:
@@ -230,9 +244,9 @@ class TactileScanPlanner:
         except MotionError as direct:
             waypoints = [q_start]
             if previous is not None:
-                waypoints.append(self._lift(previous, q_start))
+                waypoints.append(self._lift(previous, q_start, checker))
             if target is not None:
-                waypoints.append(self._lift(target, q_target))
+                waypoints.append(self._lift(target, q_target, checker))
             waypoints.append(q_target)
             if len(waypoints) == 2:
                 raise direct
