@@ -37,7 +37,7 @@ COMMANDS: dict[str, Command | Group] = {
     "demo": Command("full simulated two-stage inspection of a curved part", issue=7),
     "run": Command("start the pipeline nodes without `ros2 launch`", issue=7),
     "sim": Group("simulated inspection cell", {
-        "dataset": Command("write a detection dataset of rendered parts", issue=3),
+        "dataset": Command("write a detection dataset of rendered parts", module="inspection.cli.sim_dataset", issue=3),
         "tactile": Command("write GelSight-style tactile frames with labels", issue=3),
     }),
     "train": Group("train the shipped models", {

@@ -37,14 +37,14 @@ class Lighting:
             grazing_elevation=float(rng.uniform(np.radians(8), np.radians(30))),
             ambient=float(rng.uniform(0.08, 0.5)), exposure_bias=float(np.exp(rng.normal(0.0, 0.25))),
             vignetting=float(rng.uniform(0.05, 0.35)), blur_sigma_px=float(rng.uniform(0.4, 1.0)),
-            read_noise=float(rng.uniform(0.002, 0.006)), shot_noise=float(rng.uniform(0.0002, 0.0008)),
+            read_noise=float(rng.uniform(0.001, 0.003)), shot_noise=float(rng.uniform(0.00005, 0.0002)),
             background=float(rng.uniform(0.02, 0.08)),
         )
 
     @staticmethod
     def default() -> "Lighting":
         """The cell's nominal set-up: ring light on, weak grazing light, normal exposure."""
-        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.003, 0.0004, 0.05)
+        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05)
 
     def point_lights(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """(position in the part frame, intensity at 0.5 m) of each point light."""

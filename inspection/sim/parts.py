@@ -192,10 +192,20 @@ def random_part(rng: np.random.Generator, kind: str | None = None) -> Part:
         params = {"kind": kind, "radius_u_m": float(rng.uniform(0.8, 3.0)), "radius_v_m": float(rng.uniform(0.6, 2.5)),
                   "width_m": float(rng.uniform(0.25, 0.45)), "length_m": length}
     elif kind == "leading_edge":
-        nose = float(rng.uniform(0.02, 0.06))
-        params = {"kind": kind, "nose_radius_m": nose, "nose_half_arc_m": float(nose * rng.uniform(0.6, 1.0)),
-                  "blend_m": float(rng.uniform(0.02, 0.05)), "side_radius_m": float(rng.uniform(0.6, 2.0)),
-                  "width_m": float(rng.uniform(0.2, 0.3)), "length_m": length}
+        params = _random_leading_edge(rng, length)
     else:
         raise InputError(f"part kind {kind!r}: expected one of {list(PART_KINDS)}")
     return build_part(params)
+
+
+def _random_leading_edge(rng: np.random.Generator, length: float) -> dict[str, Any]:
+    """Nose radius 20-60 mm; the nose arc is chosen so each side ends 50-75 degrees from the top,
+    as on a wing or fin leading edge seen from above (steeper sides would face away from the camera)."""
+    nose, side, width = float(rng.uniform(0.02, 0.06)), float(rng.uniform(0.6, 2.0)), float(rng.uniform(0.2, 0.3))
+    turn = float(rng.uniform(np.radians(50), np.radians(75)))
+    blend = min(float(rng.uniform(0.02, 0.05)), 0.8 * turn * nose)  # the blend turns about blend / (2 * nose)
+    half = width / 2
+    nose_k, side_k = 1.0 / nose, 1.0 / side
+    nose_half = (turn - blend * (nose_k + side_k) / 2 - side_k * (half - blend)) / (nose_k - side_k)
+    return {"kind": "leading_edge", "nose_radius_m": nose, "nose_half_arc_m": float(max(nose_half, 0.0)),
+            "blend_m": blend, "side_radius_m": side, "width_m": width, "length_m": length}

@@ -54,8 +54,11 @@ def _groove_slopes(seed: int) -> np.ndarray:
 def _peel_slopes(seed: int) -> np.ndarray:
     """(T, T, 2) slope tile of orange peel (wavelength ~1-3 mm), unit RMS, wraps around."""
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((_PEEL_TEXELS, _PEEL_TEXELS)).astype(np.float32)
-    height = cv2.GaussianBlur(noise, (0, 0), 5.0, borderType=cv2.BORDER_WRAP)
+    noise = rng.standard_normal((_PEEL_TEXELS, _PEEL_TEXELS))
+    frequency = np.fft.fftfreq(_PEEL_TEXELS)
+    sigma_texels = 5.0  # Gaussian low-pass in the Fourier domain keeps the tile periodic
+    low_pass = np.exp(-2 * (np.pi * sigma_texels) ** 2 * (frequency[:, None] ** 2 + frequency[None, :] ** 2))
+    height = np.fft.ifft2(np.fft.fft2(noise) * low_pass).real
     gy, gx = np.gradient(height)
     slopes = np.stack([gx, gy], -1)
     return (slopes / np.sqrt(np.mean(slopes**2) * 2)).astype(np.float32)
@@ -79,11 +82,15 @@ def finish_slopes(surface: SurfaceSamples, finish) -> np.ndarray:
         vector = g[..., :1] * np.array([1.0, 0.0, 0.0]) + g[..., 1:] * np.array([0.0, 1.0, 0.0])
     vector = vector * finish.texture_slope
     n = surface.normals
-    return vector - np.sum(vector * n, axis=-1, keepdims=True) * n
+    return (vector - _dot(vector, n)[..., None] * n).astype(np.float32)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...i,...i->...", a, b)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.sqrt(_dot(v, v))[..., None]
 
 
 def shade(surface: SurfaceSamples, finish, lights: list[tuple[np.ndarray, float]], ambient: float,
@@ -102,14 +109,14 @@ def shade(surface: SurfaceSamples, finish, lights: list[tuple[np.ndarray, float]
     specular = np.zeros(points.shape[:-1], np.float32)
     for position, intensity in lights:
         to_light = position.astype(np.float32) - points
-        distance2 = np.sum(to_light * to_light, axis=-1)
+        distance2 = _dot(to_light, to_light)
         to_light /= np.sqrt(distance2)[..., None]
         power = np.float32(intensity * float(position @ position)) / distance2  # intensity given at the part origin
-        n_dot_l = np.clip(np.sum(normal * to_light, axis=-1), 0.0, None)
-        half = _unit(to_light + view)
-        n_dot_h = np.clip(np.sum(normal * half, axis=-1), 0.0, 1.0)
+        n_dot_l = np.maximum(_dot(normal, to_light), np.float32(0.0))
+        to_light += view  # now the (unnormalised) half vector
+        n_dot_h = np.clip(_dot(normal, to_light) / np.sqrt(_dot(to_light, to_light)), np.float32(0.0), np.float32(1.0))
         diffuse += power * n_dot_l
-        specular += power * np.where(n_dot_l > 0, n_dot_h**shininess, 0.0).astype(np.float32)
+        specular += power * np.where(n_dot_l > 0, n_dot_h**shininess, np.float32(0.0))
     diffuse_weight = 0.35 if metal else 1.0  # bare metal reflects mostly specularly
     sky = ambient * (0.6 + 0.4 * normal[..., 2])
     radiance = albedo * (diffuse_weight * (diffuse + sky))[..., None]
