@@ -45,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     write_json_atomic(args.json, document)
     print(f"{len(plan.presses)} presses, {len(plan.unreachable)} unreachable, cycle time "
           f"{plan.cycle_time_s:.1f} s, planned in {plan.timings_s['total']:.2f} s ({backend}) -> {args.json}")
-    for item in plan.unreachable:
+    shown = 20  # all of them are in the JSON; a full-coverage raster can have hundreds
+    for item in plan.unreachable[:shown]:
         print(f"unreachable: region {item.region} at {[round(float(v), 4) for v in item.position]}: {item.reason}",
               file=sys.stderr)
+    if len(plan.unreachable) > shown:
+        print(f"unreachable: {len(plan.unreachable) - shown} more, listed in {args.json}", file=sys.stderr)
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
