@@ -48,7 +48,7 @@ def box_of_square(view: CameraView, angle: float, y: float) -> Detection2D:
     rvec, _ = cv2.Rodrigues(camera_from_part[:3, :3])
     pixels, _ = cv2.projectPoints(points, rvec, camera_from_part[:3, 3], view.camera.intrinsic_matrix(),
                                   np.asarray(view.camera.distortion))
-    pixels = pixels.reshape(-1, 2)
+    pixels = pixels.reshape(-1, 2) + 0.5  # OpenCV's pixel centres -> the pixel-edge boxes detectors give
     (x1, y1), (x2, y2) = pixels.min(axis=0), pixels.max(axis=0)
     return Detection2D(float(x1), float(y1), float(x2), float(y2), "dent", 0.9, view.view_id)
 

@@ -17,6 +17,9 @@ from inspection.cell import CameraConfig, CellConfig
 from inspection.errors import InputError
 from inspection.model import DefectHypothesis, Detection2D, ScanRegion
 
+# Detector boxes use pixel edges (pixel i spans [i, i + 1), as Ultralytics and the simulator's labels do);
+# the camera model puts pixel centres at integer coordinates (OpenCV, ROS CameraInfo).
+EDGE_TO_CENTRE_PX = -0.5
 MIN_HITS = 3  # fewer box samples than this on the part: the box is off the part, nothing to localise
 MAX_REGION_RADIUS_M = 1.0
 
@@ -119,7 +122,7 @@ class Localizer:
         steps = np.linspace(0.0, 1.0, self.samples)
         for index, det in enumerate(detections):
             gx, gy = np.meshgrid(det.x1 + steps * (det.x2 - det.x1), det.y1 + steps * (det.y2 - det.y1))
-            pixels = np.vstack([[det.center], np.column_stack([gx.ravel(), gy.ravel()])])
+            pixels = np.vstack([[det.center], np.column_stack([gx.ravel(), gy.ravel()])]) + EDGE_TO_CENTRE_PX
             origins, directions = view.rays(pixels)
             points, normals, hit = self.surface.cast(origins, directions)
             if hit.sum() < MIN_HITS:

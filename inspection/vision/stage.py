@@ -1,0 +1,48 @@
+"""Stage I end to end, as the vision node and the coordinator call it: frames from one or more camera
+poses in, detections, merged 3D defect hypotheses and tactile scan regions out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from inspection.model import DefectHypothesis, Detection2D, ScanRegion
+from inspection.vision.detector import DefectDetector, DetectorSettings
+from inspection.vision.localize import CameraView, Localizer, PartSurface, merge_hypotheses, scan_regions
+
+
+@dataclass
+class StageOneResult:
+    detections: list[Detection2D] = field(default_factory=list)
+    hypotheses: list[DefectHypothesis] = field(default_factory=list)
+    regions: list[ScanRegion] = field(default_factory=list)
+    off_part: list[Detection2D] = field(default_factory=list)  # boxes whose rays miss the part mesh
+
+
+class StageOne:
+    """Detector + localiser with the ``vision_node`` parameters."""
+
+    def __init__(self, detector: DefectDetector, surface: PartSurface, merge_distance_m: float,
+                 region_margin_m: float):
+        self.detector, self.localizer = detector, Localizer(surface)
+        self.merge_distance_m, self.region_margin_m = merge_distance_m, region_margin_m
+
+    @staticmethod
+    def from_params(params: Mapping[str, Any], surface: PartSurface) -> "StageOne":
+        detector = DefectDetector.load(params["model"], DetectorSettings.from_params(params))
+        return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"])
+
+    def inspect(self, frames: list[np.ndarray], views: list[CameraView]) -> StageOneResult:
+        """Detect in every frame (tiles of all frames batched together), localise, merge across views."""
+        result = StageOneResult()
+        per_frame = self.detector.detect_batch(frames, [view.view_id for view in views])
+        found: list[DefectHypothesis] = []
+        for detections, view in zip(per_frame, views):
+            result.detections += detections
+            hypotheses, off_part = self.localizer.localize(detections, view)
+            found += hypotheses
+            result.off_part += off_part
+        result.hypotheses = merge_hypotheses(found, self.merge_distance_m)
+        result.regions = scan_regions(result.hypotheses, self.region_margin_m)
+        return result
