@@ -65,8 +65,22 @@ VISION = (
               low=0.0, high=0.5),
 )
 
+RECORDER = (
+    ParamSpec("output", "", "MCAP file to write (required); '{time}' becomes the UTC start time; never overwritten"),
+    ParamSpec("topics", ["*"], "topics to record, glob patterns on the full name ('/camera/*'); '*' = every topic"),
+    ParamSpec("exclude", ["/parameter_events"], "topics never recorded, glob patterns; [''] excludes nothing"),
+    ParamSpec("discovery_period_s", 1.0, "re-scan the ROS graph for new topics and publishers this often",
+              low=0.05, high=3600.0),
+    ParamSpec("flush_period_s", 1.0, "close the open chunk and write it out this often: what a SIGKILL can lose",
+              low=0.05, high=3600.0),
+    ParamSpec("chunk_size", 262144, "bytes of messages per MCAP chunk (compression unit)", low=1024, high=1 << 30),
+    ParamSpec("compression", "zstd", "chunk compression", choices=("zstd", "none")),
+    ParamSpec("max_bytes", 0, "stop recording once this many message bytes are written; 0 = no limit", low=0),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
     "planner_node": PLANNER,
     "vision_node": VISION,
+    "recorder_node": RECORDER,
 }
