@@ -165,3 +165,8 @@ def test_no_trajectory_point_brings_an_arm_mesh_near_the_part(planner, panel_pla
         for transform, vertices in zip(kin.frame_placements(q, list(links)), links.values()):
             points = vertices @ transform[:3, :3].T + transform[:3, 3]
             assert PANEL.distance(points).min() > 0.005
+
+
+def test_planning_is_deterministic(panel_plan) -> None:
+    again = TactileScanPlanner(CELL).plan(PANEL, PANEL_REGIONS)
+    assert again.to_dict() == panel_plan.to_dict()
