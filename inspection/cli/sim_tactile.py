@@ -1,0 +1,26 @@
+"""Write simulated GelSight Mini frames with labels: presses over every geometric defect class and clean
+contacts (random press depth, curvature, defect pose, lighting drift), or ball presses for calibration
+(--ball RADIUS_MM). Deterministic per --seed; also writes the no-contact background frame."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--frames", type=int, default=600, help="number of frames (default 600)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--ball", type=float, metavar="RADIUS_MM",
+                        help="write presses of a ball of this radius (mm) for `inspection tactile calibrate`")
+    parser.add_argument("--cell", help="cell description (default config/cell.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspection.cell import load_cell
+    from inspection.sim.tactile_dataset import write_dataset
+
+    config = load_cell(args.cell).tactile
+    ball = None if args.ball is None else args.ball * 1e-3
+    meta = write_dataset(args.out, args.frames, args.seed, config, ball_radius_m=ball)
+    print(f"wrote {len(meta['frames'])} {meta['kind']} frames (seed {args.seed}) to {args.out}")
+    return 0

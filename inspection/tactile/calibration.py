@@ -1,0 +1,207 @@
+"""Colour-to-slope lookup table built from presses of a ball of known radius (as the GelSight tools
+and Taxim do): find the contact circle, compute the true surface slopes from the sphere geometry,
+and average the slopes that fall into each colour bin. Empty bins take the nearest filled bin.
+
+The table is indexed by the background-normalised difference (``inspection.tactile.difference``), so
+a single table serves every position on the gel.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspection.atomic import write_bytes_atomic
+from inspection.errors import InputError
+from inspection.tactile.difference import detect_contact
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Lookup from normalised colour difference (3 channels) to surface slopes (dh/dx, dh/dy)."""
+
+    table: np.ndarray   # (B, B, B, 2) float32 slopes, h = indentation towards the camera
+    low: np.ndarray     # (3,) difference value at the lower edge of bin 0
+    high: np.ndarray    # (3,) difference value at the upper edge of the last bin
+    pixel_size_m: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bins(self) -> int:
+        return int(self.table.shape[0])
+
+    def lookup(self, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slopes (dh/dx, dh/dy), each (H, W) float32, for a normalised difference image (H, W, 3)."""
+        b = self.bins
+        scale = (b / (self.high - self.low)).astype(np.float32)
+        idx = ((diff - self.low.astype(np.float32)) * scale).astype(np.int32)
+        np.clip(idx, 0, b - 1, out=idx)
+        flat = (idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]
+        slopes = self.table.reshape(-1, 2)[flat]
+        return slopes[..., 0], slopes[..., 1]
+
+    def save(self, path: str | Path) -> Path:
+        buffer = io.BytesIO()
+        np.savez(buffer, table=self.table.astype(np.float16), low=self.low, high=self.high,
+                 pixel_size_m=np.float64(self.pixel_size_m), version=np.int64(FORMAT_VERSION),
+                 meta=np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), np.uint8))
+        return write_bytes_atomic(path, buffer.getvalue())
+
+    @staticmethod
+    def load(path: str | Path) -> "Calibration":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: calibration file not found (make one with `inspection tactile calibrate`)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                version = int(data["version"])
+                if version != FORMAT_VERSION:
+                    raise InputError(f"{path}: calibration format {version}, expected {FORMAT_VERSION}")
+                table = data["table"].astype(np.float32)
+                meta = json.loads(bytes(data["meta"]).decode())
+                return Calibration(table, data["low"].astype(float), data["high"].astype(float),
+                                   float(data["pixel_size_m"]), meta)
+        except (KeyError, ValueError, OSError) as exc:
+            raise InputError(f"{path}: not a tactile calibration file ({exc})") from exc
+
+
+def fit_circle(points: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares circle (cx, cy, r) through 2-D points (algebraic Kasa fit)."""
+    x, y = points[:, 0].astype(float), points[:, 1].astype(float)
+    a = np.stack([x, y, np.ones_like(x)], axis=1)
+    sol, *_ = np.linalg.lstsq(a, x * x + y * y, rcond=None)
+    cx, cy = sol[0] / 2, sol[1] / 2
+    return float(cx), float(cy), float(np.sqrt(sol[2] + cx * cx + cy * cy))
+
+
+def detect_ball(diff: np.ndarray, min_radius_px: float = 8.0) -> tuple[float, float, float] | None:
+    """Contact circle (cx, cy, radius) in pixels of a ball press, or None when there is none or it
+    touches the frame border (its slopes would be cut off)."""
+    mask = detect_contact(diff).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea)[:, 0, :]
+    if len(contour) < 20:
+        return None
+    cx, cy, r = fit_circle(contour)
+    r = _steepest_ring(diff, cx, cy, r)
+    h, w = mask.shape
+    if r < min_radius_px or cx - r < 2 or cy - r < 2 or cx + r > w - 3 or cy + r > h - 3:
+        return None
+    return cx, cy, r
+
+
+def _steepest_ring(diff: np.ndarray, cx: float, cy: float, outer_px: float) -> float:
+    """Contact radius: the ring where the colour changes most. A sphere is steepest at the contact rim;
+    the gel skirt outside it (which the outline includes) is flatter."""
+    h, w = diff.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    dist = np.hypot(xs - cx, ys - cy)
+    ring = np.rint(dist * 2).astype(int)
+    inside = dist < outer_px
+    magnitude = np.abs(diff).sum(axis=2)
+    total = np.bincount(ring[inside], magnitude[inside])
+    count = np.bincount(ring[inside])
+    profile = total / np.maximum(count, 1)
+    return float(np.argmax(profile[: len(profile)]) / 2.0)
+
+
+def ball_samples(diff: np.ndarray, circle: tuple[float, float, float], ball_radius_m: float,
+                 pixel_size_m: float, rim_fraction: float = 0.92) -> tuple[np.ndarray, np.ndarray]:
+    """(colours (N, 3), slopes (N, 2)) inside the contact circle (rim left out) and flat gel far outside."""
+    cx, cy, r = circle
+    h, w = diff.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    dx, dy = (xs - cx) * pixel_size_m, (ys - cy) * pixel_size_m
+    dist_px = np.hypot(xs - cx, ys - cy)
+    inside = dist_px < rim_fraction * r
+    depth_below = np.sqrt(np.clip(ball_radius_m**2 - dx * dx - dy * dy, 1e-12, None))
+    # The indentation falls away from the centre: dh/dx = -(x - cx) / sqrt(R^2 - r^2).
+    slopes = np.stack([-dx / depth_below, -dy / depth_below], axis=-1)
+    outside = dist_px > 1.6 * r
+    colours = np.concatenate([diff[inside], diff[outside][::200]])
+    grads = np.concatenate([slopes[inside], np.zeros((int(outside.sum() + 199) // 200, 2))])
+    return colours.astype(np.float32), grads.astype(np.float32)
+
+
+def _polynomial_basis(colours: np.ndarray, scale: np.ndarray, degree: int = 3) -> np.ndarray:
+    c = colours / scale
+    terms = [np.ones(len(c))]
+    for i in range(degree + 1):
+        for j in range(degree + 1 - i):
+            for k in range(degree + 1 - i - j):
+                if i + j + k:
+                    terms.append(c[:, 0] ** i * c[:, 1] ** j * c[:, 2] ** k)
+    return np.stack(terms, axis=1)
+
+
+def build_table(colours: np.ndarray, slopes: np.ndarray, pixel_size_m: float, bins: int = 64,
+                meta: dict[str, Any] | None = None, prior_count: float = 5.0) -> Calibration:
+    """Average slope per colour bin, shrunk towards a cubic polynomial fit of colour -> slope where a
+    bin saw few pixels (and equal to it where it saw none), so sparse colours still get smooth slopes."""
+    if len(colours) < 1000:
+        raise InputError(f"calibration: only {len(colours)} usable pixels; need ball presses fully inside the frame")
+    low = np.percentile(colours, 0.2, axis=0) - 2.0
+    high = np.percentile(colours, 99.8, axis=0) + 2.0
+    idx = np.clip(((colours - low) / (high - low) * bins).astype(int), 0, bins - 1)
+    flat = (idx[:, 0] * bins + idx[:, 1]) * bins + idx[:, 2]
+    count = np.bincount(flat, minlength=bins**3).astype(float)
+    sums = np.stack([np.bincount(flat, weights=slopes[:, k], minlength=bins**3) for k in range(2)], axis=1)
+    scale = np.maximum(np.abs(low), np.abs(high))
+    coeffs, *_ = np.linalg.lstsq(_polynomial_basis(colours, scale), slopes, rcond=None)
+    centres = (np.arange(bins) + 0.5) / bins
+    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
+    smooth = _polynomial_basis(low + grid * (high - low), scale) @ coeffs
+    table = (sums + prior_count * smooth) / (count + prior_count)[:, None]
+    info = {"bins": bins, "samples": int(len(colours)), "filled_bins": int((count > 0).sum()), **(meta or {})}
+    return Calibration(table.reshape(bins, bins, bins, 2).astype(np.float32), low.astype(float), high.astype(float),
+                       pixel_size_m, info)
+
+
+def calibrate_folder(folder: str | Path, ball_radius_m: float, pixel_size_m: float, bins: int = 64,
+                     progress: bool = True) -> tuple[Calibration, dict[str, Any]]:
+    """Build a calibration from ``folder``: ``background.png`` (no contact) and ball presses, either in
+    ``frames/`` (as `inspection sim tactile --ball` writes them) or as the other PNGs in the folder."""
+    from tqdm import tqdm
+
+    from inspection.sim.tactile_dataset import read_rgb
+    from inspection.tactile.difference import BackgroundModel, normalized_difference
+    from inspection.tactile.reconstruct import LOOKUP_SMOOTHING_PX
+
+    folder = Path(folder)
+    background_path = folder / "background.png"
+    if not background_path.is_file():
+        raise InputError(f"{background_path}: not found; record one frame with nothing touching the gel")
+    if not 0.0005 <= ball_radius_m <= 0.05:
+        raise InputError(f"--ball-radius-mm: {ball_radius_m * 1e3:g} mm is outside 0.5-50 mm")
+    frames_dir = folder / "frames" if (folder / "frames").is_dir() else folder
+    paths = sorted(p for p in frames_dir.glob("*.png") if p.name != "background.png")
+    if not paths:
+        raise InputError(f"{frames_dir}: no ball press frames (*.png)")
+    model = BackgroundModel.from_frame(read_rgb(background_path))
+    colours, slopes, used, rejected = [], [], [], []
+    for path in tqdm(paths, desc="ball presses", unit="frame", disable=not progress):
+        diff = normalized_difference(read_rgb(path), model)
+        circle = detect_ball(diff)
+        diff = cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX)  # as the reconstruction sees it
+        if circle is None:
+            rejected.append(path.name)
+            continue
+        c, g = ball_samples(diff, circle, ball_radius_m, pixel_size_m)
+        colours.append(c)
+        slopes.append(g)
+        used.append({"frame": path.name, "center_px": [round(circle[0], 2), round(circle[1], 2)],
+                     "radius_px": round(circle[2], 2)})
+    if not colours:
+        raise InputError(f"{frames_dir}: no frame shows a whole ball contact ({len(rejected)} rejected)")
+    meta = {"ball_radius_mm": ball_radius_m * 1e3, "frames_used": len(used), "frames_rejected": rejected}
+    calibration = build_table(np.concatenate(colours), np.concatenate(slopes), pixel_size_m, bins, meta)
+    return calibration, {"used": used, **calibration.meta}

@@ -1,0 +1,108 @@
+"""Difference from the background frame, made independent of where on the gel a pixel is.
+
+Every LED lights its own side of the gel more, so both the background and the contact shading vary over
+the frame. Dividing the difference by the (smoothed) per-channel background brightness, relative to
+its mean, leaves a colour change that depends on the surface slope only; one lookup table then serves
+the whole gel. Markers are found in the background as dark dots and masked out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inspection.errors import InputError
+
+
+def check_frame(frame: np.ndarray, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame, or InputError naming ``name``."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"{name}: expected an RGB frame (H, W, 3), got shape {frame.shape}")
+    if shape is not None and frame.shape[:2] != shape:
+        raise InputError(f"{name}: frame is {frame.shape[1]}x{frame.shape[0]}, background is {shape[1]}x{shape[0]}")
+    return frame
+
+
+@dataclass(frozen=True)
+class BackgroundModel:
+    """What a reconstruction needs from the no-contact frame, computed once per sensor session."""
+
+    mean: np.ndarray          # (H, W, 3) float32 smoothed background
+    inverse_gain: np.ndarray  # (H, W, 3) float32: 1 / (relative brightness per channel)
+    markers: np.ndarray       # (H, W) bool, marker dots (dilated)
+
+    @staticmethod
+    def from_frame(background: np.ndarray, smooth_sigma_px: float = 2.0) -> "BackgroundModel":
+        bg = check_frame(background, "background").astype(np.float32)
+        grey = bg.mean(axis=2)
+        local = cv2.GaussianBlur(grey, (0, 0), 6.0)
+        markers = grey < 0.8 * local
+        if markers.any():
+            markers = cv2.dilate(markers.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            weight = (~markers).astype(np.float32)
+            num = cv2.GaussianBlur(bg * weight[..., None], (0, 0), 4.0)
+            den = cv2.GaussianBlur(weight, (0, 0), 4.0)[..., None]
+            bg = np.where(markers[..., None], num / np.maximum(den, 1e-3), bg)
+        mean = cv2.GaussianBlur(bg, (0, 0), smooth_sigma_px)
+        # Contact shading scales with the light reaching a pixel; the large-scale background measures it.
+        light = cv2.GaussianBlur(bg, (0, 0), 8.0)
+        relative = light / np.maximum(light.reshape(-1, 3).mean(axis=0), 1.0)
+        inverse_gain = (1.0 / np.maximum(relative, 0.2)).astype(np.float32)
+        return BackgroundModel(mean=mean.astype(np.float32), inverse_gain=inverse_gain, markers=markers)
+
+
+def normalized_difference(frame: np.ndarray, model: BackgroundModel, drift_correction: bool = True) -> np.ndarray:
+    """(frame - background) / relative brightness, float32 (H, W, 3); per-channel drift removed.
+
+    Lighting drift between the background and the press shifts every pixel's colour; the median of the
+    difference over pixels that did not change much estimates that shift.
+    """
+    frame = check_frame(frame, "frame", model.mean.shape[:2])
+    diff = (frame.astype(np.float32) - model.mean) * model.inverse_gain
+    if drift_correction:
+        quiet = np.abs(diff).sum(axis=2) < 25.0
+        quiet &= ~model.markers
+        if quiet.sum() > 0.1 * quiet.size:
+            diff -= np.median(diff[quiet], axis=0)
+    return diff
+
+
+def detect_contact(diff: np.ndarray, threshold: float = 5.0, min_area_px: int = 60) -> np.ndarray:
+    """Contact mask: where the smoothed colour change stands above the noise, holes filled."""
+    magnitude = np.abs(cv2.GaussianBlur(diff, (0, 0), 1.5)).sum(axis=2)
+    mask = (magnitude > threshold).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
+    mask = keep[labels].astype(np.uint8)
+    # Fill holes: what the border cannot reach through non-contact pixels is inside a contact.
+    flood = np.pad(1 - mask, 1, constant_values=1)
+    cv2.floodFill(flood, None, (0, 0), 2)
+    return (mask > 0) | (flood[1:-1, 1:-1] == 1)
+
+
+def estimate_background(frame: np.ndarray, degree: int = 3, iterations: int = 3) -> np.ndarray:
+    """A no-contact frame guessed from a contact frame: a smooth polynomial per channel fitted to the
+    pixels without texture, for real recordings that come without a background frame."""
+    image = check_frame(frame, "frame").astype(np.float32)
+    h, w = image.shape[:2]
+    smooth = cv2.GaussianBlur(image, (0, 0), 1.5)
+    texture = sum(np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1))
+                  for c in range(3))
+    keep = texture < np.percentile(texture, 50)
+    keep = cv2.erode(keep.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    ys, xs = np.mgrid[0:h, 0:w]
+    u, v = (xs / (w - 1) * 2 - 1).ravel(), (ys / (h - 1) * 2 - 1).ravel()
+    basis = np.stack([u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
+    pixels = image.reshape(-1, 3)
+    fitted = np.empty_like(pixels)
+    keep = keep.ravel()
+    for _ in range(iterations):
+        coeffs, *_ = np.linalg.lstsq(basis[keep], pixels[keep], rcond=None)
+        fitted = basis @ coeffs
+        residual = np.abs(pixels - fitted).sum(axis=1)
+        keep &= residual < 3.0 * np.median(residual[keep]) + 3.0
+    return np.clip(np.rint(fitted.reshape(h, w, 3)), 0, 255).astype(np.uint8)

@@ -1,0 +1,152 @@
+"""Defect size from a reconstructed heightmap: depth (or height), width and length in millimetres,
+measured against the fitted local surface so that part curvature does not count as a defect, and
+placed on the part from the press pose.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inspection.errors import InputError
+from inspection.model import TactileFinding
+from inspection.tactile.reconstruct import Reconstruction
+
+# The region is cut at this fraction of the peak; the profile shapes of inspection.sim.defects then give
+# the fraction of the edge-to-edge size that lies above the cut: (across, along) per class.
+CUT_FRACTION = 0.25
+EXTENT_ABOVE_CUT: dict[str, tuple[float, float]] = {
+    "dent": (math.acos(2 * CUT_FRACTION - 1) / math.pi,) * 2,
+    "bump": (math.acos(2 * CUT_FRACTION - 1) / math.pi,) * 2,
+    "pit": (1 - CUT_FRACTION ** (2 / 3),) * 2,
+    "scratch": (math.sqrt(1 - CUT_FRACTION), 1 - 0.2 * CUT_FRACTION),
+    "crack": (1 - CUT_FRACTION, 1 - 0.3 * CUT_FRACTION),
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Size and place of the defect in the frame (pixels) and in millimetres."""
+
+    depth_mm: float
+    width_mm: float
+    length_mm: float
+    center_px: tuple[float, float]
+    region: np.ndarray  # (H, W) bool
+
+
+def fit_surface(height_mm: np.ndarray, mask: np.ndarray, step: int = 4, iterations: int = 4) -> np.ndarray:
+    """Robust quadratic fit z = f(u, v) over ``mask`` (outliers such as the defect itself dropped)."""
+    h, w = height_mm.shape
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    u, v = xs.ravel() / w - 0.5, ys.ravel() / h - 0.5
+    basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    values = height_mm[::step, ::step].ravel()
+    keep = mask[::step, ::step].ravel().copy()
+    if keep.sum() < 12:
+        keep[:] = True
+    coeffs = np.zeros(6)
+    for _ in range(iterations):
+        coeffs, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+        residual = values - basis @ coeffs
+        spread = 1.4826 * np.median(np.abs(residual[keep])) + 1e-4
+        keep &= np.abs(residual) < 3.0 * spread
+        if keep.sum() < 12:
+            break
+    yy, xx = np.mgrid[0:h, 0:w]
+    fu, fv = xx / w - 0.5, yy / h - 0.5
+    return (coeffs[0] + coeffs[1] * fu + coeffs[2] * fv + coeffs[3] * fu * fu + coeffs[4] * fu * fv
+            + coeffs[5] * fv * fv).astype(np.float32)
+
+
+def touching_region(reconstruction: Reconstruction, min_indentation_mm: float = 0.02) -> np.ndarray:
+    """Where the gel rests on the part. A strongly curved part pushes the gel in over a patch and leaves
+    the rest at zero; a flat or gently curved one presses the whole gel evenly, which shading cannot
+    show, so then the whole frame counts as touching."""
+    touching = reconstruction.height_mm > min_indentation_mm
+    touching = cv2.morphologyEx(touching.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)).astype(bool)
+    if touching.mean() < 0.2:
+        return np.ones_like(touching, dtype=bool)
+    return touching
+
+
+def surface_residual(reconstruction: Reconstruction) -> np.ndarray:
+    """Height above (+) or below (-) the fitted local surface, mm; zero where the gel does not touch."""
+    touching = touching_region(reconstruction)
+    inner = cv2.erode(touching.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    if inner.sum() < 100:
+        inner = touching
+    # The gel is pushed in as far as the surface reaches towards the sensor: indentation is surface height.
+    surface = reconstruction.height_mm
+    residual = surface - fit_surface(surface, inner)
+    return np.where(touching, residual, 0.0).astype(np.float32)
+
+
+def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.ndarray | None = None) -> Measurement:
+    """Depth/height, width and length (mm) of the ``class_name`` defect under the gel."""
+    if class_name == "none":
+        return Measurement(0.0, 0.0, 0.0, (float("nan"), float("nan")), np.zeros_like(reconstruction.contact))
+    if class_name not in EXTENT_ABOVE_CUT:
+        raise InputError(f"class_name: {class_name!r} is not one of {['none', *EXTENT_ABOVE_CUT]}")
+    residual = surface_residual(reconstruction) if residual_mm is None else residual_mm
+    signed = residual if class_name == "bump" else -residual
+    smooth = cv2.GaussianBlur(signed, (0, 0), 0.7)
+    peak_index = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    peak = float(smooth[peak_index])
+    if peak <= 0:
+        return Measurement(0.0, 0.0, 0.0, (float(peak_index[1]), float(peak_index[0])), np.zeros_like(signed, bool))
+    above = (smooth > CUT_FRACTION * peak).astype(np.uint8)
+    _, labels = cv2.connectedComponents(above, connectivity=8)
+    region = labels == labels[peak_index]
+    rows, cols = np.nonzero(region)
+    points = np.stack([cols, rows], axis=1).astype(float)
+    centre = points.mean(axis=0)
+    pixel_mm = reconstruction.pixel_size_m * 1e3
+    if len(points) >= 3:
+        _, vectors = np.linalg.eigh(np.cov((points - centre).T))
+        major, minor = vectors[:, 1], vectors[:, 0]
+    else:
+        major, minor = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    along = (points - centre) @ major
+    across = (points - centre) @ minor
+    across_fraction, along_fraction = EXTENT_ABOVE_CUT[class_name]
+    length_px = np.ptp(along) + 1.0
+    # A crack wanders: its width is its area over its length, not its sideways extent.
+    width_px = len(points) / length_px if class_name in ("scratch", "crack") else np.ptp(across) + 1.0
+    length = length_px * pixel_mm / along_fraction
+    width = width_px * pixel_mm / across_fraction
+    return Measurement(depth_mm=peak, width_mm=float(width), length_mm=float(length),
+                       center_px=(float(centre[0]), float(centre[1])), region=region)
+
+
+def pixel_to_part(center_px: tuple[float, float], indentation_mm: float, sensor_to_part: np.ndarray,
+                  shape: tuple[int, int], pixel_size_m: float) -> np.ndarray:
+    """Part-frame point of gel pixel ``center_px`` pushed in by ``indentation_mm`` (towards -z of the sensor)."""
+    h, w = shape
+    x = (center_px[0] - (w - 1) / 2) * pixel_size_m
+    y = (center_px[1] - (h - 1) / 2) * pixel_size_m
+    return (np.asarray(sensor_to_part, float) @ np.array([x, y, -indentation_mm * 1e-3, 1.0]))[:3]
+
+
+def to_finding(reconstruction: Reconstruction, measurement: Measurement, class_name: str, confidence: float,
+               sensor_to_part: np.ndarray, finding_id: str, region_id: str = "", press_index: int = 0) -> TactileFinding:
+    """A TactileFinding on the part: the defect centre (or the gel centre for a clean contact)."""
+    transform = np.asarray(sensor_to_part, float)
+    if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
+        raise InputError(f"sensor_to_part: expected a finite 4x4 transform, got shape {transform.shape}")
+    h, w = reconstruction.height_mm.shape
+    centre = measurement.center_px
+    if not all(math.isfinite(c) for c in centre):
+        centre = ((w - 1) / 2, (h - 1) / 2)
+    indentation = float(reconstruction.height_mm[int(round(centre[1])), int(round(centre[0]))])
+    position = pixel_to_part(centre, indentation, transform, (h, w), reconstruction.pixel_size_m)
+    normal = -transform[:3, 2]
+    return TactileFinding(
+        id=finding_id, region_id=region_id, press_index=press_index, class_name=class_name,
+        confidence=float(np.clip(confidence, 0.0, 1.0)),
+        position=tuple(float(v) for v in position), normal=tuple(float(v) for v in normal),
+        depth_mm=max(measurement.depth_mm, 0.0), width_mm=max(measurement.width_mm, 0.0),
+        length_mm=max(measurement.length_mm, 0.0),
+    )

@@ -1,0 +1,69 @@
+"""Height from gradients: least-squares Poisson integration with a DCT solver (Neumann boundary).
+
+With forward differences for the gradient and backward differences for the divergence, the discrete
+Laplacian is exactly the one the type-II DCT diagonalises, so a field whose gradients are given by
+forward differences comes back to machine precision (up to a constant). Cost: two 2-D DCTs.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import fft
+
+
+@lru_cache(maxsize=4)
+def _laplacian_eigenvalues(height: int, width: int) -> np.ndarray:
+    ky = 2.0 * np.cos(np.pi * np.arange(height) / height) - 2.0
+    kx = 2.0 * np.cos(np.pi * np.arange(width) / width) - 2.0
+    eig = ky[:, None] + kx[None, :]
+    eig[0, 0] = 1.0  # the mean is free; it is set to zero below
+    eig.setflags(write=False)
+    return eig
+
+
+def divergence(grad_x: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
+    """Backward-difference divergence of forward-difference gradients (zero flux through the border)."""
+    div = np.zeros_like(grad_x)
+    div[:, 0] = grad_x[:, 0]
+    div[:, 1:-1] = grad_x[:, 1:-1] - grad_x[:, :-2]
+    div[:, -1] = -grad_x[:, -2]
+    div[0, :] += grad_y[0, :]
+    div[1:-1, :] += grad_y[1:-1, :] - grad_y[:-2, :]
+    div[-1, :] += -grad_y[-2, :]
+    return div
+
+
+def forward_gradients(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences (last column/row zero): the gradients :func:`integrate` inverts exactly."""
+    gx = np.zeros_like(field)
+    gy = np.zeros_like(field)
+    gx[:, :-1] = field[:, 1:] - field[:, :-1]
+    gy[:-1, :] = field[1:, :] - field[:-1, :]
+    return gx, gy
+
+
+def integrate(grad_x: np.ndarray, grad_y: np.ndarray, spacing: float = 1.0) -> np.ndarray:
+    """Zero-mean field whose forward-difference gradients best match (grad_x, grad_y) per unit ``spacing``.
+
+    Args:
+        grad_x: d/dx along columns, (H, W), as a slope (height per unit length).
+        grad_y: d/dy along rows, (H, W).
+        spacing: pixel size, so that the result is in the units of height.
+    """
+    if grad_x.shape != grad_y.shape or grad_x.ndim != 2:
+        raise ValueError(f"gradients must be two equal 2-D arrays, got {grad_x.shape} and {grad_y.shape}")
+    div = divergence(np.asarray(grad_x, float), np.asarray(grad_y, float)) * spacing
+    coeffs = fft.dctn(div, type=2, norm="ortho", workers=1)
+    coeffs /= _laplacian_eigenvalues(*div.shape)
+    coeffs[0, 0] = 0.0
+    return fft.idctn(coeffs, type=2, norm="ortho", workers=1)
+
+
+def centred_to_forward(grad_x: np.ndarray, grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shift pixel-centred slopes half a pixel to the forward-difference positions (mean of neighbours)."""
+    fx = np.zeros_like(grad_x)
+    fy = np.zeros_like(grad_y)
+    fx[:, :-1] = 0.5 * (grad_x[:, 1:] + grad_x[:, :-1])
+    fy[:-1, :] = 0.5 * (grad_y[1:, :] + grad_y[:-1, :])
+    return fx, fy

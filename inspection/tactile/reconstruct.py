@@ -1,0 +1,69 @@
+"""Frame (+ background frame) -> gel indentation heightmap in millimetres.
+
+Steps: normalised colour difference (``difference``), slopes from the calibrated lookup
+(``calibration``), marker pixels filled from their neighbours, Poisson integration (``poisson``),
+zero level on the gel that is not touching.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inspection.tactile import poisson
+from inspection.tactile.calibration import Calibration
+from inspection.tactile.difference import BackgroundModel, detect_contact, normalized_difference
+
+
+LOOKUP_SMOOTHING_PX = 1.0
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """What a frame says about the surface under the gel."""
+
+    diff: np.ndarray       # (H, W, 3) float32 normalised colour difference
+    contact: np.ndarray    # (H, W) bool
+    height_mm: np.ndarray  # (H, W) gel indentation (mm), positive where pushed in
+    pixel_size_m: float
+
+    @property
+    def contact_found(self) -> bool:
+        return bool(self.contact.any())
+
+
+def _fill_masked(values: np.ndarray, mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
+    """Replace masked pixels by a normalised Gaussian average of their unmasked neighbours."""
+    weight = (~mask).astype(np.float32)
+    num = cv2.GaussianBlur(values * weight, (0, 0), sigma_px)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma_px)
+    return np.where(mask, num / np.maximum(den, 1e-3), values)
+
+
+class Reconstructor:
+    """Reconstructs frames taken against one background frame with one calibration."""
+
+    def __init__(self, calibration: Calibration, background: np.ndarray) -> None:
+        self.calibration = calibration
+        self.background = BackgroundModel.from_frame(background)
+
+    def reconstruct(self, frame: np.ndarray) -> Reconstruction:
+        diff = normalized_difference(frame, self.background)
+        contact = detect_contact(diff)
+        # Averaging neighbours before the lookup keeps noise from pulling small slopes towards zero.
+        grad_x, grad_y = self.calibration.lookup(cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX))
+        if self.background.markers.any():
+            grad_x = _fill_masked(grad_x, self.background.markers)
+            grad_y = _fill_masked(grad_y, self.background.markers)
+        fx, fy = poisson.centred_to_forward(grad_x, grad_y)
+        height_m = poisson.integrate(fx, fy, self.calibration.pixel_size_m)
+        # Gel away from the contact is not pushed in; with contact everywhere, the border is the best guess.
+        reference = ~cv2.dilate(contact.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        if reference.sum() < 200:
+            reference = np.zeros_like(contact)
+            reference[[0, -1], :] = True
+            reference[:, [0, -1]] = True
+        height_m -= np.median(height_m[reference])
+        return Reconstruction(diff=diff, contact=contact, height_mm=(height_m * 1e3).astype(np.float32),
+                              pixel_size_m=self.calibration.pixel_size_m)
