@@ -73,28 +73,34 @@ def test_shipped_model_files_and_metadata():
     assert paths.model_file("defect_detector.md").is_file()
 
 
-def sample_frame() -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
-    """A rendered simulator frame with defects (the shipped model's domain), and its true boxes."""
-    from inspection.sim.render import Renderer  # noqa: F401 - imported only to fail early if absent
-    from bench.vision import render_frames
+def rendered_frames(folder: Path) -> list[np.ndarray]:
+    """Two simulated frames (the shipped model's domain), from seeds the shipped model was not trained on."""
+    import cv2
 
-    (frame,) = render_frames(seeds=[90001], width=960, height=540)
-    return frame.image, [v.box for v in frame.views if v.camera_visible]
+    from tests.conftest import run_cli
+
+    done = run_cli("sim", "dataset", "--out", str(folder), "--images", "2", "--seed", "424242", "--width", "960",
+                   "--height", "540", "--val-fraction", "0")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(folder.rglob("images/*/*.jpg"))]
 
 
 @shipped
-def test_both_backends_find_the_same_defects():
+def test_both_backends_find_the_same_defects(tmp_path):
     from inspection.vision.detector import DefectDetector, DetectorSettings
 
-    settings = DetectorSettings(confidence=0.2, tile_size=320, full_frame_pass=True)
-    image, _ = sample_frame()
-    by_pt = DefectDetector.load(SHIPPED, settings).detect(image)
-    by_onnx = DefectDetector.load(SHIPPED.with_suffix(".onnx"), settings).detect(image)
-    assert by_pt, "the shipped model found nothing in a frame with defects"
+    settings = DetectorSettings(confidence=0.1, tile_size=320, full_frame_pass=True)
+    frames = rendered_frames(tmp_path / "frames")
+    ids = [f"frame{i}" for i in range(len(frames))]
+    by_pt = [d for found in DefectDetector.load(SHIPPED, settings).detect_batch(frames, ids) for d in found]
+    by_onnx = [d for found in DefectDetector.load(SHIPPED.with_suffix(".onnx"), settings).detect_batch(frames, ids)
+               for d in found]
+    assert by_pt, "the shipped model found nothing in two frames with defects"
     assert abs(len(by_pt) - len(by_onnx)) <= max(1, len(by_pt) // 10)
     matched = 0
     for det in by_pt:
-        boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in by_onnx if d.class_name == det.class_name])
+        boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in by_onnx
+                          if (d.class_name, d.view_id) == (det.class_name, det.view_id)])
         if len(boxes) and box_iou_one(np.array([det.x1, det.y1, det.x2, det.y2]), boxes).max() > 0.9:
             matched += 1
     assert matched >= 0.9 * len(by_pt)
