@@ -3,15 +3,16 @@
 Each link's collision meshes (or boxes, cylinders, spheres) are sampled evenly on their surface
 once; at a configuration the samples are moved by FK and their distance to the part mesh is queried
 (open3d). A cheap first pass checks the bounding spheres of chunks of 24 samples, so only the parts
-of links near the part cost a full query. Between samples the link surface can come up to one sample
-spacing nearer, so that is added to the required clearance.
+of links near the part cost a full query. Between samples the link surface can come nearer than the
+samples; how much is measured per link when it is loaded (the largest distance from a dense second
+sample of its surface to the kept samples) and added to the required clearance.
 """
 from __future__ import annotations
 
-import logging
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,8 @@ from inspection.errors import InputError
 from inspection.planning.kinematics import RobotKinematics
 from inspection.robot_description import package_dirs
 
-SAMPLE_SPACING_M = 0.015
+SAMPLE_SPACING_M = 0.012  # voxel size of the kept samples
+DENSE_SPACING_M = 0.003  # the dense samples they are chosen from, and the margin is measured with
 
 
 CHUNK_POINTS = 24
@@ -36,16 +38,21 @@ class LinkSamples:
     chunks: tuple[np.ndarray, ...]  # (n_i, 3) each, in the link frame
     centers: np.ndarray  # (C, 3) chunk bounding-sphere centres
     radii: np.ndarray  # (C,)
+    margin: float  # no point of the link's surface is farther than this from a sample
+    center: np.ndarray  # the whole link's bounding sphere
+    radius: float
 
 
-def _chunked(name: str, frame_id: int, points: np.ndarray) -> LinkSamples:
+def _chunked(name: str, frame_id: int, points: np.ndarray, margin: float) -> LinkSamples:
     """Split along the link's longest extent so each chunk is compact and its sphere tight."""
     axis = int(np.argmax(np.ptp(points, axis=0)))
     ordered = points[np.argsort(points[:, axis], kind="stable")]
     chunks = tuple(np.array_split(ordered, max(1, int(math.ceil(len(ordered) / CHUNK_POINTS)))))
     centers = np.array([(c.min(axis=0) + c.max(axis=0)) / 2 for c in chunks])
     radii = np.array([float(np.linalg.norm(c - m, axis=1).max()) for c, m in zip(chunks, centers)])
-    return LinkSamples(name, frame_id, chunks, centers, radii)
+    center = (points.min(axis=0) + points.max(axis=0)) / 2
+    radius = float(np.linalg.norm(points - center, axis=1).max())
+    return LinkSamples(name, frame_id, chunks, centers, radii, margin, center, radius)
 
 
 def _resolve_mesh(uri: str, urdf: Path) -> Path:
@@ -94,35 +101,48 @@ def _origin(element: ET.Element) -> np.ndarray:
     return transform
 
 
-def load_link_samples(kinematics: RobotKinematics, spacing: float = SAMPLE_SPACING_M) -> list[LinkSamples]:
-    """Evenly spaced points on every link's collision geometry (deterministic: fixed seed)."""
+def _surface_points(mesh, spacing: float, seed: int) -> np.ndarray:
     import trimesh
 
-    urdf = kinematics.urdf
-    links = []
-    quiet = logging.getLogger("trimesh")
-    level, quiet.level = quiet.level, logging.ERROR  # "only got N samples" is expected: spacing wins over count
-    try:
-        for link in ET.parse(urdf).getroot().findall("link"):
-            name = link.get("name", "")
-            if not kinematics.model.existFrame(name):
-                continue
-            parts = []
-            for collision in link.findall("collision"):
-                mesh = _geometry(collision, urdf)
-                if mesh is None or mesh.area <= 0:
-                    continue
-                count = max(8, int(math.ceil(mesh.area / spacing ** 2)))
-                points, _ = trimesh.sample.sample_surface_even(mesh, count, radius=spacing, seed=0)
-                points = np.vstack([points, mesh.bounds])  # keep the extremes too
-                parts.append(points @ _origin(collision)[:3, :3].T + _origin(collision)[:3, 3])
-            if parts:
-                links.append(_chunked(name, kinematics.model.getFrameId(name), np.vstack(parts)))
-    finally:
-        quiet.level = level
+    count = max(64, int(math.ceil(mesh.area / spacing ** 2)))
+    return np.vstack([trimesh.sample.sample_surface(mesh, count, seed=seed)[0], mesh.vertices])
+
+
+def load_link_samples(kinematics: RobotKinematics, spacing: float = SAMPLE_SPACING_M) -> list[LinkSamples]:
+    """Points on every link's collision geometry that the model has a frame for."""
+    links = [_chunked(name, kinematics.model.getFrameId(name), points, margin)
+             for name, points, margin in _sampled_links(str(kinematics.urdf), spacing)
+             if kinematics.model.existFrame(name)]
     if not links:
-        raise InputError(f"robot.urdf: {urdf} has no collision geometry to check clearance with")
+        raise InputError(f"robot.urdf: {kinematics.urdf} has no collision geometry to check clearance with")
     return links
+
+
+@lru_cache(maxsize=4)
+def _sampled_links(urdf_path: str, spacing: float) -> tuple[tuple[str, np.ndarray, float], ...]:
+    """(link, one point per ``spacing`` voxel, measured margin) per link; once per URDF (deterministic seeds)."""
+    from scipy.spatial import cKDTree
+
+    urdf = Path(urdf_path)
+    links = []
+    for link in ET.parse(urdf).getroot().findall("link"):
+        name = link.get("name", "")
+        dense, check = [], []
+        for collision in link.findall("collision"):
+            mesh = _geometry(collision, urdf)
+            if mesh is None or mesh.area <= 0:
+                continue
+            origin = _origin(collision)
+            dense.append(_surface_points(mesh, DENSE_SPACING_M, seed=0) @ origin[:3, :3].T + origin[:3, 3])
+            check.append(_surface_points(mesh, DENSE_SPACING_M, seed=1) @ origin[:3, :3].T + origin[:3, 3])
+        if not dense:
+            continue
+        points = np.vstack(dense)
+        _, first = np.unique(np.floor(points / spacing).astype(np.int64), axis=0, return_index=True)
+        kept = points[np.sort(first)]
+        margin = float(cKDTree(kept).query(np.vstack(check))[0].max()) + DENSE_SPACING_M
+        links.append((name, kept, margin))
+    return tuple(links)
 
 
 @dataclass(frozen=True)
@@ -137,7 +157,6 @@ class ClearanceChecker:
     sensor_radius_m: float
     min_clearance_m: float
     sensor_clearance_m: float
-    spacing_m: float = SAMPLE_SPACING_M
 
     def check(self, kinematics: RobotKinematics, q: np.ndarray, sensor_free: bool) -> str:
         """Empty string when clear, else the reason naming the link and the distance."""
@@ -146,22 +165,29 @@ class ClearanceChecker:
     def slack(self, kinematics: RobotKinematics, q: np.ndarray, sensor_free: bool) -> tuple[float, str]:
         """(how much nearer the arm could come before breaking a clearance, reason when it already has)."""
         placements = kinematics.frame_placements(q, [link.frame_id for link in self.links] + [kinematics.tool_id])
-        needed = self.min_clearance_m + self.spacing_m
-        centers = np.vstack([link.centers @ t[:3, :3].T + t[:3, 3] for t, link in zip(placements, self.links)])
-        radii = np.concatenate([link.radii for link in self.links])
-        sphere_gap = self.surface.distance(centers) - radii - needed
-        slack = float(sphere_gap.min())
-        names, samples, k = [], [], 0
-        for link, transform in zip(self.links, placements):
-            for chunk in link.chunks:
-                if sphere_gap[k] < 0:  # this chunk's sphere is too near: look at its samples
-                    samples.append(chunk @ transform[:3, :3].T + transform[:3, 3])
-                    names += [link.name] * len(chunk)
-                k += 1
-        if samples:
-            gap = self.surface.distance(np.vstack(samples)) - self.spacing_m - self.min_clearance_m
+        # Spheres first (whole links, then chunks of near links); gaps count the sampling margin and clearance.
+        link_centers = np.array([t[:3, :3] @ link.center + t[:3, 3] for t, link in zip(placements, self.links)])
+        link_gap = self.surface.distance(link_centers) - np.array(
+            [link.radius + link.margin for link in self.links]) - self.min_clearance_m
+        near = [(link, t) for link, t, gap in zip(self.links, placements, link_gap) if gap < 0]
+        slack = float(link_gap[link_gap >= 0].min(initial=np.inf))
+        if near:
+            centers = np.vstack([link.centers @ t[:3, :3].T + t[:3, 3] for link, t in near])
+            needed = np.concatenate([link.radii + link.margin for link, _ in near]) + self.min_clearance_m
+            chunk_gap = self.surface.distance(centers) - needed
+            slack = min(slack, float(chunk_gap[chunk_gap >= 0].min(initial=np.inf)))
+            names, samples, margins, k = [], [], [], 0
+            for link, transform in near:
+                for chunk in link.chunks:
+                    if chunk_gap[k] < 0:  # this chunk's sphere is too near: look at its samples
+                        samples.append(chunk @ transform[:3, :3].T + transform[:3, 3])
+                        names += [link.name] * len(chunk)
+                        margins.append(np.full(len(chunk), link.margin))
+                    k += 1
+        if near and samples:
+            gap = self.surface.distance(np.vstack(samples)) - np.concatenate(margins) - self.min_clearance_m
             worst = int(np.argmin(gap))
-            slack = min(float(sphere_gap[sphere_gap >= 0].min(initial=np.inf)), float(gap[worst]))
+            slack = min(slack, float(gap[worst]))
             if gap[worst] < 0:
                 return slack, (f"collision: {names[worst]} {max(gap[worst] + self.min_clearance_m, 0.0) * 1000:.1f} "
                                f"mm from the part (needs {self.min_clearance_m * 1000:.0f} mm)")
