@@ -146,7 +146,7 @@ def test_singular_and_colliding_poses_are_refused(planner) -> None:
 
 
 def test_no_trajectory_point_brings_an_arm_mesh_near_the_part(planner, panel_plan) -> None:
-    """Independent of the planner's sampling: every vertex of the UR5 collision meshes stays clear."""
+    """Independent of the planner's sampling: dense points of the UR5 collision meshes stay clear."""
     import trimesh
 
     from inspection.planning.collision import _resolve_mesh
@@ -159,9 +159,10 @@ def test_no_trajectory_point_brings_an_arm_mesh_near_the_part(planner, panel_pla
         stl = "wrist" + name[6] if name.startswith("wrist") else "forearm"
         mesh = trimesh.load(_resolve_mesh(f"package://example-robot-data/robots/ur_description/meshes/ur5/collision/"
                                           f"{stl}.stl", urdf), force="mesh")
-        links[kin.model.getFrameId(name)] = np.asarray(mesh.vertices)
+        surface_points, _ = trimesh.sample.sample_surface(mesh, 3000, seed=7)
+        links[kin.model.getFrameId(name)] = np.vstack([surface_points, mesh.vertices])
     positions, _ = panel_plan.trajectory.as_arrays()
-    for q in positions[::3]:
+    for q in positions[::4]:
         for transform, vertices in zip(kin.frame_placements(q, list(links)), links.values()):
             points = vertices @ transform[:3, :3].T + transform[:3, 3]
             assert PANEL.distance(points).min() > 0.005
