@@ -236,7 +236,7 @@ def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:
     summary = {
         "generator": "inspection sim dataset", "seed": options.seed, "format": options.format,
         "tile": options.tile, "frame_size": [options.width, options.height], "renders": renders,
-        "images": {split: sum(s.split == split for s in written) for split in ("train", "val")},
+        "images_per_split": {split: sum(s.split == split for s in written) for split in ("train", "val")},
         "boxes_per_class": {c: counts[c] for c in DEFECT_CLASSES},
         "in_view_per_class": {c: in_view[c] for c in DEFECT_CLASSES},
         "camera_visible_per_class": {c: visible[c] for c in DEFECT_CLASSES},

@@ -44,7 +44,20 @@ class CrossSection:
         return CrossSection(v, angle, drop - drop[n], side - side[n])
 
     def at(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.interp(v, self.v, self.angle), np.interp(v, self.v, self.drop), np.interp(v, self.v, self.side))
+        """Angle (linear) and position (cubic Hermite, whose slope is the tabulated direction) at ``v``."""
+        v = np.clip(v, self.v[0], self.v[-1])
+        step = self.v[1] - self.v[0]
+        i = np.clip(((v - self.v[0]) / step).astype(np.int64), 0, len(self.v) - 2)
+        x = (v - self.v[i]) / step
+        h00, h10 = (1 + 2 * x) * (1 - x) ** 2, x * (1 - x) ** 2
+        h01, h11 = x * x * (3 - 2 * x), x * x * (x - 1)
+        a0, a1 = self.angle[i], self.angle[i + 1]
+
+        def hermite(values: np.ndarray, slope0: np.ndarray, slope1: np.ndarray) -> np.ndarray:
+            return h00 * values[i] + h10 * step * slope0 + h01 * values[i + 1] + h11 * step * slope1
+
+        return (a0 + x * (a1 - a0), hermite(self.drop, -np.sin(a0), -np.sin(a1)),
+                hermite(self.side, np.cos(a0), np.cos(a1)))
 
 
 def _cross_section(kind: str, params: dict[str, Any]) -> CrossSection:
