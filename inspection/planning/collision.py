@@ -1,9 +1,9 @@
 """Clearance of the arm from the part: the URDF's collision geometry, sampled, against the part mesh.
 
-Each link's collision meshes (or boxes, cylinders, spheres) are sampled evenly on their surface
-once; at a configuration the samples are moved by FK and their distance to the part mesh is queried
-(open3d). A cheap first pass checks the bounding spheres of chunks of 24 samples, so only the parts
-of links near the part cost a full query. Between samples the link surface can come nearer than the
+Each link's collision meshes (or boxes, cylinders, spheres) are sampled densely once and one point
+per voxel is kept; at a configuration the samples are moved by FK and their distance to the part
+mesh is queried (open3d). Cheap passes over bounding spheres (whole links, then chunks of 24
+samples) come first, so only the parts of links near the part cost a full query. Between samples the link surface can come nearer than the
 samples; how much is measured per link when it is loaded (the largest distance from a dense second
 sample of its surface to the kept samples) and added to the required clearance.
 """
@@ -24,8 +24,6 @@ from inspection.robot_description import package_dirs
 
 SAMPLE_SPACING_M = 0.012  # voxel size of the kept samples
 DENSE_SPACING_M = 0.003  # the dense samples they are chosen from, and the margin is measured with
-
-
 CHUNK_POINTS = 24
 
 
