@@ -25,6 +25,8 @@ class Lighting:
     read_noise: float  # linear units (1.0 = full scale)
     shot_noise: float  # variance per unit of signal
     background: float  # cell floor brightness, linear
+    # Ceiling panels seen in reflection: (direction towards the panel in the part frame, angular radius, radiance).
+    panels: tuple[tuple[tuple[float, float, float], float, float], ...] = ()
 
     @staticmethod
     def random(rng: np.random.Generator) -> "Lighting":
@@ -38,16 +40,22 @@ class Lighting:
             ambient=float(rng.uniform(0.08, 0.5)), exposure_bias=float(np.exp(rng.normal(0.0, 0.25))),
             vignetting=float(rng.uniform(0.05, 0.35)), blur_sigma_px=float(rng.uniform(0.4, 1.0)),
             read_noise=float(rng.uniform(0.001, 0.003)), shot_noise=float(rng.uniform(0.00005, 0.0002)),
-            background=float(rng.uniform(0.02, 0.08)),
+            background=float(rng.uniform(0.02, 0.08)), panels=tuple(_random_panel(rng) for _ in range(rng.integers(1, 4))),
         )
 
     @staticmethod
     def default() -> "Lighting":
         """The cell's nominal set-up: ring light on, weak grazing light, normal exposure."""
-        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05)
+        panels = (((0.3, 0.0, 0.954), 0.12, 3.0), ((-0.35, 0.2, 0.915), 0.12, 3.0))
+        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05, panels)
+
+    def illumination(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> "Illumination":
+        """The lights in the part frame for a camera pose (the ring light moves with the camera)."""
+        panels = [(np.asarray(d) / np.linalg.norm(d), float(w), float(i)) for d, w, i in self.panels]
+        return Illumination(self.point_lights(camera_centre, camera_axes), self.ambient, panels)
 
     def point_lights(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """(position in the part frame, intensity at 0.5 m) of each point light."""
+        """(position in the part frame, intensity at the part origin) of each point light."""
         lights = []
         for k in range(self.ring_count):
             angle = 2 * np.pi * (k + 0.5) / self.ring_count
@@ -61,8 +69,25 @@ class Lighting:
         return lights
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (float(v) if not isinstance(v, int) else v) for k, v in asdict(self).items()}
+        record = asdict(self)
+        record["panels"] = [[list(d), w, i] for d, w, i in self.panels]
+        return record
 
     @staticmethod
     def from_json(record: dict[str, Any]) -> "Lighting":
-        return Lighting(**record)
+        panels = tuple((tuple(d), float(w), float(i)) for d, w, i in record.get("panels", ()))
+        return Lighting(**{**record, "panels": panels})
+
+
+@dataclass(frozen=True)
+class Illumination:
+    lights: list[tuple[np.ndarray, float]]
+    ambient: float
+    panels: list[tuple[np.ndarray, float, float]]
+
+
+def _random_panel(rng: np.random.Generator) -> tuple[tuple[float, float, float], float, float]:
+    """A ceiling light panel or window 10-60 degrees from the zenith, as a glossy skin reflects it."""
+    polar, azimuth = rng.uniform(np.radians(10), np.radians(60)), rng.uniform(0, 2 * np.pi)
+    direction = (float(np.sin(polar) * np.cos(azimuth)), float(np.sin(polar) * np.sin(azimuth)), float(np.cos(polar)))
+    return direction, float(rng.uniform(0.05, 0.25)), float(rng.uniform(1.0, 5.0))

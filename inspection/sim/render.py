@@ -25,7 +25,7 @@ from inspection.sim.camera import Camera
 from inspection.sim.defects import Defect
 from inspection.sim.lighting import Lighting
 from inspection.sim.scene import Scene
-from inspection.sim.shading import SurfaceSamples, finish_slopes, shade
+from inspection.sim.shading import SurfaceSamples, finish_at, shade
 
 SUBSAMPLES = 3
 MIN_VISIBLE_PIXELS = 3
@@ -107,14 +107,14 @@ class Renderer:
         width, height = camera.width, camera.height
         hit, surface = self._hits(camera)
         finish = self.scene.finish
-        lights = lighting.point_lights(camera.centre, camera.part_from_camera[:3, :3])
-        clean = shade(surface, finish, lights, lighting.ambient, finish_slopes(surface, finish))
+        illumination = lighting.illumination(camera.centre, camera.part_from_camera[:3, :3])
+        clean = shade(surface, finish, illumination, finish_at(surface, finish))
         part_values = clean.mean(axis=1)
         exposure = _TARGET_MEDIAN / max(float(np.median(part_values)) if len(hit) else 1.0, 1e-4)
         exposure *= lighting.exposure_bias
         radiance = np.full((height * width, 3), lighting.background / exposure, np.float32)
         radiance[hit] = clean
-        views, delta_by_defect = _defect_effects(self.scene.defects, camera, hit, surface, finish, lights, lighting)
+        views, delta_by_defect = _defect_effects(self.scene.defects, camera, hit, surface, finish, illumination)
         for pixels, delta in delta_by_defect:
             radiance[pixels] += delta
         image = radiance.reshape(height, width, 3) * exposure
@@ -195,7 +195,7 @@ def _defect_fields(defect: Defect, points: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surface: SurfaceSamples, finish,
-                    lights, lighting: Lighting) -> tuple[list[_Footprint], list[tuple[np.ndarray, np.ndarray]]]:
+                    illumination) -> tuple[list[_Footprint], list[tuple[np.ndarray, np.ndarray]]]:
     """Per-defect footprints and the combined radiance change on every pixel any defect touches."""
     supports = [_support_pixels(d, camera, hit, surface) for d in defects]
     union = np.unique(np.concatenate(supports)) if supports else np.empty(0, np.int64)
@@ -203,10 +203,10 @@ def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surf
         return [_Footprint(d, np.empty(0, np.int64), np.empty((0, 3)), np.empty((0, 3)), None) for d in defects], []
     offsets = _subsample_offsets(camera, surface, union)
     sub = SurfaceSamples.expand(surface, union, offsets)
-    base_slope = finish_slopes(sub, finish)
-    total_slope = np.zeros_like(base_slope)
-    albedo_mix = np.ones(base_slope.shape[:-1] + (3,))
-    gloss = np.ones(base_slope.shape[:-1])
+    base = finish_at(sub, finish)
+    total_slope = np.zeros_like(base.slope)
+    albedo_mix = np.ones(base.gloss.shape + (3,), np.float32)
+    gloss = np.ones(base.gloss.shape, np.float32)
     per_defect = []
     for defect, support in zip(defects, supports):
         where = np.searchsorted(union, support)
@@ -217,10 +217,9 @@ def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surf
         in_footprint = (np.abs(height) > FOOTPRINT_HEIGHT_FRACTION * max(defect.depth_m, 1e-9)) | (
             mask > FOOTPRINT_MASK_LEVEL)
         per_defect.append((where, slope, mask, in_footprint.any(axis=1)))
-    clean_sub = shade(sub, finish, lights, lighting.ambient, base_slope)
-    clean = clean_sub.reshape(len(union), -1, 3).mean(axis=1)
-    dirty = shade(sub, finish, lights, lighting.ambient, base_slope + total_slope, albedo_mix, gloss)
-    combined = dirty.reshape(len(union), -1, 3).mean(axis=1) - clean
+    clean = shade(sub, finish, illumination, base).mean(axis=1)
+    dirty = shade(sub, finish, illumination, base, total_slope, albedo_mix, gloss)
+    combined = dirty.mean(axis=1) - clean
     footprints = []
     for defect, (where, slope, mask, footprint) in zip(defects, per_defect):
         box = None
@@ -235,8 +234,8 @@ def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surf
         if not defect.is_geometric:
             albedo_one, gloss_one = _apply_optical(defect, finish, albedo_one, gloss_one, mask)
         sub_one = sub.take(where)
-        alone = shade(sub_one, finish, lights, lighting.ambient, base_slope[where] + slope, albedo_one, gloss_one)
-        delta = alone.reshape(len(where), -1, 3).mean(axis=1) - clean[where]
+        alone = shade(sub_one, finish, illumination, base.take(where), slope, albedo_one, gloss_one)
+        delta = alone.mean(axis=1) - clean[where]
         footprints.append(_Footprint(defect, hit[union[where]], delta, clean[where], box))
     return footprints, [(hit[union], combined)]
 

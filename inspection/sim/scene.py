@@ -9,7 +9,7 @@ sees is measured by the renderer, per view, and stored beside the ground truth.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,49 +22,58 @@ from inspection.sim.defects import Defect, random_defect
 from inspection.sim.parts import Part, build_part, random_part
 
 SCENE_SCHEMA = "inspection.sim.scene/1"
-FINISHES = ("painted", "bare")
 _CLUSTER_PROBABILITY = 0.3
 _ALONG_GRAIN_PROBABILITY = 0.4
 
 
 @dataclass(frozen=True)
 class Finish:
-    """Surface appearance: paint (orange peel) or bare machined aluminium (grooves along ``grain_angle``)."""
+    """Surface appearance: paint (orange peel) or bare machined aluminium (grooves along ``grain_angle``),
+    with flush rivet rows (along part x, at part-frame ``rivet_rows`` y) as the detector's look-alikes."""
 
     kind: str
     base_rgb: tuple[float, float, float]
-    specular: float  # peak specular reflectance
+    specular: float  # specular reflectance (Blinn-Phong scale; paint ~0.05, aluminium ~0.5)
     shininess: float  # Blinn-Phong exponent: higher is glossier
     grain_angle: float  # radians from part +x, in the tangent plane
     texture_slope: float  # RMS surface slope of the finish texture (radians)
     texture_seed: int
+    mottle: float = 0.0  # RMS relative albedo variation over centimetres (paint thickness, cleaning marks)
+    rivet_rows: tuple[float, ...] = ()
+    rivet_pitch_m: float = 0.025
+    rivet_radius_m: float = 0.0025
 
     @property
     def grain_direction(self) -> np.ndarray:
         return np.array([np.cos(self.grain_angle), np.sin(self.grain_angle), 0.0])
 
     @staticmethod
-    def random(rng: np.random.Generator) -> "Finish":
-        if rng.uniform() < 0.65:
+    def random(rng: np.random.Generator, half_width_m: float = 0.15) -> "Finish":
+        painted = rng.uniform() < 0.65
+        if painted:
             grey = rng.uniform(0.55, 0.85)
-            tint = rng.uniform(-0.03, 0.03, 3)
-            return Finish("painted", tuple(float(grey + t) for t in tint), float(rng.uniform(0.04, 0.12)),
-                          float(rng.uniform(40, 300)), float(rng.uniform(0, np.pi)), float(rng.uniform(0.004, 0.015)),
-                          int(rng.integers(2**31)))
-        return Finish("bare", tuple(float(c) for c in rng.uniform(0.5, 0.62) * np.array([1.0, 1.01, 1.04])),
-                      float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)), float(rng.uniform(0, np.pi)),
-                      float(rng.uniform(0.01, 0.04)), int(rng.integers(2**31)))
+            base = tuple(float(grey + t) for t in rng.uniform(-0.03, 0.03, 3))
+            optics = (float(rng.uniform(0.04, 0.12)), float(rng.uniform(40, 300)))
+        else:
+            base = tuple(float(c) for c in rng.uniform(0.5, 0.62) * np.array([1.0, 1.01, 1.04]))
+            optics = (float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)))
+        slope = float(rng.uniform(0.004, 0.015) if painted else rng.uniform(0.01, 0.04))
+        rows: tuple[float, ...] = ()
+        if rng.uniform() < 0.6:
+            spacing = rng.uniform(0.06, 0.15)
+            first = rng.uniform(-half_width_m, -half_width_m + spacing)
+            rows = tuple(float(y) for y in np.arange(first, half_width_m, spacing))
+        return Finish("painted" if painted else "bare", base, *optics, float(rng.uniform(0, np.pi)), slope,  # type: ignore[arg-type]
+                      int(rng.integers(2**31)), float(rng.uniform(0.005, 0.03)), rows,
+                      float(rng.uniform(0.018, 0.032)), float(rng.uniform(0.002, 0.0032)))
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "base_rgb": list(self.base_rgb), "specular": self.specular,
-                "shininess": self.shininess, "grain_angle": self.grain_angle, "texture_slope": self.texture_slope,
-                "texture_seed": self.texture_seed}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
     @staticmethod
     def from_json(record: dict[str, Any]) -> "Finish":
-        return Finish(str(record["kind"]), tuple(record["base_rgb"]), float(record["specular"]),  # type: ignore[arg-type]
-                      float(record["shininess"]), float(record["grain_angle"]), float(record["texture_slope"]),
-                      int(record["texture_seed"]))
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in record.items()}
+        return Finish(**values)
 
 
 @dataclass
@@ -112,7 +121,7 @@ def random_scene(rng: np.random.Generator, part: Part | None = None,
                  count_range: tuple[int, int] = (3, 12)) -> Scene:
     """A random part (unless given), finish and 3-12 defects of all classes, some clustered."""
     part = part or random_part(rng)
-    finish = Finish.random(rng)
+    finish = Finish.random(rng, float(np.max(np.abs(part.vertices[:, 1]))))
     classes = [c for c in DEFECT_CLASSES if finish.kind == "painted" or c != "paint_loss"]
     count = int(rng.integers(count_range[0], count_range[1] + 1))
     defects: list[Defect] = []
