@@ -68,12 +68,8 @@ def msg_dependencies(text: str, package: str) -> list[str]:
         base = _base_type(token)
         if base in PRIMITIVE_TYPES:
             continue
-        if "/" in base:  # kept as written ('pkg/Type' or 'pkg/msg/Type'), as rosbag2 does
-            found.add(base)
-        elif base == "Header":  # legacy spelling that rosidl maps to std_msgs/Header
-            found.add("std_msgs/Header")
-        else:
-            found.add(f"{package}/{base}")
+        # Kept as written ('pkg/Type' or 'pkg/msg/Type'); a bare name is in the same package, as in rosidl.
+        found.add(base if "/" in base else f"{package}/{base}")
     return sorted(found)
 
 
@@ -138,12 +134,12 @@ class MessageDefinitions:
         return append(type_name, max_depth)
 
 
-def starts_with_header(text: str) -> bool:
+def starts_with_header(text: str, package: str) -> bool:
     """True when the first field is a std_msgs/Header, whose stamp then leads the CDR payload."""
     for token, rest in _field_lines(text):
         if "=" in rest:  # a constant, not a field
             continue
-        return token in ("std_msgs/Header", "std_msgs/msg/Header", "Header")
+        return token in ("std_msgs/Header", "std_msgs/msg/Header") or (token == "Header" and package == "std_msgs")
     return False
 
 

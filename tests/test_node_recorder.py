@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from inspection.recording import (
-    SEPARATOR, DefinitionNotFound, McapRecording, MessageDefinitions, QosOffer, choose_qos, header_stamp_ns,
+    SEPARATOR, DefinitionNotFound, McapRecording, MessageDefinitions, QosOffer, choose_qos, expand_output,
+    header_stamp_ns,
     msg_dependencies, starts_with_header, topic_selected,
 )
 from tests.conftest import spin_until, start_node, stop_node
@@ -45,7 +47,8 @@ def test_schema_text_has_each_nested_type_once_in_rosbag2_order(tmp_path) -> Non
                     f"\n{SEPARATOR}\nMSG: a_pkg/Leaf\nfloat64 value\n"
                     f"\n{SEPARATOR}\nMSG: b_pkg/Mid\na_pkg/Leaf leaf  # again\nDeep[3] deep\n"
                     f"\n{SEPARATOR}\nMSG: b_pkg/Deep\nint32 depth\n")
-    assert msg_dependencies("Header header\nwstring w\n", "x_pkg") == ["std_msgs/Header"]
+    assert msg_dependencies("x_pkg/msg/T t\nHeader header\nwstring w\n", "std_msgs") == [
+        "std_msgs/Header", "x_pkg/msg/T"]
 
 
 def test_installed_definitions_match_rosbag2_layout() -> None:
@@ -67,8 +70,9 @@ def test_missing_nested_definition_names_the_type(tmp_path) -> None:
 
 def test_header_stamp_is_read_from_the_cdr_bytes() -> None:
     definitions = MessageDefinitions()
-    assert starts_with_header(definitions.text("sensor_msgs/msg/Image"))
-    assert not starts_with_header(definitions.text("std_msgs/msg/String"))
+    assert starts_with_header(definitions.text("sensor_msgs/msg/Image"), "sensor_msgs")
+    assert not starts_with_header(definitions.text("std_msgs/msg/String"), "std_msgs")
+    assert not starts_with_header("uint8 A=1\nHeader h\n", "my_msgs") and starts_with_header("Header h", "std_msgs")
     image = Image(height=1, width=1, encoding="mono8", step=1, data=[7])
     image.header.stamp = Time(sec=1_700_000_000, nanosec=123)
     assert header_stamp_ns(serialize_message(image)) == 1_700_000_000_000_000_123
@@ -88,6 +92,7 @@ def test_qos_follows_the_publishers_and_topic_patterns() -> None:
     assert topic_selected("/camera/image", ["*"], ["/parameter_events"])
     assert not topic_selected("/parameter_events", ["*"], ["/parameter_events"])
     assert topic_selected("/a", [], [""]) and not topic_selected("/b", ["/a"], [])
+    assert expand_output("/x/run_{time}.mcap", now=0.0) == Path("/x/run_19700101T000000Z.mcap")
     assert not topic_selected("/x/_action/status", ["*"], []) and topic_selected("/x/_hidden", ["/x/_hidden"], [])
 
 
@@ -158,7 +163,8 @@ def test_records_images_latched_and_trajectories_over_dds(ros_env, ros_node, tmp
     assert len(recorded) == len(frames)
     for index, (item, frame) in enumerate(zip(recorded, frames)):
         image = item.ros_msg
-        assert (image.width, image.height, image.encoding, image.header.frame_id) == (640, 480, "rgb8", "camera_optical")
+        assert (image.width, image.height, image.encoding) == (640, 480, "rgb8")
+        assert image.header.frame_id == "camera_optical"
         assert bytes(image.data) == frame.tobytes()
         assert item.publish_time_ns == (1_000 + index) * 1_000_000_000 + 5  # the header stamp
         assert abs(item.log_time_ns - time.time_ns()) < 120e9  # receive time, wall clock
@@ -166,3 +172,24 @@ def test_records_images_latched_and_trajectories_over_dds(ros_env, ros_node, tmp
     points = [m.ros_msg.points[0] for m in by_topic["/inspection/trajectory"]]
     assert [p.positions[0] for p in points] == pytest.approx([0.0, 0.1, 0.2])
     assert [p.time_from_start.sec for p in points] == [1, 2, 3]
+
+
+def test_a_later_best_effort_publisher_is_recorded_too(ros_env, ros_node, tmp_path) -> None:
+    output = tmp_path / "mixed.mcap"
+    reliable = ros_node.create_publisher(String, "status", 10)
+    process = start_node("inspection.nodes.recorder_node", ros_env, "-p", f"output:={output}",
+                         "-p", "discovery_period_s:=0.2", "-p", "topics:=['/status']")
+    try:
+        assert spin_until(ros_node, lambda: reliable.get_subscription_count() > 0, 15), stop_node(process)
+        reliable.publish(String(data="from the reliable publisher"))
+        # A best-effort publisher cannot serve the recorder's reliable request: it must subscribe again.
+        best_effort = ros_node.create_publisher(String, "status", qos_profile_sensor_data)
+        assert spin_until(ros_node, lambda: best_effort.get_subscription_count() > 0, 15), stop_node(process)
+        spin_until(ros_node, lambda: False, 0.5)
+        best_effort.publish(String(data="from the best-effort publisher"))
+        spin_until(ros_node, lambda: False, 0.5)
+    finally:
+        output_text = stop_node(process)
+    assert "/status: a new publisher offers weaker QoS; subscribing again" in output_text
+    assert [m.ros_msg.data for m in read_ros2_messages(str(output))] == [
+        "from the reliable publisher", "from the best-effort publisher"]

@@ -112,7 +112,7 @@ class RecorderNode(Node):
         try:
             if topic not in self.recording.stats:
                 definition = self.definitions.full_text(type_name)
-                self.headers[topic] = starts_with_header(self.definitions.text(type_name))
+                self.headers[topic] = starts_with_header(self.definitions.text(type_name), split_type(type_name)[0])
                 msg_type = message_class(type_name)
                 self.recording.add_topic(topic, type_name, definition)
             else:
