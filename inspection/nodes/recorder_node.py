@@ -144,9 +144,10 @@ class RecorderNode(Node):
             self.dropped_at_limit += 1
 
     def summary(self) -> str:
-        topics = ", ".join(f"{t} {s.messages}" for t, s in sorted(self.recording.stats.items()))
+        stats = sorted(self.recording.stats.items())
+        topics = ", ".join(f"{topic} {s.messages} ({s.bytes / 1e6:.1f} MB)" for topic, s in stats)
         return (f"recorded {sum(s.messages for s in self.recording.stats.values())} messages "
-                f"({topics}) to {self.recording.path}; {len(self.skipped)} topics skipped, "
+                f"({topics}) to {self.recording.path}; {len(self.skipped)} topics skipped {sorted(self.skipped)}, "
                 f"{self.bad_messages} messages failed, {self.dropped_at_limit} dropped at max_bytes")
 
     def destroy_node(self) -> None:
