@@ -13,6 +13,7 @@ SHARED_TREES = ("launch", "config", "models", "sim")
 NODE_ENTRY_POINTS = {
     "image_probe_node": "inspection.nodes.image_probe_node:main",
     "planner_node": "inspection.nodes.planner_node:main",
+    "sim_node": "inspection.nodes.sim_node:main",
     "recorder_node": "inspection.nodes.recorder_node:main",
 }
 

@@ -78,9 +78,24 @@ RECORDER = (
     ParamSpec("max_bytes", 0, "stop recording once this many message bytes are written; 0 = no limit", low=0),
 )
 
+SIM = (
+    ParamSpec("seed", 0, "random seed of the simulated part, defects, lighting noise and sensor noise", low=0),
+    ParamSpec("scene_file", "", "scene JSON to simulate (from `inspection sim`); empty: a random scene from seed"),
+    ParamSpec("part_kind", "cylinder_panel", "shape of the random part",
+              choices=("random", "cylinder_panel", "dome", "saddle", "leading_edge")),
+    ParamSpec("image_width", 0, "rendered camera width in pixels; 0 uses cell.yaml", low=0, high=16384),
+    ParamSpec("image_height", 0, "rendered camera height in pixels; 0 uses cell.yaml", low=0, high=16384),
+    ParamSpec("camera_rate_hz", 0.0, "free-running camera rate; 0 renders only on the sim/capture service",
+              low=0.0, high=30.0),
+    ParamSpec("joint_state_rate_hz", 50.0, "arm simulation and joint_states rate", low=1.0, high=1000.0),
+    ParamSpec("export_mesh", "", "write the simulated part mesh (STL, part frame) here for the planner"),
+    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
     "planner_node": PLANNER,
+    "sim_node": SIM,
     "vision_node": VISION,
     "recorder_node": RECORDER,
 }

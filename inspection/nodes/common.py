@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
@@ -44,19 +44,25 @@ def image_qos(reliable: bool = False, depth: int = 5) -> QoSProfile:
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Configure the environment, spin the node, always shut down cleanly; exit code 2 on bad config."""
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
+    """Configure the environment, spin the node, always shut down cleanly; exit code 2 on bad config.
+
+    ``threads`` > 1 spins a MultiThreadedExecutor, for nodes whose slow callbacks (rendering, inference)
+    sit in their own callback group and must not stall the others.
+    """
     runtime.configure_environment()
     rclpy.init(args=args)
     node = None
     try:
         node = factory()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
         # A node with a `finished` future (a probe, a one-shot job) returns when it completes.
         finished = getattr(node, "finished", None)
         if finished is not None:
-            rclpy.spin_until_future_complete(node, finished)
+            executor.spin_until_future_complete(finished)
         else:
-            rclpy.spin(node)
+            executor.spin()
     except ConfigError as exc:
         print(f"error: {exc}", flush=True)
         return 2

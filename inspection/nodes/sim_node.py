@@ -1,0 +1,144 @@
+"""Simulated cell node: stands in for the cell's camera, arm and tactile sensor drivers.
+
+Publishes  camera/image_raw, camera/camera_info   on the capture service, or at camera_rate_hz
+           joint_states                            the simulated arm, at joint_state_rate_hz
+           tactile/image_raw                       one frame per press (sensor resting pressed in)
+           tactile/press (std_msgs/String)         JSON {"stamp", "index", "sensor_to_part", "depth_m"} per frame
+           tactile/background (latched)            the no-contact frame reconstruction subtracts
+           sim/ground_truth (std_msgs/String, latched)   the scene: part, defects, camera visibility
+Subscribes joint_trajectory (trajectory_msgs/JointTrajectory): executed in time, as a position controller
+Service    sim/capture (std_srvs/Trigger): render and publish one camera frame
+Topic names and types are those of the real cell's drivers, so the pipeline cannot tell them apart.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from inspection.cell import load_cell
+from inspection.errors import InputError
+from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image, trajectory_arrays
+from inspection.sim.cell_sim import PressEvent, SimulatedCell
+from inspection.sim.parts import random_part
+from inspection.sim.scene import Scene, random_scene
+
+NODE_NAME = "sim_node"
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def make_scene(params: dict) -> Scene:
+    """The scene file when given, else a random part of ``part_kind`` with random defects from ``seed``."""
+    if params["scene_file"]:
+        return Scene.load(params["scene_file"])
+    rng = np.random.default_rng(params["seed"])
+    kind = params["part_kind"]
+    part = random_part(rng) if kind == "random" else random_part(rng, kind)
+    return random_scene(rng, part)
+
+
+class SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        self.params = declare_parameters(self, NODE_NAME)
+        self.cell = load_cell(self.params["cell_file"] or None)
+        scene = make_scene(self.params)
+        self.sim = SimulatedCell(self.cell, scene, self.params["image_width"] or None,
+                                 self.params["image_height"] or None, seed=self.params["seed"])
+        self.sim_lock = threading.Lock()  # the arm/tactile step and the camera render share the simulator's rng
+        self.start_time = time.monotonic()
+        if self.params["export_mesh"]:
+            from inspection.sim.mesh_io import export_stl
+
+            export_stl(scene.part, self.params["export_mesh"])
+        self.image_publisher = self.create_publisher(Image, "camera/image_raw", image_qos())
+        self.info_publisher = self.create_publisher(CameraInfo, "camera/camera_info", image_qos())
+        self.joint_publisher = self.create_publisher(JointState, "joint_states", 10)
+        self.tactile_publisher = self.create_publisher(Image, "tactile/image_raw", RELIABLE)
+        self.press_publisher = self.create_publisher(String, "tactile/press", RELIABLE)
+        self.background_publisher = self.create_publisher(Image, "tactile/background", LATCHED)
+        self.truth_publisher = self.create_publisher(String, "sim/ground_truth", LATCHED)
+        camera_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, "sim/capture", self.capture_service, callback_group=camera_group)
+        if self.params["camera_rate_hz"] > 0:
+            self.create_timer(1.0 / self.params["camera_rate_hz"], self.publish_camera_frame,
+                              callback_group=camera_group)
+        self.create_subscription(JointTrajectory, "joint_trajectory", self.trajectory_callback, RELIABLE)
+        self.create_timer(1.0 / self.params["joint_state_rate_hz"], self.step_callback)
+        stamp = self.get_clock().now().to_msg()
+        self.background_publisher.publish(numpy_to_image(self.sim.background_frame(), "rgb8",
+                                                         self.cell.tactile.frame, stamp))
+        self.truth_publisher.publish(String(data=json.dumps(self.sim.ground_truth())))
+        geometric = sum(d.is_geometric for d in scene.defects)
+        self.get_logger().info(f"simulated {scene.part.params['kind']} with {len(scene.defects)} defects "
+                               f"({geometric} geometric), camera {self.sim.camera.width}x{self.sim.camera.height}")
+
+    def now_s(self) -> float:
+        return time.monotonic() - self.start_time
+
+    def capture_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.publish_camera_frame()
+        response.success, response.message = True, "published one frame on camera/image_raw"
+        return response
+
+    def publish_camera_frame(self) -> None:
+        with self.sim_lock:
+            render = self.sim.capture()
+        stamp = self.get_clock().now().to_msg()
+        self.image_publisher.publish(numpy_to_image(render.image, "rgb8", self.cell.camera.frame, stamp))
+        info = camera_info_from_config(self.cell.camera, stamp)
+        camera = self.sim.camera
+        info.width, info.height = camera.width, camera.height
+        info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+        info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        self.info_publisher.publish(info)
+
+    def trajectory_callback(self, message: JointTrajectory) -> None:
+        try:
+            names, positions, times = trajectory_arrays(message)
+            with self.sim_lock:
+                self.sim.robot.start(names, positions, times, self.now_s())
+        except (InputError, ValueError) as exc:
+            self.get_logger().error(f"joint_trajectory: rejected ({exc}); the arm holds its position")
+            return
+        self.get_logger().info(f"executing a trajectory of {len(times)} points, {times[-1]:.1f} s")
+
+    def step_callback(self) -> None:
+        now = self.now_s()
+        with self.sim_lock:
+            state = self.sim.robot.state(now)
+            event = self.sim.step(now)
+        message = JointState()
+        message.header.stamp = self.get_clock().now().to_msg()
+        message.name = list(state.names)
+        message.position = [float(v) for v in state.positions]
+        message.velocity = [float(v) for v in state.velocities]
+        self.joint_publisher.publish(message)
+        if event is not None:
+            self.publish_press(event, message.header.stamp)
+
+    def publish_press(self, event: PressEvent, stamp) -> None:
+        self.tactile_publisher.publish(numpy_to_image(event.frame.image, "rgb8", self.cell.tactile.frame, stamp))
+        self.press_publisher.publish(String(data=json.dumps({
+            "stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}, "index": event.index,
+            "sensor_to_part": event.sensor_to_part.tolist(), "depth_m": event.depth_m,
+        })))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The whole simulated cell in one object: part with defects, camera, arm and tactile sensor.
+
+ROS-free, so the sim node, the demo and the evaluation campaign drive the same simulation. The arm
+follows joint trajectories in time; whenever the tactile sensor rests pressed into the part (the
+dwell of a press), one tactile frame is rendered from the true surface under the gel: the part mesh
+ray cast along the sensor axis plus every defect's displacement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from inspection.cell import CellConfig
+from inspection.sim.camera import Camera
+from inspection.sim.defects import Defect
+from inspection.sim.lighting import Lighting
+from inspection.sim.render import Render, Renderer
+from inspection.sim.robot import SimulatedRobot
+from inspection.sim.scene import Scene
+from inspection.sim.tactile_sensor import TactileFrame, TactileSimulator, gel_grid
+
+NO_HIT_GAP_M = 0.01  # gel pixels whose ray misses the part (over an edge) see nothing within reach
+
+
+@dataclass(frozen=True)
+class PressEvent:
+    """A tactile frame taken while the sensor rested pressed into the part."""
+
+    index: int
+    time_s: float
+    sensor_to_part: np.ndarray
+    depth_m: float
+    frame: TactileFrame
+
+
+class SimulatedCell:
+    def __init__(self, cell: CellConfig, scene: Scene, width: int | None = None, height: int | None = None,
+                 lighting: Lighting | None = None, seed: int = 0) -> None:
+        import open3d as o3d
+
+        self.cell = cell
+        self.scene = scene
+        self.camera = Camera.from_cell(cell, width, height)
+        self.lighting = lighting or Lighting.default()
+        self.renderer = Renderer(scene)
+        self.robot = SimulatedRobot(cell)
+        self.tactile = TactileSimulator(cell.tactile)
+        self.rng = np.random.default_rng(seed)
+        self._raycaster = o3d.t.geometry.RaycastingScene()
+        self._raycaster.add_triangles(o3d.core.Tensor(scene.part.vertices.astype(np.float32)),
+                                      o3d.core.Tensor(scene.part.triangles.astype(np.uint32)))
+        gx, gy = gel_grid(cell.tactile)
+        self._gel_xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        self._in_contact = False
+        self.presses = 0
+
+    def capture(self) -> Render:
+        """One camera image of the part from the cell camera."""
+        return self.renderer.render(self.camera, self.lighting, self.rng)
+
+    def background_frame(self) -> np.ndarray:
+        return self.tactile.background(self.rng)
+
+    def gap_under_gel(self, sensor_to_part: np.ndarray) -> tuple[np.ndarray, list[Defect], list[np.ndarray]]:
+        """Signed distance (m) from each gel pixel along the sensor axis to the part surface with
+        defects (negative: pressed in), the geometric defects under the gel and their displacement."""
+        import open3d as o3d
+
+        axis = sensor_to_part[:3, 2]
+        origins = (self._gel_xy[:, :1] * sensor_to_part[:3, 0] + self._gel_xy[:, 1:] * sensor_to_part[:3, 1]
+                   + sensor_to_part[:3, 3])
+        # Start each ray a little behind the gel so surfaces already pressed past it are still hit.
+        back = 0.01
+        rays = np.hstack([origins - back * axis, np.broadcast_to(axis, origins.shape)]).astype(np.float32)
+        t_hit = self._raycaster.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().astype(float) - back
+        hit = np.isfinite(t_hit)
+        points = origins + np.where(hit, t_hit, 0.0)[:, None] * axis
+        shape = (self.cell.tactile.height_px, self.cell.tactile.width_px)
+        per_defect = []
+        gap = np.where(hit, t_hit, NO_HIT_GAP_M)
+        for defect in self.scene.defects:
+            if not defect.is_geometric:
+                continue
+            height = np.where(hit, defect.height_at(points), 0.0)
+            if np.any(height):
+                # A raised surface meets the gel earlier: the gap shrinks by the height along the axis.
+                gap = gap - height * max(float(-axis @ np.asarray(defect.normal)), 0.0)
+                per_defect.append((defect, height.reshape(shape)))
+        return gap.reshape(shape), [d for d, _ in per_defect], [h for _, h in per_defect]
+
+    def press_depth(self, sensor_to_part: np.ndarray) -> float:
+        """How far the gel centre is pressed into the nominal surface (m); negative when clear of it."""
+        import open3d as o3d
+
+        axis, origin = sensor_to_part[:3, 2], sensor_to_part[:3, 3]
+        ray = np.concatenate([origin - 0.01 * axis, axis]).astype(np.float32)[None]
+        t_hit = float(self._raycaster.cast_rays(o3d.core.Tensor(ray))["t_hit"].numpy()[0])
+        return 0.01 - t_hit if np.isfinite(t_hit) else -np.inf
+
+    def step(self, now_s: float) -> PressEvent | None:
+        """Advance the arm to ``now_s``; returns a tactile frame once per dwell pressed into the part."""
+        state = self.robot.state(now_s)
+        sensor_to_part = self.robot.kinematics.sensor_pose(state.positions)
+        depth = self.press_depth(sensor_to_part)
+        resting = float(np.max(np.abs(state.velocities))) < 1e-6
+        if depth < 0.25 * self.cell.tactile.press_depth_m:
+            self._in_contact = False
+            return None
+        if self._in_contact or not resting:
+            return None
+        self._in_contact = True
+        depth = min(depth, self.cell.tactile.max_press_depth_m)
+        gap, defects, heights = self.gap_under_gel(sensor_to_part)
+        frame = self.tactile.press(gap, depth, self.rng, defects, defect_heights=heights)
+        event = PressEvent(self.presses, now_s, sensor_to_part, depth, frame)
+        self.presses += 1
+        return event
+
+    def ground_truth(self) -> dict[str, Any]:
+        """The scene's ground truth (part, defects) with the camera visibility of each defect."""
+        record = self.scene.to_json()
+        visible = {view.defect_id: view.camera_visible for view in self.capture_visibility()}
+        for defect in record["defects"]:
+            defect["camera_visible"] = visible.get(defect["id"], False)
+        return record
+
+    def capture_visibility(self):
+        """Per-defect visibility in the cell camera (a noiseless render)."""
+        return self.renderer.render(self.camera, self.lighting, np.random.default_rng(0)).defects
