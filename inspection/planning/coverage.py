@@ -54,7 +54,7 @@ def tangent_axis(normal: np.ndarray) -> np.ndarray:
 def covered_by(press: Press, points: np.ndarray, footprint: Footprint, margin_m: float = 0.0,
                depth_fraction: float = 1.0) -> np.ndarray:
     """Which surface points the gel touches: inside the footprint and within the press depth of the gel plane."""
-    y_axis = np.cross(press.approach_axis, press.x_axis)
+    y_axis = press.y_axis
     offset = points - press.position
     x, y = offset @ press.x_axis, offset @ y_axis
     z = offset @ press.approach_axis

@@ -36,12 +36,16 @@ class Press:
     def approach_axis(self) -> np.ndarray:
         return -self.normal
 
+    @property
+    def y_axis(self) -> np.ndarray:
+        """approach_axis x x_axis, written out: np.cross costs more than the IK step on 3-vectors."""
+        (ax, ay, az), (bx, by, bz) = -self.normal, self.x_axis
+        return np.array([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx])
+
     def sensor_pose(self, offset_m: float = 0.0) -> np.ndarray:
         """4x4 part <- sensor with the gel ``offset_m`` above the surface (negative: pressed in)."""
-        z = -self.normal
-        y = np.cross(z, self.x_axis)
         transform = np.eye(4)
-        transform[:3, :3] = np.column_stack([self.x_axis, y, z])
+        transform[:3, 0], transform[:3, 1], transform[:3, 2] = self.x_axis, self.y_axis, -self.normal
         transform[:3, 3] = self.position + self.normal * offset_m
         return transform
 

@@ -122,8 +122,12 @@ class Surface:
         points = np.einsum("nk,nkd->nd", weights, self.vertices[corners])
         normals = np.einsum("nk,nkd->nd", weights, self.vertex_normals[corners])
         length = np.linalg.norm(normals, axis=1, keepdims=True)
-        face = self.face_normals[tri]
-        normals = np.where(length > 1e-9, normals / np.maximum(length, 1e-12), face)
+        normals = normals / np.maximum(length, 1e-12)
+        flat = length[:, 0] <= 1e-9  # vertex normals cancelled out (a knife edge): use the face's own
+        if flat.any():
+            corners_flat = self.vertices[self.triangles[tri[flat]]]
+            face = np.cross(corners_flat[:, 1] - corners_flat[:, 0], corners_flat[:, 2] - corners_flat[:, 0])
+            normals[flat] = face / np.linalg.norm(face, axis=1, keepdims=True)
         return SurfaceHit(points, normals, tri, np.linalg.norm(queries - points, axis=1))
 
     def distance(self, queries: np.ndarray) -> np.ndarray:
