@@ -127,6 +127,7 @@ def test_tiles_contain_their_defect_and_background_tiles_avoid_all_boxes() -> No
     boxes = [box for _, box in labels] + [(400, 300, 420, 310)]
     for _ in range(50):
         origins = _tiles(rng, labels, boxes, 256, 1920, 1080)
+        assert len(origins) >= 2  # the two defects are too far apart to share a tile
         for (_, (x1, y1, x2, y2)), (x0, y0) in zip(labels, origins):
             assert x0 <= x1 and x2 <= x0 + 256 and y0 <= y1 and y2 <= y0 + 256
             assert 0 <= x0 <= 1920 - 256 and 0 <= y0 <= 1080 - 256

@@ -24,6 +24,7 @@ from inspection.errors import InputError
 from inspection.model import DEFECT_CLASSES
 
 MAX_DEFECT_TILES = 4
+TILE_MARGIN = 48  # px: a defect whose centre is this far inside a tile is not given its own tile
 BACKGROUND_TILE_PROBABILITY = 0.5
 _BACKGROUND_TRIES = 30
 
@@ -98,8 +99,11 @@ def _tiles(rng: np.random.Generator, labels: list[tuple[str, tuple[int, int, int
         x0 = int(rng.integers(lo_x, hi_x + 1)) if hi_x >= lo_x else int(np.clip((x1 + x2 - size) // 2, 0, width - size))
         y0 = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else int(np.clip((y1 + y2 - size) // 2, 0, height - size))
         origins.append((x0, y0))
+        inner = (x0 + TILE_MARGIN, y0 + TILE_MARGIN, x0 + size - TILE_MARGIN, y0 + size - TILE_MARGIN)
         for j, (_, (a1, b1, a2, b2)) in enumerate(labels):
-            covered[j] = covered[j] or (a1 >= x0 and b1 >= y0 and a2 <= x0 + size and b2 <= y0 + size)
+            # Covered once its centre is well inside a tile: near-duplicate tiles would add little.
+            cx, cy = (a1 + a2) / 2, (b1 + b2) / 2
+            covered[j] = covered[j] or (inner[0] <= cx <= inner[2] and inner[1] <= cy <= inner[3])
     if not origins or rng.uniform() < BACKGROUND_TILE_PROBABILITY:
         for _ in range(_BACKGROUND_TRIES):
             x0, y0 = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))

@@ -57,7 +57,7 @@ class Finish:
         else:
             base = tuple(float(c) for c in rng.uniform(0.5, 0.62) * np.array([1.0, 1.01, 1.04]))
             optics = (float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)))
-        slope = float(rng.uniform(0.004, 0.015) if painted else rng.uniform(0.01, 0.04))
+        slope = float(rng.uniform(0.003, 0.01) if painted else rng.uniform(0.01, 0.04))
         rows: tuple[float, ...] = ()
         if rng.uniform() < 0.6:
             spacing = rng.uniform(0.06, 0.15)
