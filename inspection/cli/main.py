@@ -38,15 +38,15 @@ COMMANDS: dict[str, Command | Group] = {
     "run": Command("start the pipeline nodes without `ros2 launch`", issue=7),
     "sim": Group("simulated inspection cell", {
         "dataset": Command("write a detection dataset of rendered parts", module="inspection.cli.sim_dataset", issue=3),
-        "tactile": Command("write GelSight-style tactile frames with labels", issue=3),
+        "tactile": Command("write GelSight-style tactile frames with labels", "inspection.cli.sim_tactile", 3),
     }),
     "train": Group("train the shipped models", {
         "vision": Command("train the Stage I defect detector", "inspection.cli.train_vision", 4),
-        "tactile": Command("train the Stage II tactile classifier", issue=6),
+        "tactile": Command("train the Stage II tactile classifier", "inspection.cli.train_tactile", 6),
     }),
     "eval": Group("evaluate against ground truth", {
         "vision": Command("Stage I detector on a labelled dataset", "inspection.cli.eval_vision", 4),
-        "tactile": Command("Stage II classifier and measurement on labelled frames", issue=6),
+        "tactile": Command("Stage II classifier and measurement on labelled frames", "inspection.cli.eval_tactile", 6),
         "campaign": Command("full pipeline on many simulated parts", issue=8),
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
@@ -55,7 +55,8 @@ COMMANDS: dict[str, Command | Group] = {
         "convert": Command("convert a dataset to YOLO or COCO", issue=4),
     }),
     "tactile": Group("tactile sensor tools", {
-        "calibrate": Command("build the colour-to-gradient lookup from ball presses", issue=6),
+        "calibrate": Command("build the colour-to-gradient lookup from ball presses",
+                            "inspection.cli.tactile_calibrate", 6),
     }),
     "report": Command("re-render report.html of a run folder from its report.json", "inspection.cli.report"),
     "doctor": Command("check what this environment offers", "inspection.cli.doctor"),

@@ -241,3 +241,29 @@ class TactileDataset:
     def __iter__(self) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
         for index in range(len(self)):
             yield self.frame(index), self.label(index)
+
+
+def simulated_calibration(config: TactileConfig, ball_radius_m: float, presses: int, seed: int,
+                          optics=None, bins: int = 64):
+    """Calibrate in memory from simulated ball presses, through the same steps as real frames."""
+    from inspection.tactile.calibration import ball_samples, build_table, detect_ball
+    from inspection.tactile.difference import BackgroundModel, normalized_difference
+    from inspection.tactile.reconstruct import LOOKUP_SMOOTHING_PX
+
+    rng = np.random.default_rng(seed)
+    simulator = TactileSimulator(config, optics)
+    model = BackgroundModel.from_frame(simulator.background(rng))
+    colours, slopes = [], []
+    for index in range(presses):
+        frame, _ = _ball_press(rng, simulator, config, ball_radius_m, f"{index:06d}")
+        diff = normalized_difference(frame.image, model)
+        circle = detect_ball(diff)
+        if circle is not None:
+            c, g = ball_samples(cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX), circle, ball_radius_m,
+                                config.pixel_size_m)
+            colours.append(c)
+            slopes.append(g)
+    if not colours:
+        raise InputError("simulated calibration: no press showed a whole ball")
+    return build_table(np.concatenate(colours), np.concatenate(slopes), config.pixel_size_m, bins,
+                       {"simulated": True, "ball_radius_mm": ball_radius_m * 1e3, "seed": seed})

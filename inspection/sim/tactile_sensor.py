@@ -191,3 +191,16 @@ def defect_label(defect: Defect, height_m: np.ndarray, contact: np.ndarray, pixe
         record["center_px"] = [round(float(cols.mean()), 2), round(float(rows.mean()), 2)]
         record["bbox_px"] = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
     return record
+
+
+def threaded_rod_gap(config: TactileConfig, rod_radius_m: float, pitch_m: float, thread_depth_m: float,
+                     axis_offset_m: float = 0.0) -> np.ndarray:
+    """Gap (m) to a threaded rod lying along the image rows' direction (axis along sensor y), as in the
+    real GelSight Mini sample frames: a cylinder across x with a triangular thread along y."""
+    x, y = gel_grid(config)
+    across = x - axis_offset_m
+    on_rod = np.abs(across) < rod_radius_m
+    cylinder = np.where(on_rod, rod_radius_m - np.sqrt(np.clip(rod_radius_m**2 - across**2, 0.0, None)),
+                        NO_CONTACT_GAP_M)
+    thread = np.abs((y / pitch_m) % 1.0 - 0.5) * 2.0 * thread_depth_m
+    return cylinder + thread

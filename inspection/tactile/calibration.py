@@ -161,6 +161,8 @@ def build_table(colours: np.ndarray, slopes: np.ndarray, pixel_size_m: float, bi
     grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
     smooth = _polynomial_basis(low + grid * (high - low), scale) @ coeffs
     table = (sums + prior_count * smooth) / (count + prior_count)[:, None]
+    limit = np.abs(slopes).max(axis=0)  # a cubic runs wild in colour corners no press reached
+    table = np.clip(table, -limit, limit)
     info = {"bins": bins, "samples": int(len(colours)), "filled_bins": int((count > 0).sum()), **(meta or {})}
     return Calibration(table.reshape(bins, bins, bins, 2).astype(np.float32), low.astype(float), high.astype(float),
                        pixel_size_m, info)

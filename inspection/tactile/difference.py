@@ -62,17 +62,22 @@ def normalized_difference(frame: np.ndarray, model: BackgroundModel, drift_corre
     frame = check_frame(frame, "frame", model.mean.shape[:2])
     diff = (frame.astype(np.float32) - model.mean) * model.inverse_gain
     if drift_correction:
-        quiet = np.abs(diff).sum(axis=2) < 25.0
-        quiet &= ~model.markers
+        sample = diff[::3, ::3]  # every ninth pixel estimates the shift as well and 9x faster
+        quiet = (np.abs(sample).sum(axis=2) < 25.0) & ~model.markers[::3, ::3]
         if quiet.sum() > 0.1 * quiet.size:
-            diff -= np.median(diff[quiet], axis=0)
+            diff -= np.median(sample[quiet], axis=0)
     return diff
 
 
 def detect_contact(diff: np.ndarray, threshold: float = 5.0, min_area_px: int = 60) -> np.ndarray:
-    """Contact mask: where the smoothed colour change stands above the noise, holes filled."""
+    """Contact mask: where the smoothed colour change stands above the noise, holes filled.
+
+    The threshold rises above ``threshold`` when the frame's typical change is larger (a background
+    that was estimated rather than recorded leaves a residue everywhere).
+    """
     magnitude = np.abs(cv2.GaussianBlur(diff, (0, 0), 1.5)).sum(axis=2)
-    mask = (magnitude > threshold).astype(np.uint8)
+    quiet_level = float(np.percentile(magnitude[::3, ::3], 25))  # contacts rarely cover three quarters of the gel
+    mask = (magnitude > max(threshold, 3.0 * quiet_level)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     keep = np.zeros(count, bool)

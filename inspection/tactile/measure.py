@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -37,39 +38,53 @@ class Measurement:
     region: np.ndarray  # (H, W) bool
 
 
+@lru_cache(maxsize=4)
+def _quadratic_basis(height: int, width: int) -> np.ndarray:
+    """(H*W, 6) basis 1, u, v, u^2, uv, v^2 over normalised pixel coordinates."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    u, v = (xs.ravel() / width - 0.5).astype(np.float32), (ys.ravel() / height - 0.5).astype(np.float32)
+    basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+    basis.setflags(write=False)
+    return basis
+
+
 def fit_surface(height_mm: np.ndarray, mask: np.ndarray, step: int = 4, iterations: int = 4) -> np.ndarray:
     """Robust quadratic fit z = f(u, v) over ``mask`` (outliers such as the defect itself dropped)."""
     h, w = height_mm.shape
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    u, v = xs.ravel() / w - 0.5, ys.ravel() / h - 0.5
-    basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
-    values = height_mm[::step, ::step].ravel()
+    basis = _quadratic_basis(h, w)
+    sample = basis.reshape(h, w, 6)[::step, ::step].reshape(-1, 6).astype(np.float64)
+    values = height_mm[::step, ::step].ravel().astype(np.float64)
     keep = mask[::step, ::step].ravel().copy()
     if keep.sum() < 12:
         keep[:] = True
     coeffs = np.zeros(6)
     for _ in range(iterations):
-        coeffs, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
-        residual = values - basis @ coeffs
+        a = sample[keep]
+        # Normal equations: 6x6, well conditioned on normalised coordinates, 40x faster than lstsq.
+        coeffs = np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ values[keep])
+        residual = values - sample @ coeffs
         spread = 1.4826 * np.median(np.abs(residual[keep])) + 1e-4
         keep &= np.abs(residual) < 3.0 * spread
         if keep.sum() < 12:
             break
-    yy, xx = np.mgrid[0:h, 0:w]
-    fu, fv = xx / w - 0.5, yy / h - 0.5
-    return (coeffs[0] + coeffs[1] * fu + coeffs[2] * fv + coeffs[3] * fu * fu + coeffs[4] * fu * fv
-            + coeffs[5] * fv * fv).astype(np.float32)
+    # Column by column: a (H*W, 6) matrix-vector product would wake every BLAS thread for 0.1 ms of work.
+    full = np.full(h * w, coeffs[0], np.float32)
+    for k in range(1, 6):
+        full += np.float32(coeffs[k]) * basis[:, k]
+    return full.reshape(h, w)
 
 
 def touching_region(reconstruction: Reconstruction, min_indentation_mm: float = 0.02) -> np.ndarray:
     """Where the gel rests on the part. A strongly curved part pushes the gel in over a patch and leaves
     the rest at zero; a flat or gently curved one presses the whole gel evenly, which shading cannot
     show, so then the whole frame counts as touching."""
-    touching = reconstruction.height_mm > min_indentation_mm
-    touching = cv2.morphologyEx(touching.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)).astype(bool)
+    pushed_in = reconstruction.height_mm > min_indentation_mm
+    touching = cv2.morphologyEx(pushed_in.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     if touching.mean() < 0.2:
-        return np.ones_like(touching, dtype=bool)
-    return touching
+        return np.ones(touching.shape, dtype=bool)
+    # Keep off the rim, where the gel starts to lift off the part and no longer follows it.
+    touching = cv2.erode(touching, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_REPLICATE).astype(bool)
+    return touching & (reconstruction.height_mm > 0.25 * min_indentation_mm)
 
 
 def surface_residual(reconstruction: Reconstruction) -> np.ndarray:

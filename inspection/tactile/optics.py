@@ -22,16 +22,16 @@ class SensorOptics:
     light_azimuth_deg: tuple[float, float, float] = (60.0, 180.0, 300.0)  # R, G, B; image x right, y down
     light_elevation_deg: float = 28.0
     # Contact gain per channel (grey levels per unit change of n.l) and colour cross-talk (rows: R, G, B).
-    gain: tuple[float, float, float] = (330.0, 150.0, 330.0)
+    gain: tuple[float, float, float] = (212.0, 150.0, 205.0)
     # Shadowed slopes darken less than lit ones brighten: light scattered inside the gel fills shadows.
-    shadow_fraction: float = 0.25
+    shadow_fraction: float = 0.36
     cross_talk: tuple[tuple[float, float, float], ...] = ((1.0, 0.05, 0.0), (0.08, 1.0, 0.25), (0.0, 0.10, 1.0))
     # Background: mean colour, and how much each channel brightens towards its own LED (fraction per
     # half-frame), plus a radial vignette.
-    background_rgb: tuple[float, float, float] = (53.0, 97.0, 104.0)
-    background_slope: tuple[float, float, float] = (0.40, 0.10, 0.28)
+    background_rgb: tuple[float, float, float] = (58.5, 109.5, 114.0)
+    background_slope: tuple[float, float, float] = (0.50, 0.11, 0.33)
     vignette: float = 0.18
-    noise_sigma: float = 2.0
+    noise_sigma: tuple[float, float, float] = (2.4, 1.6, 2.8)
     marker_pitch_px: int = 0  # 0: no markers; else a grid of dark dots this far apart
     marker_radius_px: float = 3.0
     marker_darkness: float = 0.45
@@ -101,8 +101,8 @@ class SensorOptics:
         frame = light * np.asarray(self.background_rgb) + contrast * light * self.shading(grad_x, grad_y)
         frame = frame * np.asarray(drift)
         frame *= (1.0 - self.marker_darkness * self.marker_mask(h, w))[:, :, None]
-        if rng is not None and self.noise_sigma > 0:
-            frame = frame + rng.normal(0.0, self.noise_sigma, frame.shape)
+        if rng is not None and max(self.noise_sigma) > 0:
+            frame = frame + rng.normal(0.0, 1.0, frame.shape) * np.asarray(self.noise_sigma)
         return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 

@@ -1,0 +1,128 @@
+"""Tactile Stage II figures: simulator and reconstruction+classification time per frame, simulated vs
+real GelSight Mini optics, and contact/reconstruction/nick checks on the real sample frames.
+
+    .venv/bin/python bench/tactile.py [--real /work/shared/data/gelsight-mini-sample] [--images docs/images]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inspection import paths
+from inspection.cell import load_cell
+from inspection.model import TACTILE_CLASSES
+from inspection.sim.tactile_dataset import read_rgb, sample_scene
+from inspection.sim.tactile_sensor import TactileSimulator, surface_gap, threaded_rod_gap
+from inspection.tactile.calibration import Calibration
+from inspection.tactile.classifier import TactileClassifier
+from inspection.tactile.difference import estimate_background
+from inspection.tactile.measure import surface_residual
+from inspection.tactile.realism import frame_statistics
+from inspection.tactile.reconstruct import Reconstructor
+
+CONFIG = load_cell().tactile
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(1e3 * statistics.median(samples), 2)
+
+
+def bench_speed(calibration: Calibration, classifier: TactileClassifier, frames: int = 60) -> dict:
+    """Median wall time per frame, one CPU thread: simulate a press; reconstruct + residual + classify."""
+    rng = np.random.default_rng(2024)
+    simulator = TactileSimulator(CONFIG)
+    background = simulator.background(rng)
+    reconstructor = Reconstructor(calibration, background)
+    sim_t, rec_t, res_t, cls_t, images = [], [], [], [], []
+    for index in range(frames):
+        scene, _ = sample_scene(rng, TACTILE_CLASSES[index % len(TACTILE_CLASSES)], CONFIG)
+        started = time.perf_counter()
+        gap, heights = surface_gap(CONFIG, scene.pose, scene.surface, scene.defects)
+        frame = simulator.press(gap, scene.press_depth_m, rng, scene.defects, scene.drift, scene.contrast, heights)
+        sim_t.append(time.perf_counter() - started)
+        images.append(frame.image)
+    classifier.predict(reconstructor.reconstruct(images[0]), np.zeros((240, 320), np.float32))  # warm-up
+    for image in images:
+        t0 = time.perf_counter()
+        rec = reconstructor.reconstruct(image)
+        t1 = time.perf_counter()
+        residual = surface_residual(rec)
+        t2 = time.perf_counter()
+        classifier.predict(rec, residual)
+        t3 = time.perf_counter()
+        rec_t.append(t1 - t0)
+        res_t.append(t2 - t1)
+        cls_t.append(t3 - t2)
+    total = [a + b + c for a, b, c in zip(rec_t, res_t, cls_t)]
+    return {"frames": frames, "simulate_ms": _median_ms(sim_t), "reconstruct_ms": _median_ms(rec_t),
+            "surface_fit_ms": _median_ms(res_t), "classify_ms": _median_ms(cls_t),
+            "reconstruct_and_classify_ms": _median_ms(total)}
+
+
+def _thread_anomaly_mm(height_mm: np.ndarray, contact: np.ndarray) -> float:
+    """How far the surface departs from a perfect thread: height minus its median along the thread
+    (image rows), 99.5th percentile inside the contact. A nick breaks the thread and stands out."""
+    median = cv2.medianBlur(np.ascontiguousarray(height_mm, np.float32), 5)
+    along = cv2.blur(median, (41, 1))
+    inner = cv2.erode(contact.astype(np.uint8), np.ones((15, 41), np.uint8)).astype(bool)
+    if not inner.any():
+        return float("nan")
+    return float(np.percentile(np.abs(median - along)[inner], 99.5))
+
+
+def bench_real(folder: Path, calibration: Calibration, classifier: TactileClassifier) -> dict:
+    """Per real frame: contact, height range, thread anomaly, classifier output; plus optics stats."""
+    rows, stats = [], {}
+    for path in sorted(folder.glob("*/*.png")):
+        frame = read_rgb(path)
+        rec = Reconstructor(calibration, estimate_background(frame)).reconstruct(frame)
+        inside = rec.height_mm[rec.contact] if rec.contact.any() else np.zeros(1)
+        prediction = classifier.predict(rec, surface_residual(rec))
+        rows.append({"frame": f"{path.parent.name}/{path.name}", "contact_found": rec.contact_found,
+                     "contact_fraction": round(float(rec.contact.mean()), 3),
+                     "height_p1_p99_mm": [round(float(v), 3) for v in np.percentile(inside, [1, 99])],
+                     "thread_anomaly_mm": round(_thread_anomaly_mm(rec.height_mm, rec.contact), 4),
+                     "classifier": f"{prediction.class_name} {prediction.confidence:.2f}"})
+        stats.setdefault(path.parent.name, []).append(frame_statistics(frame).as_dict())
+    simulator = TactileSimulator(CONFIG)
+    rng = np.random.default_rng(0)
+    background = simulator.background(rng)
+    rod = simulator.press(threaded_rod_gap(CONFIG, 0.004, 0.00105, 0.0005, -0.0008), 0.0012, rng)
+    stats["sim_threaded_rod_known_background"] = [frame_statistics(rod.image, background).as_dict()]
+    stats["sim_threaded_rod_estimated_background"] = [frame_statistics(rod.image).as_dict()]
+    return {"frames": rows, "optics": {k: _mean_stats(v) for k, v in stats.items()}}
+
+
+def _mean_stats(items: list[dict]) -> dict:
+    return {key: (np.round(np.mean([item[key] for item in items], axis=0), 1).tolist()) for key in items[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", default="/work/shared/data/gelsight-mini-sample", help="real GelSight Mini frames")
+    parser.add_argument("--frames", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    calibration = Calibration.load(paths.model_file("tactile_calibration.npz"))
+    classifier = TactileClassifier(paths.model_file("tactile_classifier.pt"))
+    print("speed, one CPU thread, median ms per frame:", json.dumps(bench_speed(calibration, classifier, args.frames)))
+    real = Path(args.real)
+    if real.is_dir():
+        result = bench_real(real, calibration, classifier)
+        print("real GelSight Mini frames (background estimated from each frame):")
+        for row in result["frames"]:
+            print("  ", json.dumps(row))
+        print("optics statistics, R G B grey levels (real: mean of 4 frames):")
+        for name, values in result["optics"].items():
+            print(f"   {name}: " + json.dumps(values))
+
+
+if __name__ == "__main__":
+    main()
