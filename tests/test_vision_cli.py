@@ -123,3 +123,10 @@ def test_model_without_sidecar_is_named(trained, tmp_path):
     bare.write_bytes(out.with_suffix(".onnx").read_bytes())
     done = run_cli("eval", "vision", "--dataset", str(trained[0]), "--model", str(bare), "--json", str(tmp_path / "r.json"))
     assert done.returncode == 1 and "bare.json" in done.stderr
+
+
+def test_unreadable_dataset_leaves_no_run_folder(tmp_path):
+    done = run_cli("train", "vision", "--dataset", str(tmp_path / "missing"), "--runs", str(tmp_path / "runs"),
+                   "--out", str(tmp_path / "m.pt"))
+    assert done.returncode == 1 and "missing" in done.stderr
+    assert not (tmp_path / "runs").exists()

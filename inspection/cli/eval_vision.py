@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, type=Path, metavar="OUT", help="metrics JSON to write")
     parser.add_argument("--model", help="model file (.pt or .onnx); default: vision_node.model")
     parser.add_argument("--params", type=Path, help="parameter file (default config/pipeline.yaml)")
+    parser.add_argument("--format", choices=("yolo", "coco", "voc"), help="dataset format (default: detected)")
     parser.add_argument("--split", help="only this split (train, val, test)")
     parser.add_argument("--map", default="", metavar="OLD=NEW,...", help="rename dataset classes first")
     parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         if done == total or done % max(1, total // 20) < 2:
             print(f"\r  {done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
-    result = evaluate_detector(detector, args.dataset, deployed.confidence, split=args.split,
+    result = evaluate_detector(detector, args.dataset, deployed.confidence, dataset_format=args.format,
+                               split=args.split,
                                class_map=_class_map(args.map), agnostic=args.agnostic,
                                map_confidence=map_confidence, progress=progress)
     result["model"] = str(model)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, type=Path, help="dataset folder or data.yaml (YOLO, COCO or VOC)")
+    parser.add_argument("--format", choices=("yolo", "coco", "voc"), help="dataset format (default: detected)")
     parser.add_argument("--epochs", type=int, default=25, help="training epochs (default 25)")
     parser.add_argument("--imgsz", type=int, default=320, help="square network input, a multiple of 32 (320 or 640)")
     parser.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as '0'")
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--epochs {args.epochs}: must be at least 1")
     if args.batch < 1 or args.workers < 0:
         raise InputError("--batch must be at least 1 and --workers at least 0")
-    options = TrainOptions(dataset=args.dataset, out=args.out, epochs=args.epochs, imgsz=args.imgsz,
+    options = TrainOptions(dataset=args.dataset, dataset_format=args.format, out=args.out, epochs=args.epochs, imgsz=args.imgsz,
                            device=args.device, seed=args.seed, batch=args.batch, workers=args.workers,
                            runs_dir=args.runs, name=args.name, cache=args.cache)
     train_detector(options, log=lambda line: print(line, flush=True))

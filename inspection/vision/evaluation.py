@@ -91,7 +91,7 @@ def plot_pr_curves(result: dict[str, Any], title: str) -> bytes:
 
 
 def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_confidence: float, *,
-                      split: str | None = None,
+                      dataset_format: str | None = None, split: str | None = None,
                       class_map: dict[str, str] | None = None, agnostic: bool = False,
                       map_confidence: float = 0.001, batch_images: int = 2,
                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_co
     precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result."""
     from inspection.vision.metrics import evaluate_detections
 
-    dataset = load_dataset(dataset_path, split=split, class_map=class_map)
+    dataset = load_dataset(dataset_path, format=dataset_format, split=split, class_map=class_map)
     if not dataset.images:
         raise InputError(f"{dataset_path}: no usable images to evaluate ({len(dataset.skipped)} skipped)")
     model_classes = [AGNOSTIC_CLASS] if agnostic else list(detector.class_names)

@@ -41,6 +41,7 @@ class TrainOptions:
     runs_dir: Path = Path("runs/vision")
     name: str = ""
     cache: bool = False
+    dataset_format: str | None = None  # None: detected
 
 
 def _ordered_classes(dataset: Dataset) -> list[str]:
@@ -50,9 +51,9 @@ def _ordered_classes(dataset: Dataset) -> list[str]:
     return list(dataset.class_names)
 
 
-def prepare_dataset(options: TrainOptions, run_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Read, check and re-write the dataset as YOLO inside the run folder; returns data.yaml and its stats."""
-    dataset = load_dataset(options.dataset)
+def read_training_dataset(options: TrainOptions) -> Dataset:
+    """Read and check the dataset (before any run folder exists, so a bad path leaves nothing behind)."""
+    dataset = load_dataset(options.dataset, format=options.dataset_format)
     if not dataset.images:
         raise InputError(f"{options.dataset}: no usable images ({len(dataset.skipped)} skipped)")
     dataset.class_names = _ordered_classes(dataset)
@@ -63,9 +64,7 @@ def prepare_dataset(options: TrainOptions, run_dir: Path) -> tuple[Path, dict[st
         raise InputError(f"{options.dataset}: no training images (splits found: {sorted(splits)})")
     if not any(image.boxes for image in dataset.images):
         raise InputError(f"{options.dataset}: no labelled boxes; nothing to learn from")
-    target = run_dir / "data"
-    write_yolo(dataset, target)
-    return target / "data.yaml", dataset_stats(dataset)
+    return dataset
 
 
 def next_run_dir(runs_dir: Path, name: str) -> Path:
@@ -109,8 +108,11 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     import ultralytics
     from ultralytics import YOLO
 
+    dataset = read_training_dataset(options)
     run_dir = next_run_dir(options.runs_dir, options.name)
-    data_yaml, stats = prepare_dataset(options, run_dir)
+    # A YOLO copy (hard links) inside the run: fixes the class order and keeps the run reproducible.
+    write_yolo(dataset, run_dir / "data")
+    data_yaml, stats = run_dir / "data" / "data.yaml", dataset_stats(dataset)
     log(f"run folder {run_dir}; dataset {stats['images']} images, {stats['boxes']} boxes, "
         f"splits {stats['splits']}, {len(stats['skipped'])} skipped")
     model = YOLO(f"{ARCHITECTURE}.yaml", task="detect")
