@@ -14,6 +14,8 @@ NODE_ENTRY_POINTS = {
     "image_probe_node": "inspection.nodes.image_probe_node:main",
     "planner_node": "inspection.nodes.planner_node:main",
     "sim_node": "inspection.nodes.sim_node:main",
+    "vision_node": "inspection.nodes.vision_node:main",
+    "tactile_node": "inspection.nodes.tactile_node:main",
     "recorder_node": "inspection.nodes.recorder_node:main",
 }
 

@@ -63,6 +63,8 @@ VISION = (
               low=0.0, high=0.2),
     ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
               low=0.0, high=0.5),
+    ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
+    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
 )
 
 RECORDER = (
@@ -92,10 +94,19 @@ SIM = (
     ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
 )
 
+TACTILE = (
+    ParamSpec("calibration", "tactile_calibration.npz", "colour-to-slope lookup; a bare name is looked up in models/"),
+    ParamSpec("classifier", "tactile_classifier.pt", "classifier weights; a bare name is looked up in models/"),
+    ParamSpec("acceptance_file", "", "acceptance limits; empty means config/acceptance.yaml of the package"),
+    ParamSpec("device", "cpu", "'cpu', or a CUDA device such as 'cuda:0'"),
+    ParamSpec("part_frame", "part", "frame of the published finding markers"),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
     "planner_node": PLANNER,
     "sim_node": SIM,
+    "tactile_node": TACTILE,
     "vision_node": VISION,
     "recorder_node": RECORDER,
 }

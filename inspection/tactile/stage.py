@@ -19,6 +19,12 @@ from inspection.tactile.reconstruct import Reconstruction, Reconstructor
 MIN_MEAN_LEVEL, MAX_SATURATED_FRACTION = 8.0, 0.5
 
 
+# A clean, nearly flat contact shades the gel evenly and can look like no contact at all; when the arm
+# reports the gel pressed at least this far in, such a frame is a clean contact ("none").
+MIN_KINEMATIC_PRESS_M = 0.0002
+CLEAN_CONTACT_CONFIDENCE = 0.9
+
+
 class NoContact(InputError):
     """The gel did not touch the part in this frame: nothing can be said about the surface there."""
 
@@ -59,22 +65,32 @@ class StageTwo:
             raise InputError(f"tactile frame: {100 * saturated:.0f}% of pixels saturated")
 
     def analyse(self, frame: np.ndarray, sensor_to_part: np.ndarray, finding_id: str, region_id: str = "",
-                press_index: int = 0, zone: str = "default") -> PressResult:
+                press_index: int = 0, pressed_depth_m: float = 0.0, zone: str = "default") -> PressResult:
         """Reconstruct, classify, measure and judge one press.
+
+        ``pressed_depth_m`` is how far the arm pushed the gel into the nominal surface (from its
+        kinematics): with it, a frame without visible contact is a clean flat contact.
 
         Raises:
             InputError: no background frame yet, or an unusable frame (wrong shape, black, saturated).
-            NoContact: the gel did not touch the part.
+            NoContact: the gel did not touch the part (no contact seen and none reported by the arm).
         """
         if self.reconstructor is None:
             raise InputError("tactile/background: no background (no-contact) frame received yet")
         self.check_frame(frame)
         reconstruction = self.reconstructor.reconstruct(frame)
         if not reconstruction.contact_found:
-            raise NoContact(f"press {press_index}: no contact between gel and part")
-        residual = surface_residual(reconstruction)
-        prediction = self.classifier.predict(reconstruction, residual)
-        measurement = measure(reconstruction, prediction.class_name, residual)
-        finding = to_finding(reconstruction, measurement, prediction.class_name, prediction.confidence,
-                             sensor_to_part, finding_id, region_id, press_index)
-        return PressResult(finding, self.rules.judge(finding, zone), reconstruction, prediction.probabilities)
+            if pressed_depth_m < MIN_KINEMATIC_PRESS_M:
+                raise NoContact(f"press {press_index}: no contact between gel and part")
+            probabilities = {"none": CLEAN_CONTACT_CONFIDENCE}
+            finding = TactileFinding(finding_id, region_id, press_index, "none", CLEAN_CONTACT_CONFIDENCE,
+                                     tuple(float(v) for v in sensor_to_part[:3, 3]),
+                                     tuple(float(v) for v in -sensor_to_part[:3, 2]))
+        else:
+            residual = surface_residual(reconstruction)
+            prediction = self.classifier.predict(reconstruction, residual)
+            measurement = measure(reconstruction, prediction.class_name, residual)
+            finding = to_finding(reconstruction, measurement, prediction.class_name, prediction.confidence,
+                                 sensor_to_part, finding_id, region_id, press_index)
+            probabilities = prediction.probabilities
+        return PressResult(finding, self.rules.judge(finding, zone), reconstruction, probabilities)

@@ -1,0 +1,156 @@
+"""Tactile node (Stage II): one tactile frame per press in, one finding with its verdict out.
+
+Subscribes tactile/image_raw (sensor_msgs/Image, rgb8/bgr8), tactile/press (std_msgs/String JSON
+           {"stamp", "index", "sensor_to_part": 4x4, "depth_m", optional "region"}: the press that
+           frame belongs to, matched by header stamp), tactile/background (latched no-contact frame),
+           inspection/plan/json (latched: presses are tagged with the region of the nearest planned press)
+Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFinding, "verdict": Verdict,
+           "probabilities": {...}}), inspection/finding_markers (visualization_msgs/MarkerArray)
+A missing background, a black, saturated or contact-less frame, or a frame whose press never arrives
+is logged and counted; the node goes on with the next press.
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from inspection.errors import InputError
+from inspection.model import TactileFinding
+from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, pose_at
+from inspection.paths import model_file
+from inspection.tactile.stage import NoContact, StageTwo
+
+NODE_NAME = "tactile_node"
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+PENDING_LIMIT = 32  # frames or press records waiting for their partner; older ones are dropped and counted
+REGION_MATCH_M = 0.005
+
+
+def _stamp_key(stamp) -> tuple[int, int]:
+    return (int(stamp.sec), int(stamp.nanosec))
+
+
+def _model_path(name: str) -> str:
+    return name if "/" in name else str(model_file(name))
+
+
+class TactileNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        self.params = declare_parameters(self, NODE_NAME)
+        self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
+                                   self.params["acceptance_file"] or None, self.params["device"])
+        self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
+        self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        self.planned: list[tuple[str, np.ndarray]] = []
+        self.counts = {"findings": 0, "no_contact": 0, "bad_frames": 0, "unmatched": 0}
+        self.findings_publisher = self.create_publisher(String, "inspection/findings/json", RELIABLE)
+        self.marker_publisher = self.create_publisher(MarkerArray, "inspection/finding_markers", 10)
+        self.create_subscription(Image, "tactile/background", self.background_callback, LATCHED)
+        self.create_subscription(Image, "tactile/image_raw", self.frame_callback, image_qos(reliable=True, depth=20))
+        self.create_subscription(String, "tactile/press", self.press_callback, RELIABLE)
+        self.create_subscription(String, "inspection/plan/json", self.plan_callback, LATCHED)
+
+    def background_callback(self, message: Image) -> None:
+        try:
+            self.stage.set_background(image_to_rgb8(message))
+            self.get_logger().info("tactile/background: background frame set")
+        except (ImageConversionError, InputError) as exc:
+            self.get_logger().error(f"tactile/background: unusable background frame: {exc}")
+
+    def plan_callback(self, message: String) -> None:
+        try:
+            presses = json.loads(message.data)["presses"]
+            self.planned = [(str(p["region"]), np.asarray(p["position"], float)) for p in presses]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.get_logger().error(f"inspection/plan/json: ignored a bad plan: {exc}")
+
+    def frame_callback(self, message: Image) -> None:
+        self._remember(self.frames, _stamp_key(message.header.stamp), message)
+        self._pair(_stamp_key(message.header.stamp))
+
+    def press_callback(self, message: String) -> None:
+        try:
+            press = json.loads(message.data)
+            key = (int(press["stamp"]["sec"]), int(press["stamp"]["nanosec"]))
+            transform = np.asarray(press["sensor_to_part"], float)
+            if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
+                raise ValueError(f"sensor_to_part must be a finite 4x4 matrix, got shape {transform.shape}")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self.counts["bad_frames"] += 1
+            self.get_logger().error(f"tactile/press: ignored a bad press record: {exc}")
+            return
+        press["sensor_to_part"] = transform
+        self._remember(self.presses, key, press)
+        self._pair(key)
+
+    def _remember(self, pending: OrderedDict, key: tuple[int, int], item) -> None:
+        pending[key] = item
+        while len(pending) > PENDING_LIMIT:
+            stale, _ = pending.popitem(last=False)
+            self.counts["unmatched"] += 1
+            self.get_logger().warning(f"dropped an unmatched tactile frame or press record (stamp {stale})")
+
+    def _region_of(self, press: dict) -> str:
+        if press.get("region"):
+            return str(press["region"])
+        contact = press["sensor_to_part"][:3, 3]
+        best = min(self.planned, key=lambda p: np.linalg.norm(p[1] - contact), default=None)
+        if best is not None and np.linalg.norm(best[1] - contact) < REGION_MATCH_M + press.get("depth_m", 0.0):
+            return best[0]
+        return ""
+
+    def _pair(self, key: tuple[int, int]) -> None:
+        if key not in self.frames or key not in self.presses:
+            return
+        frame_message, press = self.frames.pop(key), self.presses.pop(key)
+        index = int(press.get("index", self.counts["findings"]))
+        try:
+            frame = image_to_rgb8(frame_message)
+            result = self.stage.analyse(frame, press["sensor_to_part"], f"t{index}", self._region_of(press), index,
+                                        float(press.get("depth_m", 0.0)))
+        except NoContact as exc:
+            self.counts["no_contact"] += 1
+            self.get_logger().warning(f"tactile/image_raw: {exc}")
+            return
+        except (ImageConversionError, InputError) as exc:
+            self.counts["bad_frames"] += 1
+            self.get_logger().error(f"tactile/image_raw: skipped press {index}: {exc}")
+            return
+        self.counts["findings"] += 1
+        self.findings_publisher.publish(String(data=json.dumps({
+            "finding": result.finding.to_json(), "verdict": result.verdict.to_json(),
+            "probabilities": result.probabilities})))
+        self.marker_publisher.publish(self._marker(result.finding, frame_message.header.stamp))
+        self.get_logger().info(f"press {index}: {result.finding.class_name} ({result.finding.confidence:.2f}), "
+                               f"depth {result.finding.depth_mm:.3f} mm; {result.verdict.rule}")
+
+    def _marker(self, finding: TactileFinding, stamp) -> MarkerArray:
+        marker = Marker()
+        marker.header.frame_id, marker.header.stamp = self.params["part_frame"], stamp
+        marker.ns, marker.id, marker.type, marker.action = "findings", finding.press_index, Marker.SPHERE, Marker.ADD
+        marker.pose = pose_at(finding.position, finding.normal)
+        marker.scale.x = marker.scale.y = marker.scale.z = max(finding.width_mm, 2.0) * 1e-3
+        if finding.is_defect:
+            marker.color.r = 1.0
+        else:
+            marker.color.g = 1.0
+        marker.color.a = 0.9
+        return MarkerArray(markers=[marker])
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TactileNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
