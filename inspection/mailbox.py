@@ -55,6 +55,11 @@ class LatestMailbox(Generic[T]):
             self._condition.notify_all()
 
     @property
+    def closed(self) -> bool:
+        with self._condition:
+            return self._closed
+
+    @property
     def counters(self) -> MailboxCounters:
         with self._condition:
             return MailboxCounters(self._received, self._taken, self._dropped)

@@ -1,0 +1,155 @@
+"""Vision node (Stage I): camera frames in, defect hypotheses and tactile scan regions out.
+
+Subscribes camera/image_raw, camera/camera_info (REP-2003 sensor-data QoS; mono8, rgb8, bgr8, 16-bit)
+Publishes  inspection/hypotheses (geometry_msgs/PoseArray) + inspection/hypotheses/json (std_msgs/String)
+           inspection/scan_regions (PoseArray) + inspection/scan_regions/json (String, latched)
+           inspection/markers (visualization_msgs/MarkerArray), camera/annotated (Image with boxes)
+Service    vision/reset (std_srvs/Trigger): forget the hypotheses of earlier frames (a new part)
+Each PoseArray pose is a defect centre with +z along the outward surface normal, in the part frame; the
+JSON twin carries the full records (inspection.model, schema-versioned) under the same stamp.
+Frames arriving faster than the detector runs are dropped (latest kept) and counted; a bad frame is
+logged and skipped. Hypotheses accumulate over frames (several views of one part) until vision/reset.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import cv2
+from geometry_msgs.msg import PoseArray
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from inspection.cell import load_cell
+from inspection.errors import InputError
+from inspection.mailbox import LatestMailbox
+from inspection.model import DefectHypothesis
+from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.ros_convert import (
+    ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, records_to_messages,
+)
+from inspection.vision.localize import CameraView, PartSurface, merge_hypotheses, scan_regions
+from inspection.vision.stage import StageOne
+
+NODE_NAME = "vision_node"
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class VisionNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        self.params = declare_parameters(self, NODE_NAME)
+        self.cell = load_cell(self.params["cell_file"] or None)
+        if not self.params["part_mesh"]:
+            raise InputError("parameter part_mesh: the part mesh (part frame, metres) is needed to localise defects")
+        self.stage = StageOne.from_params(self.params, PartSurface.from_file(self.params["part_mesh"]))
+        self.camera_info: CameraInfo | None = None
+        self.hypotheses: list[DefectHypothesis] = []
+        self.frames = 0
+        self.bad_frames = 0
+        self.mailbox: LatestMailbox[Image] = LatestMailbox()
+        self.lock = threading.Lock()
+        self.hypotheses_publisher = self.create_publisher(PoseArray, "inspection/hypotheses", 10)
+        self.hypotheses_json_publisher = self.create_publisher(String, "inspection/hypotheses/json", 10)
+        self.regions_publisher = self.create_publisher(PoseArray, "inspection/scan_regions", LATCHED)
+        self.regions_json_publisher = self.create_publisher(String, "inspection/scan_regions/json", LATCHED)
+        self.marker_publisher = self.create_publisher(MarkerArray, "inspection/markers", 10)
+        self.annotated_publisher = self.create_publisher(Image, "camera/annotated", image_qos())
+        self.create_subscription(CameraInfo, "camera/camera_info", self.info_callback, image_qos())
+        self.create_subscription(Image, "camera/image_raw", self.mailbox.put, image_qos())
+        self.create_service(Trigger, "vision/reset", self.reset_service)
+        self.worker = threading.Thread(target=self.work, name="vision_worker", daemon=True)
+        self.worker.start()
+
+    def info_callback(self, message: CameraInfo) -> None:
+        self.camera_info = message
+
+    def reset_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            forgotten, self.hypotheses = len(self.hypotheses), []
+        response.success, response.message = True, f"forgot {forgotten} hypotheses"
+        return response
+
+    def view_for(self, message: Image) -> CameraView:
+        """The cell camera's pose with the intrinsics the frame was taken with (camera_info when present)."""
+        camera = self.cell.camera
+        info = self.camera_info
+        if info is not None and (info.width, info.height) == (message.width, message.height):
+            k, d = intrinsics_from_camera_info(info)
+            camera = replace(camera, width=info.width, height=info.height, fx=k[0, 0], fy=k[1, 1], cx=k[0, 2],
+                             cy=k[1, 2], distortion=tuple(float(v) for v in (list(d) + [0.0] * 5)[:5]))
+        elif (message.width, message.height) != (camera.width, camera.height):
+            raise ImageConversionError(f"{message.width}x{message.height} frame without matching camera_info "
+                                       f"(cell.yaml camera is {camera.width}x{camera.height})")
+        view = CameraView.from_cell(self.cell, view_id=f"frame{self.frames}")
+        return replace(view, camera=camera)
+
+    def work(self) -> None:
+        while True:
+            message = self.mailbox.take(timeout_s=1.0)
+            if message is None:
+                if self.mailbox.closed:
+                    return
+                continue
+            try:
+                self.process(message)
+            except (ImageConversionError, InputError, ValueError) as exc:
+                self.bad_frames += 1
+                self.get_logger().warning(f"camera/image_raw: skipped a bad frame: {exc}")
+
+    def process(self, message: Image) -> None:
+        frame = image_to_rgb8(message)
+        view = self.view_for(message)
+        result = self.stage.inspect([frame], [view])
+        self.frames += 1
+        with self.lock:
+            self.hypotheses = merge_hypotheses(self.hypotheses + result.hypotheses, self.params["merge_distance_m"])
+            hypotheses = list(self.hypotheses)
+        regions = scan_regions(hypotheses, self.params["region_margin_m"])
+        stamp, part_frame = message.header.stamp, self.cell.part.frame
+        poses, side_channel = records_to_messages(hypotheses, part_frame, stamp)
+        self.hypotheses_publisher.publish(poses)
+        self.hypotheses_json_publisher.publish(side_channel)
+        poses, side_channel = records_to_messages(regions, part_frame, stamp)
+        self.regions_publisher.publish(poses)
+        self.regions_json_publisher.publish(side_channel)
+        self.marker_publisher.publish(self.markers(hypotheses, stamp))
+        annotated = frame.copy()
+        for detection in result.detections:
+            cv2.rectangle(annotated, (int(detection.x1), int(detection.y1)), (int(detection.x2), int(detection.y2)),
+                          (255, 40, 40), max(1, frame.shape[1] // 640))
+        self.annotated_publisher.publish(numpy_to_image(annotated, "rgb8", message.header.frame_id, stamp))
+        counters = self.mailbox.counters
+        self.get_logger().info(
+            f"frame {self.frames}: {len(result.detections)} detections, {len(hypotheses)} hypotheses, "
+            f"{len(regions)} regions (frames in {counters.received}, dropped {counters.dropped}, bad {self.bad_frames})")
+
+    def markers(self, hypotheses: list[DefectHypothesis], stamp) -> MarkerArray:
+        markers = MarkerArray()
+        for index, hypothesis in enumerate(hypotheses):
+            marker = Marker()
+            marker.header.frame_id, marker.header.stamp = self.cell.part.frame, stamp
+            marker.ns, marker.id, marker.type, marker.action = "hypotheses", index, Marker.CYLINDER, Marker.ADD
+            marker.pose = pose_at(hypothesis.position, hypothesis.normal)
+            marker.scale.x = marker.scale.y = max(hypothesis.extent_m[0], 0.002)
+            marker.scale.z = 0.0005
+            marker.color.r, marker.color.a = 1.0, 0.8
+            markers.markers.append(marker)
+        return markers
+
+    def destroy_node(self) -> None:
+        self.mailbox.close()
+        self.worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(VisionNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
