@@ -24,6 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection import runtime  # noqa: E402
+from inspection.cell import Pose  # noqa: E402
+from inspection.model import Detection2D  # noqa: E402
 from inspection.config import load_node_params  # noqa: E402
 from inspection.vision.detector import DefectDetector, DetectorSettings, read_metadata  # noqa: E402
 from inspection.vision.slicing import tile_grid  # noqa: E402
@@ -78,19 +80,23 @@ def simulated_test_set(out: Path, seed: int, images: int) -> Path:
     if (out / "data.yaml").is_file():
         return out
     command = [sys.executable, "-m", "inspection.cli.main", "sim", "dataset", "--out", str(out), "--images",
-               str(images), "--format", "yolo", "--seed", str(seed)]
+               str(images), "--format", "yolo", "--seed", str(seed), "--val-fraction", "0"]
     print(f"rendering the test set: {' '.join(command[2:])}", flush=True)
     subprocess.run(command, check=True)
     return out
 
 
-def recall_precision(model: Path, settings: DetectorSettings, dataset: Path) -> None:
+def score(model: Path, settings: DetectorSettings, dataset: Path) -> dict:
     from inspection.vision.evaluation import evaluate_detector
 
     detector = DefectDetector.load(model.with_suffix(".onnx"), replace(settings, confidence=0.001))
-    result = evaluate_detector(detector, dataset, settings.confidence)
+    return evaluate_detector(detector, dataset, settings.confidence, dataset_format="yolo")
+
+
+def recall_precision(model: Path, settings: DetectorSettings, dataset: Path) -> None:
+    result = score(model, settings, dataset)
     print(f"\n## Stage I on {dataset} ({result['images']} frames, {result['truths']} visible defects; "
-          f"confidence >= {settings.confidence}, IoU 0.5)")
+          f"deployed settings, confidence >= {settings.confidence}, IoU 0.5)")
     print(f"  all classes: recall {result['recall'] or 0:.3f}  precision {result['precision'] or 0:.3f}  "
           f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  ({result['seconds_per_image']:.2f} s/frame)")
     for name, row in result["per_class"].items():
@@ -100,6 +106,65 @@ def recall_precision(model: Path, settings: DetectorSettings, dataset: Path) -> 
     print("  recall by defect size (square root of the box area):")
     for label, row in result["per_size"].items():
         print(f"    {label:10s} {row['detected']:4d}/{row['truths']:<4d} {row['recall'] * 100:5.1f} %")
+    print("  the same frames with other slicing settings:")
+    for label, variant in (("no full-frame pass", replace(settings, full_frame_pass=False)),
+                           ("no slicing (whole frame at the model input size)", replace(settings, tile_size=0))):
+        other = score(model, variant, dataset)
+        print(f"    {label}: recall {other['recall'] or 0:.3f}  precision {other['precision'] or 0:.3f}  "
+              f"mAP50 {other['map50']:.3f}")
+
+
+def localisation_on_renders(model: Path, settings: DetectorSettings, dataset: Path) -> None:
+    """3D error of the localiser on rendered frames: from the true boxes (the localiser alone) and from
+    the detector's boxes matched to them (the whole of Stage I), against each defect's true centre."""
+    import json
+
+    from inspection.cell import CameraConfig
+    from inspection.sim.scene import Scene
+    from inspection.vision.backends import box_iou_one
+    from inspection.vision.evaluation import read_rgb
+    from inspection.vision.localize import CameraView, Localizer, PartSurface
+
+    detector = DefectDetector.load(model.with_suffix(".onnx"), settings)
+    from_truth, from_detections = [], []
+    for meta_file in sorted((dataset / "meta").rglob("*.json")):
+        meta = json.loads(meta_file.read_text())
+        scene = Scene.load(dataset / meta["scene"])
+        centres = {d.id: np.asarray(d.center) for d in scene.defects}
+        cam = meta["camera"]
+        config = CameraConfig("camera", cam["width"], cam["height"], cam["fx"], cam["fy"], cam["cx"], cam["cy"],
+                              Pose(), distortion=tuple(cam["distortion"]))
+        view = CameraView(meta["view_id"], config, np.asarray(cam["part_from_camera"]))
+        localizer = Localizer(PartSurface(scene.part.vertices, scene.part.triangles))
+        boxes = [b for b in meta["boxes"] if _inside(b.get("box_full_frame", b["box"]), cam["width"], cam["height"])]
+        truths = [Detection2D(*map(float, b.get("box_full_frame", b["box"])), b["class_name"], 1.0, view.view_id)
+                  for b in boxes]
+        for truth, box in zip(truths, boxes):
+            (hypothesis,), _ = localizer.localize([truth], view)
+            from_truth.append(np.linalg.norm(np.subtract(hypothesis.position, centres[box["defect_id"]])))
+        dx, dy = meta.get("tile_offset", (0, 0))
+        detections = [replace(d, x1=d.x1 + dx, x2=d.x2 + dx, y1=d.y1 + dy, y2=d.y2 + dy)
+                      for d in detector.detect(read_rgb(dataset / meta["image"]), view.view_id)]
+        for truth, box in zip(truths, boxes):
+            same = [d for d in detections if d.class_name == truth.class_name]
+            ious = [box_iou_one(np.array([truth.x1, truth.y1, truth.x2, truth.y2]),
+                                np.array([[d.x1, d.y1, d.x2, d.y2]]))[0] for d in same]
+            if ious and max(ious) >= 0.5:
+                hypotheses, _ = localizer.localize([same[int(np.argmax(ious))]], view)
+                if hypotheses:
+                    from_detections.append(np.linalg.norm(np.subtract(hypotheses[0].position,
+                                                                      centres[box["defect_id"]])))
+    print("\n## 3D localisation on rendered frames (defects wholly in view; centre vs the defect's true centre)")
+    for label, errors in (("true boxes", from_truth), ("detected boxes (IoU >= 0.5)", from_detections)):
+        if errors:
+            mm = np.asarray(errors) * 1000
+            print(f"  {label:28s} n={len(mm):4d}  median {np.median(mm):.2f} mm  90th percentile "
+                  f"{np.percentile(mm, 90):.2f} mm  max {mm.max():.2f} mm")
+
+
+def _inside(box: list[float], width: int, height: int) -> bool:
+    """A box that touches the frame border shows part of its defect, so its centre is not the defect's."""
+    return box[0] > 0 and box[1] > 0 and box[2] < width and box[3] < height
 
 
 def _pct(value: float | None) -> str:
@@ -127,6 +192,7 @@ def main() -> int:
         test_set = args.test_set or simulated_test_set(Path("runs/vision/bench-test-set") / f"seed{args.seed}",
                                                        args.seed, args.images)
         recall_precision(model, settings, test_set)
+        localisation_on_renders(model, settings, test_set)
     return 0
 
 

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", default="", metavar="OLD=NEW,...", help="rename dataset classes first")
     parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
     parser.add_argument("--tile-size", type=int, help="override vision_node.tile_size (0 = no slicing)")
+    parser.add_argument("--full-frame-pass", choices=("on", "off"), help="override vision_node.full_frame_pass")
     parser.add_argument("--confidence", type=float, help="override vision_node.confidence (operating threshold)")
     parser.add_argument("--record", action="store_true",
                         help="store the result in the model's metadata sidecar and model card")
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from inspection.vision.evaluation import evaluate_detector, write_plots
 
     overrides = {k: v for k, v in (("tile_size", args.tile_size), ("confidence", args.confidence)) if v is not None}
+    if args.full_frame_pass:
+        overrides["full_frame_pass"] = args.full_frame_pass == "on"
     params = load_node_params("vision_node", args.params, overrides)
     model = resolve_model_path(args.model or params["model"])
     deployed = DetectorSettings.from_params(params)

@@ -144,10 +144,6 @@ class UltralyticsBackend:
             raise InputError(f"{model_path}: not a loadable Ultralytics detector ({exc})") from exc
         self.imgsz, self.conf, self.iou, self.max_det, self.device = imgsz, conf, iou, max_det, device
 
-    @property
-    def names(self) -> list[str]:
-        return [self.model.names[i] for i in sorted(self.model.names)]
-
     def infer(self, images_rgb: list[np.ndarray]) -> list[np.ndarray]:
         if not images_rgb:
             return []
