@@ -198,3 +198,12 @@ def test_full_coverage_covers_the_whole_closed_part(planner) -> None:
     points = np.array([0.0, 0.0, -0.05]) + 0.05 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
     assert _touched(paths.presses, points).all()
     assert small.area / len(paths.presses) < WIDTH * HEIGHT  # neighbouring presses overlap, as they must
+
+
+def test_full_coverage_baseline_is_not_inflated(planner) -> None:
+    """The saving of targeted scanning is quoted against this count, so it must be near the ideal raster."""
+    plate = Surface.from_arrays(*shapes.height_field(0.0, 0.0, 0.2, 0.01))
+    count = len(planner.tool_paths(plate, full_coverage=True).presses)
+    pitch_x, pitch_y = planner.footprint.pitch
+    ideal = math.ceil(0.2 / pitch_x) * math.ceil(0.2 / pitch_y)
+    assert ideal <= count <= 1.1 * ideal
