@@ -27,7 +27,7 @@ def _hashes(root: Path) -> dict[str, str]:
 def yolo_tiles(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "yolo"
     result = run_cli("sim", "dataset", "--out", str(out), "--images", "10", "--seed", "4", "--tile", "128",
-                     "--val-fraction", "0.25", *SMALL)
+                     "--val-fraction", "0.5", *SMALL)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -74,12 +74,12 @@ def test_labels_match_metadata_and_scene_ground_truth(yolo_tiles: Path) -> None:
 def test_same_seed_same_bytes_and_workers_do_not_matter(yolo_tiles: Path, tmp_path: Path) -> None:
     out = tmp_path / "again"
     result = run_cli("sim", "dataset", "--out", str(out), "--images", "10", "--seed", "4", "--tile", "128",
-                     "--val-fraction", "0.25", "--workers", "2", *SMALL)
+                     "--val-fraction", "0.5", "--workers", "2", *SMALL)
     assert result.returncode == 0, result.stderr
     assert _hashes(out) == _hashes(yolo_tiles)
     other = tmp_path / "other"
     assert run_cli("sim", "dataset", "--out", str(other), "--images", "10", "--seed", "5", "--tile", "128",
-                   "--val-fraction", "0.25", *SMALL).returncode == 0
+                   "--val-fraction", "0.5", *SMALL).returncode == 0
     assert _hashes(other) != _hashes(yolo_tiles)
 
 

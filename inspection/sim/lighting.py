@@ -25,6 +25,7 @@ class Lighting:
     read_noise: float  # linear units (1.0 = full scale)
     shot_noise: float  # variance per unit of signal
     background: float  # cell floor brightness, linear
+    colour_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # white balance / light colour, RGB
     # Ceiling panels seen in reflection: (direction towards the panel in the part frame, angular radius, radiance).
     panels: tuple[tuple[tuple[float, float, float], float, float], ...] = ()
 
@@ -40,14 +41,17 @@ class Lighting:
             ambient=float(rng.uniform(0.08, 0.5)), exposure_bias=float(np.exp(rng.normal(0.0, 0.25))),
             vignetting=float(rng.uniform(0.05, 0.35)), blur_sigma_px=float(rng.uniform(0.4, 1.0)),
             read_noise=float(rng.uniform(0.001, 0.003)), shot_noise=float(rng.uniform(0.00005, 0.0002)),
-            background=float(rng.uniform(0.02, 0.08)), panels=tuple(_random_panel(rng) for _ in range(rng.integers(1, 4))),
+            background=float(rng.uniform(0.02, 0.08)),
+            colour_gain=tuple(float(g) for g in np.clip(1.0 + rng.normal(0.0, 0.04, 3), 0.85, 1.15)),  # type: ignore[arg-type]
+            panels=tuple(_random_panel(rng) for _ in range(rng.integers(1, 4))),
         )
 
     @staticmethod
     def default() -> "Lighting":
         """The cell's nominal set-up: ring light on, weak grazing light, normal exposure."""
         panels = (((0.3, 0.0, 0.954), 0.12, 3.0), ((-0.35, 0.2, 0.915), 0.12, 3.0))
-        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05, panels)
+        return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05,
+                        (1.0, 1.0, 1.0), panels)
 
     def illumination(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> "Illumination":
         """The lights in the part frame for a camera pose (the ring light moves with the camera)."""
@@ -76,7 +80,8 @@ class Lighting:
     @staticmethod
     def from_json(record: dict[str, Any]) -> "Lighting":
         panels = tuple((tuple(d), float(w), float(i)) for d, w, i in record.get("panels", ()))
-        return Lighting(**{**record, "panels": panels})
+        gain = tuple(record.get("colour_gain", (1.0, 1.0, 1.0)))
+        return Lighting(**{**record, "panels": panels, "colour_gain": gain})
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from inspection.sim.camera import Camera
 from inspection.sim.defects import Defect
 from inspection.sim.lighting import Lighting
 from inspection.sim.scene import Scene
-from inspection.sim.shading import SurfaceSamples, finish_at, shade
+from inspection.sim.shading import SurfaceSamples, smooth_tile, finish_at, shade
 
 SUBSAMPLES = 3
 MIN_VISIBLE_PIXELS = 3
@@ -35,6 +35,10 @@ FOOTPRINT_HEIGHT_FRACTION = 0.1
 FOOTPRINT_MASK_LEVEL = 0.5
 _GRADIENT_STEP_M = 5e-6
 _SMOOTH_BLOCK = 0.01  # relative spread of hit distances over a 2x2 ray block still taken as one smooth surface
+_FLOOR_Z_M = -0.15
+_FLOOR_TEXEL_M = 0.004
+_FLOOR_RGB = (0.95, 1.0, 1.06)
+_MAX_BEND_M = 5e-5  # second difference of hit distance over 2 pixels: interpolation error ~ 1/8 of it
 _TARGET_MEDIAN = 0.22
 _GAMMA_LEVELS = 1 << 15  # auto exposure: the median part pixel lands here (linear)
 
@@ -104,9 +108,9 @@ class Renderer:
         """Pixels whose ray hits the part, with hit points, normals and view directions.
 
         Rays are cast on every second pixel in x and y; a pixel inside a 2x2 block of hits whose
-        distances agree within ``_SMOOTH_BLOCK`` (a smooth patch) takes the bilinear distance and
-        normal, exact to micrometres there; every other pixel (silhouettes, occlusion edges, the
-        last row/column) is cast exactly. A quarter of the rays, the same image.
+        distances agree within ``_SMOOTH_BLOCK`` and bend less than ``_MAX_BEND_M`` (a smooth patch,
+        no facet crease) takes the bilinear distance and normal; every other pixel (silhouettes,
+        occlusion edges, creases seen at grazing angles, the image border) is cast exactly.
         """
         import cv2
 
@@ -123,7 +127,12 @@ class Renderer:
         corners = [t_filled[:-1, :-1], t_filled[1:, :-1], t_filled[:-1, 1:], t_filled[1:, 1:]]
         all_hit = finite[:-1, :-1] & finite[1:, :-1] & finite[:-1, 1:] & finite[1:, 1:]
         spread = np.max(corners, axis=0) - np.min(corners, axis=0)
-        blocks[:-1, :-1] = all_hit & (spread < _SMOOTH_BLOCK * t_filled[:-1, :-1])
+        # Facet creases bend the distance: a large second difference at any corner means exact rays.
+        bend = np.full((gh, gw), np.inf, np.float32)
+        bend[1:-1, 1:-1] = np.maximum(np.abs(np.diff(t_filled, 2, axis=0))[:, 1:-1],
+                                      np.abs(np.diff(t_filled, 2, axis=1))[1:-1, :])
+        bent = np.maximum.reduce([bend[:-1, :-1], bend[1:, :-1], bend[:-1, 1:], bend[1:, 1:]])
+        blocks[:-1, :-1] = all_hit & (spread < _SMOOTH_BLOCK * t_filled[:-1, :-1]) & (bent < _MAX_BEND_M)
         map_x, map_y = _half_maps(width, height)
         smooth = blocks[map_y.astype(np.int32), map_x.astype(np.int32)].ravel()
         t_full = cv2.remap(t_filled, map_x, map_y, cv2.INTER_LINEAR).ravel()
@@ -150,14 +159,14 @@ class Renderer:
         part_values = clean.mean(axis=1)
         exposure = _TARGET_MEDIAN / max(float(np.median(part_values[::7])) if len(hit) else 1.0, 1e-4)
         exposure *= lighting.exposure_bias
-        radiance = np.full((height * width, 3), lighting.background / exposure, np.float32)
+        radiance = _floor(camera, hit, lighting, self.scene.finish.texture_seed) / np.float32(exposure)
         radiance[hit] = clean
         views, delta_by_defect = _defect_effects(self.scene.defects, camera, hit, surface, finish, illumination)
         for pixels, delta in delta_by_defect:
             radiance[pixels] += delta
         image = radiance.reshape(height, width, 3) * exposure
         vignette = 1.0 - np.float32(lighting.vignetting) * _radius2(width, height, camera.cx, camera.cy)
-        image *= vignette[..., None]
+        image *= vignette[..., None] * np.asarray(lighting.colour_gain, np.float32)
         sigma = lighting.blur_sigma_px * width / 1920
         image = cv2.GaussianBlur(image, (0, 0), sigma)
         noise_sd = np.sqrt(lighting.read_noise**2 + lighting.shot_noise * np.clip(image, 0, None))
@@ -165,6 +174,25 @@ class Renderer:
         codes = (np.clip(image, 0.0, 1.0) * (_GAMMA_LEVELS - 1) + 0.5).astype(np.int32)
         visible = _visibility(views, exposure, vignette, sigma, lighting, height, width)
         return Render(_gamma_table()[codes], visible, len(hit) / (width * height))
+
+
+def _floor(camera: Camera, hit: np.ndarray, lighting: Lighting, seed: int) -> np.ndarray:
+    """Linear radiance (H*W, 3) of the cell floor 0.15 m below the part's top, where rays miss the part:
+    a grey plate with centimetre-scale blotches and a colour cast, in final (post-exposure) units."""
+    directions = camera.ray_directions().reshape(-1, 3)
+    origin = camera.centre
+    down = np.minimum(directions[:, 2], -1e-3)
+    t = (_FLOOR_Z_M - origin[2]) / down
+    x = origin[0] + t * directions[:, 0]
+    y = origin[1] + t * directions[:, 1]
+    tile = smooth_tile(seed + 7, 4.0)
+    i = (np.floor(y / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[0])
+    j = (np.floor(x / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[1])
+    level = np.float32(lighting.background) * np.clip(1.0 + 0.12 * tile[i, j], 0.2, None)
+    level[t < 0] = lighting.background  # rays that never reach the floor (tilted views): plain dark
+    radiance = level[:, None] * np.array(_FLOOR_RGB, np.float32)
+    radiance[hit] = 0.0
+    return radiance
 
 
 @lru_cache(maxsize=4)
@@ -321,8 +349,9 @@ def _visibility(footprints: list[_Footprint], exposure: float, vignette: np.ndar
             x0, y0 = xs.min(), ys.min()
             patch = np.zeros((ys.max() - y0 + 1, xs.max() - x0 + 1, 3), np.float32)
             level = np.zeros(patch.shape, np.float32)
-            patch[ys - y0, xs - x0] = fp.delta_alone * exposure * vignette.ravel()[fp.pixels, None]
-            level[ys - y0, xs - x0] = fp.clean * exposure * vignette.ravel()[fp.pixels, None]
+            gain = exposure * vignette.ravel()[fp.pixels, None] * np.asarray(lighting.colour_gain, np.float32)
+            patch[ys - y0, xs - x0] = fp.delta_alone * gain
+            level[ys - y0, xs - x0] = fp.clean * gain
             patch = cv2.GaussianBlur(patch, (0, 0), sigma)
             noise_sd = np.sqrt(lighting.read_noise**2 + lighting.shot_noise * np.clip(level, 0, None))
             # 8-bit quantisation also hides changes below one code value (sRGB slope at this level).

@@ -46,7 +46,8 @@ def _groove_slopes(seed: int) -> np.ndarray:
     """1-D slope table across the grain: fine grooves plus slower tool chatter, unit RMS."""
     rng = np.random.default_rng(seed)
     n = int(_GROOVE_TABLE_M / _GROOVE_STEP_M)
-    fine = cv2.GaussianBlur(rng.standard_normal((1, n)).astype(np.float32), (0, 0), 3.0)[0]
+    # Grooves finer than a camera pixel (0.23 mm) would only alias: keep wavelengths of ~0.5 mm and up.
+    fine = cv2.GaussianBlur(rng.standard_normal((1, n)).astype(np.float32), (0, 0), 8.0)[0]
     chatter = cv2.GaussianBlur(rng.standard_normal((1, n)).astype(np.float32), (0, 0), 40.0)[0]
     height = fine / fine.std() + 0.6 * chatter / chatter.std()
     slope = np.gradient(height)
@@ -54,7 +55,7 @@ def _groove_slopes(seed: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _smooth_tile(seed: int, sigma_texels: float) -> np.ndarray:
+def smooth_tile(seed: int, sigma_texels: float) -> np.ndarray:
     """(T, T) Gaussian-filtered noise, zero mean, unit RMS; filtered in the Fourier domain so it tiles."""
     rng = np.random.default_rng(seed)
     frequency = np.fft.fftfreq(_PEEL_TEXELS)
@@ -66,7 +67,7 @@ def _smooth_tile(seed: int, sigma_texels: float) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _peel_slopes(seed: int) -> np.ndarray:
     """(T, T, 2) slope tile of orange peel (wavelength ~1-3 mm at 0.1 mm texels), unit RMS."""
-    gy, gx = np.gradient(_smooth_tile(seed, 5.0))
+    gy, gx = np.gradient(smooth_tile(seed, 5.0))
     slopes = np.stack([gx, gy], -1)
     return (slopes / np.sqrt(np.mean(slopes**2) * 2)).astype(np.float32)
 
@@ -99,7 +100,7 @@ def finish_at(surface: SurfaceSamples, finish) -> FinishSamples:
         vector = np.zeros(p.shape, np.float32)
         vector[..., :2] = tile[b, a]
     vector *= np.float32(finish.texture_slope)
-    mottle = _smooth_tile(finish.texture_seed + 1, 6.0)  # 2 mm texels: centimetre-scale patches
+    mottle = smooth_tile(finish.texture_seed + 1, 6.0)  # 2 mm texels: centimetre-scale patches
     a = np.floor(p[..., 0] / _MOTTLE_STEP_M).astype(np.int64) % _PEEL_TEXELS
     b = np.floor((p[..., 1] - p[..., 2]) / _MOTTLE_STEP_M).astype(np.int64) % _PEEL_TEXELS
     albedo = 1.0 + np.float32(finish.mottle) * mottle[b, a]
