@@ -36,29 +36,27 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _size_bin(box: Box) -> str:
+SIZE_LABELS = [f"{low:g}-{high:g}px" if math.isfinite(high) else f">={low:g}px"
+               for low, high in zip(SIZE_BINS_PX, SIZE_BINS_PX[1:])]
+
+
+def _size_label(box: Box) -> str:
     side = math.sqrt(box.width * box.height)
-    for low, high in zip(SIZE_BINS_PX, SIZE_BINS_PX[1:]):
-        if low <= side < high:
-            return f"{low:g}-{high:g}px" if math.isfinite(high) else f">={low:g}px"
-    return "?"
+    return SIZE_LABELS[int(np.searchsorted(SIZE_BINS_PX, side, side="right")) - 1]
 
 
 def recall_by_size(predictions: list[list[tuple]], truths: list[tuple[Box, ...]], conf: float) -> dict[str, Any]:
     """Share of true boxes, per size bin, that some detection of its class above ``conf`` hits at IoU >= 0.5."""
     from inspection.vision.metrics import box_iou
 
-    found: dict[str, list[int]] = {}
+    counts = {label: [0, 0] for label in SIZE_LABELS}
     for preds, boxes in zip(predictions, truths):
         for box in boxes:
-            hits = [p for p in preds if p[0] == box.class_name and p[1] >= conf]
-            ok = bool(hits) and float(box_iou(np.array([[box.x1, box.y1, box.x2, box.y2]]),
-                                              np.array([p[2:] for p in hits], float)).max()) >= 0.5
-            found.setdefault(_size_bin(box), [0, 0])[0] += int(ok)
-            found[_size_bin(box)][1] += 1
-    order = {label: i for i, label in enumerate(_size_bin(Box("x", 0, 0, s, s)) for s in (4, 12, 24, 64, 200))}
-    return {label: {"truths": n, "detected": k, "recall": k / n}
-            for label, (k, n) in sorted(found.items(), key=lambda item: order.get(item[0], 99))}
+            hits = np.array([p[2:] for p in preds if p[0] == box.class_name and p[1] >= conf], float).reshape(-1, 4)
+            found = len(hits) > 0 and float(box_iou(np.array([[box.x1, box.y1, box.x2, box.y2]]), hits).max()) >= 0.5
+            counts[_size_label(box)][0] += int(found)
+            counts[_size_label(box)][1] += 1
+    return {label: {"truths": n, "detected": k, "recall": k / n} for label, (k, n) in counts.items() if n}
 
 
 def _agnostic(dataset: Dataset) -> Dataset:
