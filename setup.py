@@ -16,6 +16,7 @@ NODE_ENTRY_POINTS = {
     "sim_node": "inspection.nodes.sim_node:main",
     "vision_node": "inspection.nodes.vision_node:main",
     "tactile_node": "inspection.nodes.tactile_node:main",
+    "coordinator_node": "inspection.nodes.coordinator_node:main",
     "recorder_node": "inspection.nodes.recorder_node:main",
 }
 

@@ -90,6 +90,8 @@ SIM = (
     ParamSpec("camera_rate_hz", 0.0, "free-running camera rate; 0 renders only on the sim/capture service",
               low=0.0, high=30.0),
     ParamSpec("joint_state_rate_hz", 50.0, "arm simulation and joint_states rate", low=1.0, high=1000.0),
+    ParamSpec("time_scale", 1.0, "simulated seconds per wall-clock second (> 1 runs the arm faster)",
+              low=0.01, high=100.0),
     ParamSpec("export_mesh", "", "write the simulated part mesh (STL, part frame) here for the planner"),
     ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
 )
@@ -102,11 +104,27 @@ TACTILE = (
     ParamSpec("part_frame", "part", "frame of the published finding markers"),
 )
 
+COORDINATOR = (
+    ParamSpec("capture_service", "sim/capture", "Trigger service that makes the camera take one frame"),
+    ParamSpec("capture_views", 1, "camera frames taken per inspection (views of the part)", low=1, high=100),
+    ParamSpec("trajectory_topic", "joint_trajectory", "where the arm's trajectory controller takes trajectories"),
+    ParamSpec("run_root", "runs", "folder under which each inspection gets its run folder"),
+    ParamSpec("part_id", "part", "identifier of the inspected part, written into the report"),
+    ParamSpec("time_scale", 1.0, "how much faster than real time the arm executes (simulation only)",
+              low=0.01, high=100.0),
+    ParamSpec("service_timeout_s", 30.0, "wait for a service (camera trigger, vision reset)", low=0.1, high=3600.0),
+    ParamSpec("detect_timeout_s", 120.0, "wait for Stage I scan regions after the last frame", low=0.1, high=3600.0),
+    ParamSpec("plan_timeout_s", 120.0, "wait for the press plan after the regions", low=0.1, high=3600.0),
+    ParamSpec("execute_margin_s", 60.0, "wait beyond the plan's cycle time for the last tactile finding",
+              low=0.0, high=3600.0),
+)
+
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {
     "image_probe_node": IMAGE_PROBE,
     "planner_node": PLANNER,
     "sim_node": SIM,
     "tactile_node": TACTILE,
+    "coordinator_node": COORDINATOR,
     "vision_node": VISION,
     "recorder_node": RECORDER,
 }

@@ -34,8 +34,8 @@ class Group:
 
 
 COMMANDS: dict[str, Command | Group] = {
-    "demo": Command("full simulated two-stage inspection of a curved part", issue=7),
-    "run": Command("start the pipeline nodes without `ros2 launch`", issue=7),
+    "demo": Command("full simulated two-stage inspection of a curved part", "inspection.cli.demo"),
+    "run": Command("start the pipeline nodes without `ros2 launch`", "inspection.cli.run"),
     "sim": Group("simulated inspection cell", {
         "dataset": Command("write a detection dataset of rendered parts", module="inspection.cli.sim_dataset", issue=3),
         "tactile": Command("write GelSight-style tactile frames with labels", "inspection.cli.sim_tactile", 3),
@@ -51,8 +51,8 @@ COMMANDS: dict[str, Command | Group] = {
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
     "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {
-        "stats": Command("count images, boxes and classes; list skipped items", issue=4),
-        "convert": Command("convert a dataset to YOLO or COCO", issue=4),
+        "stats": Command("count images, boxes and classes; list skipped items", "inspection.cli.data_stats", 4),
+        "convert": Command("convert a dataset to YOLO or COCO", "inspection.cli.data_convert", 4),
     }),
     "tactile": Group("tactile sensor tools", {
         "calibrate": Command("build the colour-to-gradient lookup from ball presses",

@@ -10,7 +10,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from inspection import runtime
-from inspection.config import ConfigError, ParamSpec, validate_params
+from inspection.config import ParamSpec, validate_params
+from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS
 
 
@@ -63,7 +64,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
             executor.spin_until_future_complete(finished)
         else:
             executor.spin()
-    except ConfigError as exc:
+    except InputError as exc:  # bad parameters, missing model or mesh: say which, exit 2
         print(f"error: {exc}", flush=True)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -85,7 +85,8 @@ class SimNode(Node):
                                f"({geometric} geometric), camera {self.sim.camera.width}x{self.sim.camera.height}")
 
     def now_s(self) -> float:
-        return time.monotonic() - self.start_time
+        """Simulated time: wall-clock seconds since start times ``time_scale``."""
+        return (time.monotonic() - self.start_time) * self.params["time_scale"]
 
     def capture_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.publish_camera_frame()

@@ -142,8 +142,9 @@ class VisionNode(Node):
         return markers
 
     def destroy_node(self) -> None:
-        self.mailbox.close()
-        self.worker.join(timeout=5.0)
+        if hasattr(self, "worker"):  # absent when construction failed (bad model or mesh)
+            self.mailbox.close()
+            self.worker.join(timeout=5.0)
         super().destroy_node()
 
 

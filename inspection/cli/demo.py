@@ -1,0 +1,131 @@
+"""The full two-stage inspection of a simulated curved part: the real nodes over real DDS, simulator
+included, started, triggered and followed like a cell operator would; prints the headline figures."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from inspection.errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the run, logs and recording")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated part and its defects")
+    parser.add_argument("--part", default="cylinder_panel",
+                        choices=("random", "cylinder_panel", "dome", "saddle", "leading_edge"))
+    parser.add_argument("--time-scale", type=float, default=10.0,
+                        help="simulated arm seconds per wall-clock second (the cycle time is reported unscaled)")
+    parser.add_argument("--timeout", type=float, default=170.0, help="give up (with a partial report) after this")
+    parser.add_argument("--no-record", action="store_true", help="do not record the run to MCAP")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.KEY=VALUE",
+                        help="override one node parameter (repeatable), as for `inspection run`")
+
+
+def _summary_lines(report: dict, truth_count: int | None, wall_s: float, run_dir: Path) -> list[str]:
+    summary = report["summary"]
+
+    def found(recall: float | None) -> str:
+        if recall is None or truth_count is None:
+            return "n/a"
+        return f"{round(recall * truth_count)} of {truth_count}"
+
+    precision = summary["final_precision"]
+    return [
+        f"Stage I (vision) found {found(summary['stage1_recall'])} defects; "
+        f"after Stage II (touch) {found(summary['final_recall'])}"
+        + (f", precision {precision:.2f}" if precision is not None else ""),
+        f"tactile presses {summary['tactile_presses']}, arm cycle time "
+        + (f"{summary['cycle_time_s']:.1f} s" if summary["cycle_time_s"] is not None else "n/a")
+        + f", demo wall time {wall_s:.0f} s" + ("" if report["complete"] else "; INCOMPLETE: " + "; ".join(report["missing"])),
+        f"report: {run_dir / 'report.json'} and {run_dir / 'report.html'}",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+    from tqdm import tqdm
+
+    from inspection.cli.run import parse_overrides
+    from inspection.config import load_node_params
+    from inspection.launcher import PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, wait_for_file
+
+    started = time.monotonic()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 200)))  # keep the demo to itself
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    params_file = default_params_file(None)
+    mesh = out / "part.stl"
+    mesh.unlink(missing_ok=True)
+    overrides = {
+        "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh), "time_scale": args.time_scale},
+        "vision_node": {"part_mesh": str(mesh)},
+        "planner_node": {"part_mesh": str(mesh)},
+        "coordinator_node": {"run_root": str(out), "time_scale": args.time_scale, "part_id": f"sim-{args.part}-{args.seed}"},
+    }
+    for name, values in parse_overrides(args.set).items():
+        overrides.setdefault(name, {}).update(values)
+    for name in SIM_NODES + PIPELINE_NODES:  # fail on a bad value here, before any process starts
+        load_node_params(name, params_file, overrides.get(name))
+    log = open(out / "nodes.log", "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
+    processes = NodeProcesses(log=log)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    rclpy.init()
+    node = rclpy.create_node("inspection_demo")
+    states: list[dict] = []
+    truth: list[dict] = []
+    node.create_subscription(String, "inspection/state", lambda m: states.append(json.loads(m.data)), latched)
+    node.create_subscription(String, "sim/ground_truth", lambda m: truth.append(json.loads(m.data)), latched)
+    try:
+        processes.start("sim_node", params_file, overrides["sim_node"])
+        wait_for_file(mesh, processes, timeout_s=60)
+        for name in PIPELINE_NODES:
+            processes.start(name, params_file, overrides.get(name))
+        if not args.no_record:
+            processes.start("recorder_node", params_file, {"output": str(out / "run_{time}.mcap")})
+        start = node.create_client(Trigger, "inspection/start")
+        bar = tqdm(total=100, desc="starting nodes", unit="%", bar_format="{desc:<48} {bar} {n:.0f}%")
+        deadline = started + args.timeout
+        while not start.wait_for_service(timeout_sec=0.5):
+            if processes.exited() or time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline did not come up (exited: {processes.exited()}); see {out / 'nodes.log'}")
+        future = start.call_async(Trigger.Request())
+        rclpy.spin_until_future_complete(node, future, timeout_sec=30)
+        if not future.done() or not future.result().success:
+            raise RuntimeError(f"inspection/start refused: {future.result().message if future.done() else 'no answer'}")
+        run_dir = Path(future.result().message)
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.2)
+            if states:
+                state = states[-1]
+                bar.n = 100 * state["progress"]
+                bar.set_description_str(f"{state['phase']}: {state['message']}"[:48])
+                bar.refresh()
+                if state["phase"] == "idle" and state["message"].startswith("done"):
+                    break
+            if processes.exited():
+                raise RuntimeError(f"node(s) died: {processes.exited()}; see {out / 'nodes.log'}")
+        else:
+            cancel = node.create_client(Trigger, "inspection/cancel")
+            cancel.call_async(Trigger.Request())
+            raise RuntimeError(f"no report within {args.timeout:.0f} s; cancelled (partial report in {run_dir})")
+        bar.close()
+        report = json.loads((run_dir / "report.json").read_text())
+        truth_count = len(truth[-1]["defects"]) if truth else None
+        for line in _summary_lines(report, truth_count, time.monotonic() - started, run_dir):
+            print(line)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        raise InputError(str(exc)) from exc
+    finally:
+        processes.stop()
+        node.destroy_node()
+        rclpy.shutdown()
+        log.close()

@@ -1,0 +1,233 @@
+"""Coordinator node: runs one inspection through explicit phases and always ends with a report.
+
+    idle -> capture -> detect -> plan -> execute -> fuse -> report -> idle
+
+Service    inspection/start (std_srvs/Trigger), inspection/cancel (std_srvs/Trigger)
+Publishes  inspection/state (std_msgs/String JSON {"phase", "progress", "message", "run_dir"}, latched)
+           joint_trajectory (trajectory_msgs/JointTrajectory: the plan, to the arm's trajectory controller)
+Uses       vision/reset and the camera trigger service (sim/capture here), inspection/scan_regions/json,
+           inspection/plan/json + inspection/trajectory, inspection/findings/json, sim/ground_truth (if any)
+Every wait has a timeout; a timeout or a cancel ends in a partial report that says what is missing.
+Everything received is journalled in the run folder as it arrives (journal.jsonl).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from inspection.errors import InputError
+from inspection.fusion.report import write_report
+from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
+from inspection.journal import Journal
+from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
+from inspection.nodes.common import declare_parameters, run_node
+from inspection.nodes.ros_convert import records_from_json
+
+NODE_NAME = "coordinator_node"
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class Phase(str, Enum):
+    IDLE = "idle"
+    CAPTURE = "capture"
+    DETECT = "detect"
+    PLAN = "plan"
+    EXECUTE = "execute"
+    FUSE = "fuse"
+    REPORT = "report"
+
+
+class Cancelled(Exception):
+    """inspection/cancel was called."""
+
+
+class CoordinatorNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        self.params = declare_parameters(self, NODE_NAME)
+        self.group = ReentrantCallbackGroup()
+        self.phase = Phase.IDLE
+        self.condition = threading.Condition()
+        self.cancel_requested = False
+        self.latest: dict[str, tuple[float, object]] = {}
+        self.findings: list[tuple[TactileFinding, Verdict]] = []
+        self.truth: dict | None = None
+        self.journal: Journal | None = None
+        self.state_publisher = self.create_publisher(String, "inspection/state", LATCHED)
+        self.trajectory_publisher = self.create_publisher(JointTrajectory, self.params["trajectory_topic"], 10)
+        self.create_subscription(String, "inspection/scan_regions/json", self._keep("regions"), LATCHED,
+                                 callback_group=self.group)
+        self.create_subscription(String, "inspection/hypotheses/json", self._keep("hypotheses"), 10,
+                                 callback_group=self.group)
+        self.create_subscription(String, "inspection/plan/json", self._keep("plan"), LATCHED, callback_group=self.group)
+        self.create_subscription(JointTrajectory, "inspection/trajectory", self._keep("trajectory"), LATCHED,
+                                 callback_group=self.group)
+        self.create_subscription(String, "inspection/findings/json", self.finding_callback, RELIABLE,
+                                 callback_group=self.group)
+        self.create_subscription(String, "sim/ground_truth", self.truth_callback, LATCHED, callback_group=self.group)
+        self.create_service(Trigger, "inspection/start", self.start_service, callback_group=self.group)
+        self.create_service(Trigger, "inspection/cancel", self.cancel_service, callback_group=self.group)
+        self.vision_reset = self.create_client(Trigger, "vision/reset", callback_group=self.group)
+        self.camera_trigger = self.create_client(Trigger, self.params["capture_service"], callback_group=self.group)
+        self.publish_state(0.0, "ready")
+
+    # --- inputs ------------------------------------------------------------------------------------
+    def _keep(self, key: str) -> Callable:
+        def callback(message) -> None:
+            with self.condition:
+                self.latest[key] = (time.monotonic(), message)
+                self.condition.notify_all()
+            if self.journal is not None and isinstance(message, String):
+                self.journal.append(key, data=message.data)
+
+        return callback
+
+    def truth_callback(self, message: String) -> None:
+        try:
+            self.truth = json.loads(message.data)
+        except json.JSONDecodeError as exc:
+            self.get_logger().error(f"sim/ground_truth: ignored ({exc})")
+
+    def finding_callback(self, message: String) -> None:
+        try:
+            record = json.loads(message.data)
+            pair = (TactileFinding.from_json(record["finding"]), Verdict.from_json(record["verdict"]))
+        except (json.JSONDecodeError, KeyError, InputError) as exc:
+            self.get_logger().error(f"inspection/findings/json: ignored a bad finding: {exc}")
+            return
+        if self.phase != Phase.EXECUTE:
+            return
+        with self.condition:
+            self.findings.append(pair)
+            self.condition.notify_all()
+        if self.journal is not None:
+            self.journal.append("finding", data=message.data)
+
+    # --- services ----------------------------------------------------------------------------------
+    def start_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.phase != Phase.IDLE:
+            response.success, response.message = False, f"an inspection is running (phase {self.phase.value})"
+            return response
+        run_dir = Path(self.params["run_root"]) / time.strftime("run_%Y%m%dT%H%M%SZ", time.gmtime())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.cancel_requested = False
+        self.phase = Phase.CAPTURE
+        threading.Thread(target=self.run_inspection, args=(run_dir,), daemon=True).start()
+        response.success, response.message = True, str(run_dir)
+        return response
+
+    def cancel_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.condition:
+            self.cancel_requested = True
+            self.condition.notify_all()
+        response.success, response.message = self.phase != Phase.IDLE, f"cancel requested in phase {self.phase.value}"
+        return response
+
+    # --- the inspection ----------------------------------------------------------------------------
+    def publish_state(self, progress: float, message: str, run_dir: Path | None = None) -> None:
+        """Tell the world; during shutdown the topic is gone but the run must still end in a report."""
+        try:
+            self.state_publisher.publish(String(data=json.dumps({
+                "phase": self.phase.value, "progress": round(progress, 3), "message": message,
+                "run_dir": str(run_dir) if run_dir else ""})))
+            self.get_logger().info(f"[{self.phase.value}] {message}")
+        except (InvalidHandle, RCLError):
+            print(f"[{self.phase.value}] {message}", flush=True)
+
+    def enter(self, phase: Phase, progress: float, message: str, run_dir: Path) -> None:
+        self.phase = phase
+        if self.journal is not None:
+            self.journal.append("phase", phase=phase.value, message=message)
+        self.publish_state(progress, message, run_dir)
+
+    def wait_for(self, what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+        """Block until ``condition()`` (checked on every input) or raise TimeoutError naming ``what``."""
+        deadline = time.monotonic() + timeout_s
+        with self.condition:
+            while not condition():
+                if self.cancel_requested:
+                    raise Cancelled(what)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{what}: nothing after {timeout_s:.0f} s")
+                self.condition.wait(min(remaining, 0.5))
+
+    def newer(self, key: str, since: float) -> bool:
+        return key in self.latest and self.latest[key][0] > since
+
+    def call(self, client, what: str, timeout_s: float) -> None:
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise TimeoutError(f"{what}: service {client.srv_name} not available")
+        future = client.call_async(Trigger.Request())
+        self.wait_for(what, future.done, timeout_s)
+        if not future.result().success:
+            raise RuntimeError(f"{what}: {future.result().message}")
+
+    def run_inspection(self, run_dir: Path) -> None:
+        evidence = RunEvidence()
+        self.findings = []
+        self.journal = Journal(run_dir / "journal.jsonl")
+        started = time.monotonic()
+        try:
+            self.enter(Phase.CAPTURE, 0.05, "capturing camera views", run_dir)
+            self.call(self.vision_reset, "vision reset", self.params["service_timeout_s"])
+            since = time.monotonic()
+            for view in range(self.params["capture_views"]):
+                self.call(self.camera_trigger, f"camera view {view}", self.params["service_timeout_s"])
+            self.enter(Phase.DETECT, 0.15, "Stage I: detecting and localising", run_dir)
+            self.wait_for("Stage I scan regions", lambda: self.newer("regions", since), self.params["detect_timeout_s"])
+            _, hypotheses_msg = self.latest.get("hypotheses", (0.0, None))
+            if hypotheses_msg is not None:
+                evidence.hypotheses = records_from_json(hypotheses_msg, DefectHypothesis)[1]
+            regions = records_from_json(self.latest["regions"][1], ScanRegion)[1]
+            regions_at = self.latest["regions"][0]
+            self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
+            if regions:
+                self.wait_for("press plan", lambda: self.newer("plan", regions_at) and self.newer("trajectory", regions_at),
+                              self.params["plan_timeout_s"])
+                plan = json.loads(self.latest["plan"][1].data)
+                evidence.planned_presses = len(plan["presses"])
+                evidence.cycle_time_s = float(plan["cycle_time_s"])
+                evidence.missing += [f"region {u['region']}: unreachable ({u['reason']})" for u in plan["unreachable"]]
+                self.enter(Phase.EXECUTE, 0.35, f"Stage II: {evidence.planned_presses} presses, "
+                           f"{evidence.cycle_time_s:.0f} s of arm motion", run_dir)
+                self.trajectory_publisher.publish(self.latest["trajectory"][1])
+                budget = evidence.cycle_time_s / self.params["time_scale"] + self.params["execute_margin_s"]
+                self.wait_for("tactile findings", lambda: len(self.findings) >= evidence.planned_presses, budget)
+        except (TimeoutError, RuntimeError, Cancelled, InputError) as exc:
+            reason = "cancelled" if isinstance(exc, Cancelled) else str(exc)
+            evidence.missing.append(f"stopped in phase {self.phase.value}: {reason}")
+            self.get_logger().warning(f"inspection incomplete: {reason}")
+        evidence.findings = [f for f, _ in self.findings]
+        evidence.verdicts = {f.id: v for f, v in self.findings}
+        self.enter(Phase.FUSE, 0.9, "fusing both stages", run_dir)
+        truth = truth_from_scene(self.truth) if self.truth is not None else None
+        report, _ = build_report(run_dir.name, self.params["part_id"], evidence, truth)
+        self.enter(Phase.REPORT, 0.95, "writing the report", run_dir)
+        write_report(run_dir, report)
+        self.journal.append("report", path=str(run_dir / "report.json"), seconds=time.monotonic() - started)
+        self.journal.close()
+        self.journal = None
+        self.phase = Phase.IDLE
+        self.publish_state(1.0, f"done: {len(report.defects)} defects, report {run_dir / 'report.json'}", run_dir)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(CoordinatorNode, args, threads=4)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

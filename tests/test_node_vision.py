@@ -1,0 +1,72 @@
+"""Vision node over real DDS, fed by the simulator node: frames in, hypotheses and regions out on the
+part; bad frames are logged and skipped."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseArray
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from inspection.model import DefectHypothesis, ScanRegion
+from inspection.nodes.ros_convert import numpy_to_image
+from inspection.paths import model_file
+from tests.conftest import spin_until, start_node, stop_node
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+pytestmark = pytest.mark.skipif(not model_file("defect_detector.onnx").is_file(),
+                                reason="models/defect_detector.onnx is not built (inspection train vision)")
+
+
+def _call(node, name: str) -> None:
+    client = node.create_client(Trigger, name)
+    assert client.wait_for_service(timeout_sec=60)
+    future = client.call_async(Trigger.Request())
+    assert spin_until(node, future.done, 60)
+
+
+def test_simulated_frames_become_hypotheses_on_the_part(ros_env, ros_node, tmp_path) -> None:
+    mesh = tmp_path / "part.stl"
+    sim = start_node("inspection.nodes.sim_node", ros_env, "-p", "seed:=11", "-p", f"export_mesh:={mesh}")
+    assert spin_until(ros_node, mesh.is_file, 60), stop_node(sim)
+    vision = start_node("inspection.nodes.vision_node", ros_env, "-p", f"part_mesh:={mesh}")
+    got: dict[str, list] = {"truth": [], "regions": [], "hypotheses": [], "annotated": [], "poses": []}
+    ros_node.create_subscription(String, "sim/ground_truth", got["truth"].append, LATCHED)
+    ros_node.create_subscription(String, "inspection/scan_regions/json", got["regions"].append, LATCHED)
+    ros_node.create_subscription(String, "inspection/hypotheses/json", got["hypotheses"].append, 10)
+    ros_node.create_subscription(PoseArray, "inspection/hypotheses", got["poses"].append, 10)
+    ros_node.create_subscription(Image, "camera/annotated", got["annotated"].append, qos_profile_sensor_data)
+    bad_frames = ros_node.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
+    try:
+        assert spin_until(ros_node, lambda: got["truth"] and bad_frames.get_subscription_count() > 1, 90)
+        bad = numpy_to_image(np.zeros((8, 8), np.uint8), "mono8")
+        bad.encoding = "yuv422"
+        bad_frames.publish(bad)
+        short = numpy_to_image(np.zeros((480, 640, 3), np.uint8), "rgb8")
+        short.data = bytes(short.data[:1000])
+        bad_frames.publish(short)
+        spin_until(ros_node, lambda: False, 1.0)
+        _call(ros_node, "sim/capture")
+        assert spin_until(ros_node, lambda: got["regions"] and got["annotated"] and got["poses"], 180)
+        assert vision.poll() is None
+    finally:
+        vision_output = stop_node(vision)
+        stop_node(sim)
+    truth = json.loads(got["truth"][0].data)
+    hypotheses = [DefectHypothesis.from_json(r) for r in json.loads(got["hypotheses"][-1].data)["records"]]
+    regions = [ScanRegion.from_json(r) for r in json.loads(got["regions"][-1].data)["records"]]
+    assert len(regions) == len(hypotheses) == len(got["poses"][-1].poses)
+    # Every hypothesis lies on the part (localised on the mesh), and at least one is a true defect.
+    vertices_extent = 0.7
+    for hypothesis in hypotheses:
+        assert np.all(np.abs(hypothesis.position) < vertices_extent)
+    centres = np.array([d["center"] for d in truth["defects"] if d["camera_visible"]])
+    if len(centres) and hypotheses:
+        nearest = [np.min(np.linalg.norm(centres - np.asarray(h.position), axis=1)) for h in hypotheses]
+        assert min(nearest) < 0.01, nearest
+    assert "encoding 'yuv422' is not supported" in vision_output
+    assert "data has 1000 bytes" in vision_output

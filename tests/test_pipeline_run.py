@@ -1,0 +1,56 @@
+"""`inspection run` and launch/pipeline.launch.py start the same nodes with the same parameters, and
+the whole simulated inspection runs end to end over real DDS (`inspection demo`)."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from inspection import paths
+from inspection.cli.run import parse_overrides
+from inspection.config import load_node_params
+from inspection.errors import InputError
+from inspection.launcher import PIPELINE_NODES, SIM_NODES, node_command, write_overrides
+from inspection.paths import model_file
+from tests.conftest import run_cli
+
+LAUNCH = paths.share_dir() / "launch" / "pipeline.launch.py"
+
+
+def test_launch_file_and_inspection_run_share_the_node_list_and_parameter_file() -> None:
+    tree = ast.parse(LAUNCH.read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "inspection.launcher" for alias in node.names}
+    assert "PIPELINE_NODES" in imported
+    assert "pipeline.yaml" in LAUNCH.read_text()
+    for name in PIPELINE_NODES + SIM_NODES:
+        load_node_params(name)  # every started node has a validated section in the same file
+        assert (paths.share_dir() / "inspection" / "nodes" / f"{name}.py").is_file()
+
+
+def test_overrides_go_in_a_node_section_after_the_parameter_file(tmp_path) -> None:
+    overrides = parse_overrides(["vision_node.confidence=0.4", "sim_node.seed=3", "vision_node.model=x.onnx"])
+    assert overrides == {"vision_node": {"confidence": 0.4, "model": "x.onnx"}, "sim_node": {"seed": 3}}
+    path = write_overrides("vision_node", overrides["vision_node"], tmp_path)
+    command = node_command("vision_node", Path("config/pipeline.yaml"), path)
+    assert command[-4:] == ["--params-file", "config/pipeline.yaml", "--params-file", str(path)]
+    assert load_node_params("vision_node", path)["confidence"] == 0.4
+    with pytest.raises(InputError, match="NODE.KEY=VALUE"):
+        parse_overrides(["confidence=0.4"])
+
+
+@pytest.mark.skipif(not model_file("defect_detector.onnx").is_file(), reason="no shipped detector model")
+def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
+    result = run_cli("demo", "--out", str(tmp_path), "--seed", "5", "--timeout", "240", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:] + (tmp_path / "nodes.log").read_text()[-5000:]
+    assert "Stage I (vision) found" in result.stdout and "after Stage II (touch)" in result.stdout
+    (report_file,) = tmp_path.glob("run_*/report.json")
+    report = json.loads(report_file.read_text())
+    summary = report["summary"]
+    assert report["complete"], report["missing"]
+    assert summary["final_recall"] is not None and summary["final_recall"] >= summary["stage1_recall"]
+    assert summary["tactile_presses"] > 0 and summary["cycle_time_s"] > 0
+    assert (report_file.parent / "report.html").is_file() and (report_file.parent / "journal.jsonl").is_file()
+    assert list(tmp_path.glob("run_*.mcap"))
