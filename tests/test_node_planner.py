@@ -41,6 +41,7 @@ def test_regions_become_a_trajectory_within_limits(ros_env, ros_node, tmp_path) 
         assert np.all(np.diff(times) > 0)
         plan = json.loads(received["plan"].data)
         assert {p["region"] for p in plan["presses"]} == {"r0", "r1"} and plan["unreachable"] == []
+        assert plan["full_coverage_presses"] > 10 * len(plan["presses"])
         assert plan["cycle_time_s"] == pytest.approx(times[-1], abs=1e-5)
         client = ros_node.create_client(Trigger, "inspection/plan")
         assert client.wait_for_service(timeout_sec=10)

@@ -201,6 +201,7 @@ class CoordinatorNode(Node):
                 plan = json.loads(self.latest["plan"][1].data)
                 evidence.planned_presses = len(plan["presses"])
                 evidence.cycle_time_s = float(plan["cycle_time_s"])
+                evidence.full_coverage_presses = plan.get("full_coverage_presses")
                 evidence.missing += [f"region {u['region']}: unreachable ({u['reason']})" for u in plan["unreachable"]]
                 self.enter(Phase.EXECUTE, 0.35, f"Stage II: {evidence.planned_presses} presses, "
                            f"{evidence.cycle_time_s:.0f} s of arm motion", run_dir)

@@ -2,7 +2,8 @@
 
 Subscribes  inspection/scan_regions/json (std_msgs/String, the JSON side channel of the regions)
 Publishes   inspection/trajectory (trajectory_msgs/JointTrajectory, latched)
-            inspection/plan/json (std_msgs/String: presses, unreachable, cycle time; latched)
+            inspection/plan/json (std_msgs/String: presses, unreachable, cycle time and the press count
+            of the full-coverage baseline; latched)
             inspection/press_markers (visualization_msgs/MarkerArray: one arrow per press)
 Service     inspection/plan (std_srvs/Trigger): plan again with the latest regions
 The algorithm is inspection.planning (the same call as `inspection plan`); this node only converts.
@@ -39,6 +40,7 @@ class PlannerNode(Node):
         self.cell = load_cell(self.params["cell_file"] or None)
         self.planner, backend = build_planner(self.cell, PlannerSettings.from_params(self.params))
         self.surface = None
+        self.full_coverage_presses: int | None = None
         self.regions: list[ScanRegion] = []
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "inspection/trajectory", LATCHED)
         self.plan_publisher = self.create_publisher(String, "inspection/plan/json", LATCHED)
@@ -74,7 +76,11 @@ class PlannerNode(Node):
     def plan_and_publish(self) -> Plan | None:
         """Plan with the latest regions; a bad mesh or region is logged, the node keeps running."""
         try:
-            plan = self.planner.plan(self._load_surface(), self.regions)
+            surface = self._load_surface()
+            plan = self.planner.plan(surface, self.regions)
+            if self.full_coverage_presses is None:
+                # The baseline Stage II is measured against: the whole surface rastered with the same footprint.
+                self.full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
         except (InputError, ValueError, RuntimeError) as exc:
             self.get_logger().error(f"planning failed: {exc}")
             return None
@@ -82,7 +88,8 @@ class PlannerNode(Node):
         positions, times = plan.trajectory.as_arrays()
         self.trajectory_publisher.publish(joint_trajectory(plan.trajectory.joint_names, positions, times,
                                                            self.cell.robot.base_frame, stamp))
-        self.plan_publisher.publish(String(data=json.dumps(plan.to_dict())))
+        self.plan_publisher.publish(String(data=json.dumps(
+            {**plan.to_dict(), "full_coverage_presses": self.full_coverage_presses})))
         self.marker_publisher.publish(self._markers(plan, stamp))
         for item in plan.unreachable:
             self.get_logger().warning(f"unreachable press in region {item.region}: {item.reason}")
