@@ -57,6 +57,7 @@ def bench_renders(count: int, examples: Path | None) -> None:
     cell = load_cell()
     base = Camera.from_cell(cell)
     times, cpu_times, in_view, visible = [], [], Counter(), Counter()
+    written = 0
     for index in range(count + 1):
         rng = np.random.default_rng([2026, index])
         scene = random_scene(rng)
@@ -71,8 +72,10 @@ def bench_renders(count: int, examples: Path | None) -> None:
         for view in render.defects:
             in_view[view.class_name] += view.box is not None
             visible[view.class_name] += view.camera_visible
-        if examples is not None and index in (1, 2, 3):
-            draw_example(render, examples / f"sim_example_{index}.png")
+        in_frame = [view for view in render.defects if view.box is not None]
+        if examples is not None and written < 3 and len(in_frame) >= 5 and not all(v.camera_visible for v in in_frame):
+            written += 1  # busy frames with at least one defect the camera cannot see make the best examples
+            draw_example(render, examples / f"sim_example_{written}.png")
     print(f"render 1920x1080: median {statistics.median(times):.3f} s, mean {statistics.mean(times):.3f} s, "
           f"min {min(times):.3f} s over {len(times)} random scenes; CPU time median "
           f"{statistics.median(cpu_times):.3f} s (load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")

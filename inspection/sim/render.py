@@ -188,7 +188,7 @@ def _floor(camera: Camera, hit: np.ndarray, lighting: Lighting, seed: int) -> np
     tile = smooth_tile(seed + 7, 4.0)
     i = (np.floor(y / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[0])
     j = (np.floor(x / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[1])
-    level = np.float32(lighting.background) * np.clip(1.0 + 0.12 * tile[i, j], 0.2, None)
+    level = np.float32(lighting.background) * np.clip(1.0 + 0.07 * tile[i, j], 0.2, None)
     level[t < 0] = lighting.background  # rays that never reach the floor (tilted views): plain dark
     radiance = level[:, None] * np.array(_FLOOR_RGB, np.float32)
     radiance[hit] = 0.0
