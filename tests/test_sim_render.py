@@ -184,3 +184,13 @@ def test_interpolated_ray_grid_matches_exact_ray_casting(camera) -> None:
         footprint = t_exact[hit] / view.fx / np.clip(cos_view, 0.05, None)
         assert np.percentile(error / footprint, 99.9) < 0.1 and (error / footprint).max() < 0.5
         assert np.einsum("ij,ij->i", surface.normals, n_exact).min() > np.cos(np.radians(0.2))
+
+
+def test_threaded_shading_gives_the_same_bytes(camera) -> None:
+    """Chunked shading on threads must not change a single pixel (datasets promise same seed, same bytes)."""
+    scene = random_scene(np.random.default_rng(21))
+    big = camera.scaled(960, 540)  # enough pixels for several 100k-pixel chunks
+    lighting = Lighting.random(np.random.default_rng(22))
+    one = Renderer(scene, threads=1).render(big, lighting, np.random.default_rng(0)).image
+    three = Renderer(scene, threads=3).render(big, lighting, np.random.default_rng(0)).image
+    np.testing.assert_array_equal(one, three)
