@@ -52,14 +52,19 @@ def run(args: argparse.Namespace) -> int:
     map_confidence = min(0.001, deployed.confidence)
     detector = DefectDetector.load(model, replace(deployed, confidence=map_confidence))
 
+    from tqdm import tqdm
+
+    bar = tqdm(unit="img", desc="eval vision", file=sys.stderr)
+
     def progress(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 20) < 2:
-            print(f"\r  {done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        bar.total = total
+        bar.update(done - bar.n)
 
     result = evaluate_detector(detector, args.dataset, deployed.confidence, dataset_format=args.format,
                                split=args.split,
                                class_map=_class_map(args.map), agnostic=args.agnostic,
                                map_confidence=map_confidence, progress=progress)
+    bar.close()
     result["model"] = str(model)
     result["settings"] = asdict(deployed)
     result["plots"] = write_plots(result, args.json, f"{model.name} on {args.dataset.name}")

@@ -130,6 +130,26 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
             f"R {fitted.get('recall', 0):.3f} mAP50 {fitted.get('map50', 0):.3f}  "
             f"{elapsed / 60:.1f} min, about {eta / 60:.1f} min left")
 
+    bar: dict[str, Any] = {}
+
+    def start_bar(trainer: Any) -> None:
+        from tqdm import tqdm
+
+        bar["tqdm"] = tqdm(total=len(trainer.train_loader), unit="batch", leave=False,
+                           desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
+
+    def step_bar(_trainer: Any) -> None:
+        if "tqdm" in bar:
+            bar["tqdm"].update(1)
+
+    def close_bar(_trainer: Any) -> None:
+        if "tqdm" in bar:
+            bar.pop("tqdm").close()
+
+    # Within an epoch a batch bar (stderr); after it one line with losses, val metrics and time left.
+    model.add_callback("on_train_epoch_start", start_bar)
+    model.add_callback("on_train_batch_end", step_bar)
+    model.add_callback("on_train_epoch_end", close_bar)
     model.add_callback("on_fit_epoch_end", report_epoch)
     model.train(data=str(data_yaml), epochs=options.epochs, imgsz=options.imgsz, device=options.device,
                 seed=options.seed, deterministic=True, batch=options.batch, workers=options.workers,
