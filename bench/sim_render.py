@@ -6,6 +6,7 @@
   wall-clock per `Renderer.render` after one warm-up (ray table and textures are cached per process).
 * Tiled dataset: `write_dataset` with --tile 640 for ``--tiles`` images, one process, extrapolated
   linearly to 1,000 images (printed as an extrapolation).
+* Coverage: per part kind, the surface share the fixed cell camera sees adequately, and a normal-view grid.
 * Visible fraction per class: over the renders, of the defects with a footprint in the frame, the
   share the renderer marks ``camera_visible`` (changes >= 3 pixels by > 3 sigma of sensor noise).
 The machine's load average and the process CPU time are printed too: wall-clock on a shared machine
@@ -32,8 +33,9 @@ from inspection.sim.camera import Camera  # noqa: E402
 from inspection.sim.dataset import DatasetOptions, write_dataset  # noqa: E402
 from inspection.sim.lighting import Lighting  # noqa: E402
 from inspection.sim.render import Render, Renderer  # noqa: E402
+from inspection.sim.parts import PART_KINDS, random_part  # noqa: E402
 from inspection.sim.scene import random_scene  # noqa: E402
-from inspection.sim.views import random_view  # noqa: E402
+from inspection.sim.views import coverage, grid_views, random_view  # noqa: E402
 
 
 def draw_example(render: Render, path: Path, scale: float = 0.5) -> None:
@@ -87,6 +89,18 @@ def bench_renders(count: int, examples: Path | None) -> None:
     print(f"  {'all':<11} {total_visible:>4} / {total_in_view:<4} = {total_visible / max(total_in_view, 1):.2f}")
 
 
+def bench_coverage() -> None:
+    """Surface share seen at <= 0.5 mm/px and <= 60 deg: the fixed cell camera alone vs a normal-view grid."""
+    camera = Camera.from_cell(load_cell())
+    print("coverage (area share seen at <= 0.5 mm/px, <= 60 deg from the normal):")
+    for kind in PART_KINDS:
+        part = random_part(np.random.default_rng(5), kind)
+        views = grid_views(part, camera, distance=0.5)
+        fixed, grid = coverage(part, [camera]).fraction, coverage(part, views).fraction
+        print(f"  {kind:<14} {part.uv_extent[0]:.2f} x {part.uv_extent[1]:.2f} m: cell camera {fixed:.1%}, "
+              f"{len(views)} normal views at 0.5 m {grid:.1%}")
+
+
 def bench_tiles(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         options = DatasetOptions(out=Path(folder) / "tiles", images=count, tile=640, seed=11)
@@ -105,6 +119,7 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=None, help="write sim_example_*.png here")
     args = parser.parse_args()
     bench_renders(args.renders, args.examples)
+    bench_coverage()
     bench_tiles(args.tiles)
 
 
