@@ -140,3 +140,29 @@ def test_tiles_contain_their_defect_and_background_tiles_avoid_all_boxes() -> No
 def test_val_split_takes_the_requested_fraction_of_renders() -> None:
     assert sum(is_val(i, 0.2) for i in range(1000)) == 200
     assert not any(is_val(i, 0.0) for i in range(100))
+
+
+def test_customer_mesh_part(tmp_path: Path) -> None:
+    """An integrator's STL (here a parametric panel exported in millimetres) renders with defects on it."""
+    from inspection.sim.mesh_io import export_stl
+    from inspection.sim.parts import build_part
+
+    part = build_part({"kind": "dome", "radius_u_m": 1.2, "radius_v_m": 1.0, "width_m": 0.3, "length_m": 0.4})
+    export_stl(part, tmp_path / "panel.stl")
+    millimetres = tmp_path / "panel_mm.stl"
+    import trimesh
+
+    trimesh.Trimesh(part.vertices * 1000.0, part.triangles, process=False).export(millimetres)
+    refused = run_cli("sim", "dataset", "--out", str(tmp_path / "no"), "--images", "1", "--part", str(millimetres),
+                      *SMALL)
+    assert refused.returncode == 1 and "millimetres" in refused.stderr and not (tmp_path / "no").exists()
+    out = tmp_path / "mesh"
+    result = run_cli("sim", "dataset", "--out", str(out), "--images", "2", "--part", str(millimetres), "--units", "mm",
+                     "--seed", "3", *SMALL)
+    assert result.returncode == 0, result.stderr
+    scenes = sorted((out / "scenes").glob("*.json"))
+    scene = Scene.load(scenes[0])
+    assert scene.part.kind == "mesh" and scene.part.params["source"] == str(millimetres)
+    np.testing.assert_allclose(np.sort(scene.part.vertices, axis=0), np.sort(part.vertices, axis=0), atol=1e-6)
+    views = scene.views["v0"]["defects"]
+    assert len(views) == len(scene.defects) and any(v["box"] is not None for v in views)

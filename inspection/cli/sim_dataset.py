@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="render processes (results do not depend on it)")
     parser.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
     parser.add_argument("--cell", type=Path, default=None, help="cell.yaml (default: the package's)")
+    parser.add_argument("--part", type=Path, default=None,
+                        help="render this STL/OBJ/PLY (part frame: origin at the top centre, +z out) instead of "
+                             "random parametric parts")
+    parser.add_argument("--units", choices=("m", "mm"), default="m", help="units of --part")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = DatasetOptions(out=args.out, images=args.images, format=args.format, seed=args.seed, tile=args.tile,
                              width=args.width, height=args.height, val_fraction=args.val_fraction,
-                             workers=args.workers, image_format=args.image_format, cell=args.cell)
+                             workers=args.workers, image_format=args.image_format, cell=args.cell,
+                             part=args.part, units=args.units)
     summary = write_dataset(options)
     print(json.dumps(summary, indent=2))
     return 0

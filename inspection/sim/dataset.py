@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,6 +43,8 @@ class DatasetOptions:
     workers: int = 1
     image_format: str = "jpg"
     cell: Path | None = None
+    part: Path | None = None  # a customer's mesh (part frame: origin at the top centre, +z out); None: random parts
+    units: str = "m"
 
     def check(self) -> None:
         if self.images < 1:
@@ -132,7 +135,7 @@ def render_one(index: int, options: DatasetOptions, threads: int = 0) -> RenderR
 
     cell = load_cell(options.cell)
     rng = np.random.default_rng([options.seed, index])
-    scene = random_scene(rng)
+    scene = random_scene(rng, _mesh_part(options.part, options.units) if options.part else None)
     camera = random_view(rng, scene.part, Camera.from_cell(cell, options.width, options.height))
     lighting = Lighting.random(rng)
     render = Renderer(scene, threads=threads).render(camera, lighting, np.random.default_rng([options.seed, index, 1]))
@@ -171,6 +174,13 @@ def render_one(index: int, options: DatasetOptions, threads: int = 0) -> RenderR
     return RenderResult(index, scene.to_json(), samples, defect_views)
 
 
+@lru_cache(maxsize=1)
+def _mesh_part(path: Path, units: str):
+    from inspection.sim.mesh_io import load_mesh_part
+
+    return load_mesh_part(path, units)
+
+
 def _worker(args: tuple[int, DatasetOptions]) -> RenderResult:
     return render_one(args[0], args[1], threads=1)
 
@@ -198,6 +208,8 @@ def write_dataset(options: DatasetOptions, progress: bool = True) -> dict[str, A
     from tqdm import tqdm
 
     options.check()
+    if options.part is not None:
+        _mesh_part(options.part, options.units)  # a bad mesh fails here, before any rendering
     out = options.out.expanduser().absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: output folder exists and is not empty")
