@@ -92,6 +92,8 @@ def test_eval_writes_metrics_json_and_pr_plot(trained, tmp_path):
     for row in result["per_class"].values():
         assert row["tp"] + row["fn"] == row["truths"] and row["tp"] + row["fp"] == row["predictions"]
     assert result["settings"]["tile_size"] == 64 and result["settings"]["confidence"] == 0.25
+    recalls = [p["recall"] for p in result["operating_points"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     plot = Path(result["plots"][0])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

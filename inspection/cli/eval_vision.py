@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         if row["truths"]:
             print(f"  {name:12s} n={row['truths']:4d}  P {row['precision'] or 0:.3f}  R {row['recall'] or 0:.3f}  "
                   f"AP50 {row['ap50']:.3f}")
+    print("  confidence -> precision / recall: " + ", ".join(
+        f"{p['confidence']:g}: {p['precision'] or 0:.2f}/{p['recall'] or 0:.2f}" for p in result["operating_points"]))
     print(f"wrote {args.json} and {', '.join(result['plots'])}")
     if args.record:
         from inspection.vision.model_card import record_evaluation

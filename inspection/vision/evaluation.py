@@ -23,6 +23,8 @@ from inspection.errors import InputError
 from inspection.vision.detector import DefectDetector
 
 AGNOSTIC_CLASS = "defect"
+# Confidence thresholds at which precision and recall are also reported, to choose the operating point.
+OPERATING_POINTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 # Edges (pixels, square root of the box area) of the size bins defect recall is reported in.
 SIZE_BINS_PX = (0.0, 8.0, 16.0, 32.0, 96.0, math.inf)
 
@@ -122,13 +124,17 @@ def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_co
     truths = [image.boxes for image in records]
     metrics = evaluate_detections(predictions, truths, conf_threshold=operating, class_names=model_classes)
     summary = metrics.to_dict()
+    operating_points = []
+    for conf in OPERATING_POINTS:
+        at = evaluate_detections(predictions, truths, conf_threshold=conf, class_names=model_classes)
+        operating_points.append({"confidence": conf, "precision": at.precision, "recall": at.recall})
     return {
         "precision": summary["precision"], "recall": summary["recall"],
         "map50": summary["map50"], "map50_95": summary["map50_95"],
         "per_class": summary["classes"],
         "per_size": recall_by_size(predictions, truths, operating),
         "conf_threshold": operating, "iou_threshold": summary["iou_threshold"], "map_confidence": map_confidence,
-        "tp": summary["tp"], "fp": summary["fp"], "fn": summary["fn"],
+        "tp": summary["tp"], "fp": summary["fp"], "fn": summary["fn"], "operating_points": operating_points,
         "images": len(records), "truths": sum(len(t) for t in truths),
         "dataset": str(dataset.root), "format": dataset.format, "split": split or "all",
         "skipped": [{"file": s.file, "reason": s.reason} for s in dataset.skipped],
