@@ -196,19 +196,18 @@ class Renderer:
 def _floor(camera: Camera, hit: np.ndarray, lighting: Lighting, seed: int) -> np.ndarray:
     """Linear radiance (H*W, 3) of the cell floor 0.15 m below the part's top, where rays miss the part:
     a grey plate with centimetre-scale blotches and a colour cast, in final (post-exposure) units."""
-    directions = camera.ray_directions().reshape(-1, 3)
+    missed = np.ones(camera.width * camera.height, bool)
+    missed[hit] = False
+    directions = camera.ray_directions().reshape(-1, 3)[missed]
     origin = camera.centre
-    down = np.minimum(directions[:, 2], -1e-3)
-    t = (_FLOOR_Z_M - origin[2]) / down
-    x = origin[0] + t * directions[:, 0]
-    y = origin[1] + t * directions[:, 1]
+    t = (_FLOOR_Z_M - origin[2]) / np.minimum(directions[:, 2], -1e-3)
     tile = smooth_tile(seed + 7, 4.0)
-    i = (np.floor(y / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[0])
-    j = (np.floor(x / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[1])
+    i = np.floor((origin[1] + t * directions[:, 1]) / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[0]
+    j = np.floor((origin[0] + t * directions[:, 0]) / _FLOOR_TEXEL_M).astype(np.int64) % tile.shape[1]
     level = np.float32(lighting.background) * np.clip(1.0 + 0.07 * tile[i, j], 0.2, None)
     level[t < 0] = lighting.background  # rays that never reach the floor (tilted views): plain dark
-    radiance = level[:, None] * np.array(_FLOOR_RGB, np.float32)
-    radiance[hit] = 0.0
+    radiance = np.zeros((camera.width * camera.height, 3), np.float32)
+    radiance[missed] = level[:, None] * np.array(_FLOOR_RGB, np.float32)
     return radiance
 
 
