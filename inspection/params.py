@@ -110,6 +110,7 @@ COORDINATOR = (
     ParamSpec("trajectory_topic", "joint_trajectory", "where the arm's trajectory controller takes trajectories"),
     ParamSpec("run_root", "runs", "folder under which each inspection gets its run folder"),
     ParamSpec("part_id", "part", "identifier of the inspected part, written into the report"),
+    ParamSpec("part_mesh", "", "part mesh (part frame, metres); its outline is drawn in the report's overview"),
     ParamSpec("time_scale", 1.0, "how much faster than real time the arm executes (simulation only)",
               low=0.01, high=100.0),
     ParamSpec("service_timeout_s", 30.0, "wait for a service (camera trigger, vision reset)", low=0.1, high=3600.0),

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh), "time_scale": args.time_scale},
         "vision_node": {"part_mesh": str(mesh)},
         "planner_node": {"part_mesh": str(mesh)},
-        "coordinator_node": {"run_root": str(out), "time_scale": args.time_scale, "part_id": f"sim-{args.part}-{args.seed}"},
+        "coordinator_node": {"run_root": str(out), "time_scale": args.time_scale, "part_id": f"sim-{args.part}-{args.seed}",
+                             "part_mesh": str(mesh)},
     }
     for name, values in parse_overrides(args.set).items():
         overrides.setdefault(name, {}).update(values)

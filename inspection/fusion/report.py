@@ -130,6 +130,15 @@ def render_html(run_dir: str | Path) -> Path:
     return write_text_atomic(run_dir / "report.html", html)
 
 
+def part_outline(vertices) -> list[list[float]]:
+    """Outline of a part seen from its +z (the convex hull of the vertices' x, y), for the overview."""
+    import numpy as np
+    from scipy.spatial import ConvexHull
+
+    xy = np.asarray(vertices, float)[:, :2]
+    return [[float(x), float(y)] for x, y in xy[ConvexHull(xy).vertices]]
+
+
 def write_report(run_dir: str | Path, report: InspectionReport,
                  part_outline: list[list[float]] | None = None) -> Path:
     """Write report.json (and the part outline) atomically, then render report.html."""

@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from inspection.errors import InputError
-from inspection.fusion.report import write_report
+from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
 from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
@@ -136,6 +136,18 @@ class CoordinatorNode(Node):
         response.success, response.message = self.phase != Phase.IDLE, f"cancel requested in phase {self.phase.value}"
         return response
 
+    def outline(self) -> list[list[float]] | None:
+        """The part's outline for the report overview, when its mesh is known and readable."""
+        if not self.params["part_mesh"]:
+            return None
+        try:
+            import trimesh
+
+            return part_outline(trimesh.load(self.params["part_mesh"], force="mesh").vertices)
+        except (OSError, ValueError) as exc:
+            self.get_logger().warning(f"parameter part_mesh: no outline for the report ({exc})")
+            return None
+
     # --- the inspection ----------------------------------------------------------------------------
     def publish_state(self, progress: float, message: str, run_dir: Path | None = None) -> None:
         """Tell the world; during shutdown the topic is gone but the run must still end in a report."""
@@ -218,7 +230,7 @@ class CoordinatorNode(Node):
         truth = truth_from_scene(self.truth) if self.truth is not None else None
         report, _ = build_report(run_dir.name, self.params["part_id"], evidence, truth)
         self.enter(Phase.REPORT, 0.95, "writing the report", run_dir)
-        write_report(run_dir, report)
+        write_report(run_dir, report, self.outline())
         self.journal.append("report", path=str(run_dir / "report.json"), seconds=time.monotonic() - started)
         self.journal.close()
         self.journal = None
