@@ -7,12 +7,18 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from inspection import runtime
 from inspection.config import ParamSpec, validate_params
 from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS
+
+
+# Results a late joiner must still get (plans, regions, ground truth, state): the last one is kept.
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Events none may be lost of (press frames and records, findings).
+RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:

@@ -22,7 +22,7 @@ from typing import Callable
 from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -32,12 +32,11 @@ from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
 from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
-from inspection.nodes.common import declare_parameters, run_node
+from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import records_from_json
 
 NODE_NAME = "coordinator_node"
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+FINDINGS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class Phase(str, Enum):
@@ -75,7 +74,7 @@ class CoordinatorNode(Node):
         self.create_subscription(String, "inspection/plan/json", self._keep("plan"), LATCHED, callback_group=self.group)
         self.create_subscription(JointTrajectory, "inspection/trajectory", self._keep("trajectory"), LATCHED,
                                  callback_group=self.group)
-        self.create_subscription(String, "inspection/findings/json", self.finding_callback, RELIABLE,
+        self.create_subscription(String, "inspection/findings/json", self.finding_callback, FINDINGS_QOS,
                                  callback_group=self.group)
         self.create_subscription(String, "sim/ground_truth", self.truth_callback, LATCHED, callback_group=self.group)
         self.create_service(Trigger, "inspection/start", self.start_service, callback_group=self.group)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from geometry_msgs.msg import Point
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -24,13 +23,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.model import ScanRegion
-from inspection.nodes.common import declare_parameters, run_node
+from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import joint_trajectory, records_from_json
 from inspection.planning.planner import Plan, PlannerSettings, build_planner
 from inspection.planning.surface import load_mesh
 
 NODE_NAME = "planner_node"
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class PlannerNode(Node):

@@ -19,7 +19,6 @@ import time
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -27,15 +26,13 @@ from trajectory_msgs.msg import JointTrajectory
 
 from inspection.cell import load_cell
 from inspection.errors import InputError
-from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image, trajectory_arrays
 from inspection.sim.cell_sim import PressEvent, SimulatedCell
 from inspection.sim.parts import random_part
 from inspection.sim.scene import Scene, random_scene
 
 NODE_NAME = "sim_node"
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def make_scene(params: dict) -> Scene:

@@ -16,21 +16,18 @@ from collections import OrderedDict
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
 from inspection.model import TactileFinding
-from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, pose_at
 from inspection.paths import model_file
 from inspection.tactile.stage import NoContact, StageTwo
 
 NODE_NAME = "tactile_node"
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 PENDING_LIMIT = 32  # frames or press records waiting for their partner; older ones are dropped and counted
 REGION_MATCH_M = 0.005
 

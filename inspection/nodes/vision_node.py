@@ -18,7 +18,6 @@ from dataclasses import replace
 import cv2
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -28,7 +27,7 @@ from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.mailbox import LatestMailbox
 from inspection.model import DefectHypothesis
-from inspection.nodes.common import declare_parameters, image_qos, run_node
+from inspection.nodes.common import LATCHED, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import (
     ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, records_to_messages,
 )
@@ -36,7 +35,6 @@ from inspection.vision.localize import CameraView, PartSurface, merge_hypotheses
 from inspection.vision.stage import StageOne
 
 NODE_NAME = "vision_node"
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class VisionNode(Node):
