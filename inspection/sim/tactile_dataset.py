@@ -27,6 +27,7 @@ from inspection.errors import InputError
 from inspection.model import TACTILE_CLASSES
 from inspection.sim.defects import Defect, random_defect
 from inspection.sim.tactile_sensor import LocalSurface, TactileFrame, TactileSimulator, ball_gap, surface_gap
+from inspection.tactile.optics import SensorOptics
 
 HEIGHT_PNG_UNIT_MM = 1e-4  # 0.1 um per count: 6.5 mm full scale
 MAX_DEFECT_EXTENT_M = 0.010  # dents and bumps larger than this do not fit under the 18.6 x 13.9 mm gel
@@ -90,7 +91,8 @@ class PressScene:
     defects: list[Defect]
 
 
-def sample_scene(rng: np.random.Generator, class_name: str, config: TactileConfig) -> tuple[PressScene, TactileFrame]:
+def sample_scene(rng: np.random.Generator, class_name: str, config: TactileConfig,
+                 optics: SensorOptics | None = None) -> tuple[PressScene, TactileFrame]:
     """A random press showing ``class_name`` ("none": a clean contact) well inside the contact."""
     surface = random_surface(rng)
     pose = sensor_pose(rng.uniform(0, 2 * np.pi))
@@ -107,15 +109,16 @@ def sample_scene(rng: np.random.Generator, class_name: str, config: TactileConfi
             defects.append(defect)
             press = max(press, min(defect.depth_m + 0.0002, 0.0018))
         scene = PressScene(class_name, surface, pose, press, drift, contrast, defects)
-        frame = render_scene(scene, config, rng)
+        frame = render_scene(scene, config, rng, optics)
         if class_name == "none" or frame.defects[0]["contact_fraction"] >= 0.6:
             return scene, frame
     return scene, frame
 
 
-def render_scene(scene: PressScene, config: TactileConfig, rng: np.random.Generator) -> TactileFrame:
+def render_scene(scene: PressScene, config: TactileConfig, rng: np.random.Generator,
+                 optics: SensorOptics | None = None) -> TactileFrame:
     gap, per_defect = surface_gap(config, scene.pose, scene.surface, scene.defects)
-    simulator = TactileSimulator(config)
+    simulator = TactileSimulator(config, optics)
     return simulator.press(gap, scene.press_depth_m, rng, scene.defects, drift=scene.drift,
                            contrast=scene.contrast, defect_heights=per_defect)
 
@@ -144,7 +147,8 @@ def _write_truth(root: Path, name: str, frame: TactileFrame) -> None:
 
 
 def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfig,
-                  ball_radius_m: float | None = None, progress: bool = True) -> dict[str, Any]:
+                  ball_radius_m: float | None = None, progress: bool = True,
+                  optics: SensorOptics | None = None) -> dict[str, Any]:
     """Write ``frames`` labelled presses (or ball presses when ``ball_radius_m`` is set) to ``root``."""
     from tqdm import tqdm
 
@@ -154,7 +158,7 @@ def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfi
         raise InputError(f"--ball: radius {ball_radius_m * 1e3:.3f} mm is outside 0.5-50 mm")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    simulator = TactileSimulator(config)
+    simulator = TactileSimulator(config, optics)
     write_bytes_atomic(root / "background.png", _png(simulator.background(rng)))
     names = []
     order = list(TACTILE_CLASSES)
@@ -163,7 +167,7 @@ def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfi
         if index % len(order) == 0:
             rng.shuffle(order)  # balanced classes in every block, random order inside it
         if ball_radius_m is None:
-            scene, frame = sample_scene(rng, order[index % len(order)], config)
+            scene, frame = sample_scene(rng, order[index % len(order)], config, optics)
             label = scene_label(scene, frame, name)
         else:
             frame, label = _ball_press(rng, simulator, config, ball_radius_m, name)
@@ -177,6 +181,7 @@ def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfi
         "ball_radius_mm": None if ball_radius_m is None else ball_radius_m * 1e3,
         "sensor": {"width_px": config.width_px, "height_px": config.height_px, "pixel_size_m": config.pixel_size_m},
         "height_png_unit_mm": HEIGHT_PNG_UNIT_MM,
+        "marker_pitch_px": simulator.optics.marker_pitch_px,
     }
     write_json_atomic(root / "dataset.json", meta)
     return meta

@@ -97,7 +97,7 @@ def train(inputs: np.ndarray, targets: np.ndarray, epochs: int, seed: int, devic
             loss.backward()
             optimiser.step()
             schedule.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             total += len(idx)
         history.append({"epoch": epoch + 1, "loss": round(loss_sum / max(total, 1), 4),
