@@ -22,14 +22,17 @@ from inspection.sim.defects import Defect, random_defect
 from inspection.sim.parts import Part, build_part, random_part
 
 SCENE_SCHEMA = "inspection.sim.scene/1"
+FINISH_KINDS = ("painted", "bare", "composite")
+FINISH_PROBABILITIES = (0.55, 0.3, 0.15)
 _CLUSTER_PROBABILITY = 0.3
 _ALONG_GRAIN_PROBABILITY = 0.4
 
 
 @dataclass(frozen=True)
 class Finish:
-    """Surface appearance: paint (orange peel) or bare machined aluminium (grooves along ``grain_angle``),
-    with flush rivet rows (along part x, at part-frame ``rivet_rows`` y) as the detector's look-alikes."""
+    """Surface appearance: paint (orange peel), bare machined aluminium (grooves along ``grain_angle``) or
+    carbon-fibre composite (twill weave), with skin waviness and flush rivet rows (along part x, at
+    part-frame ``rivet_rows`` y) as the detector's look-alikes."""
 
     kind: str
     base_rgb: tuple[float, float, float]
@@ -42,6 +45,8 @@ class Finish:
     rivet_rows: tuple[float, ...] = ()
     rivet_pitch_m: float = 0.025
     rivet_radius_m: float = 0.0025
+    waviness: float = 0.0  # RMS slope (rad) of centimetre-scale skin waviness, seen in reflections
+    weave_m: float = 0.002  # tow width of a composite's twill weave
 
     @property
     def grain_direction(self) -> np.ndarray:
@@ -49,23 +54,26 @@ class Finish:
 
     @staticmethod
     def random(rng: np.random.Generator, half_width_m: float = 0.15) -> "Finish":
-        painted = rng.uniform() < 0.65
-        if painted:
+        kind = str(rng.choice(FINISH_KINDS, p=FINISH_PROBABILITIES))
+        if kind == "painted":  # grey/white topcoat, orange peel
             grey = rng.uniform(0.55, 0.85)
             base = tuple(float(grey + t) for t in rng.uniform(-0.03, 0.03, 3))
-            optics = (float(rng.uniform(0.04, 0.12)), float(rng.uniform(40, 300)))
-        else:
+            optics = (float(rng.uniform(0.04, 0.12)), float(rng.uniform(40, 300)), float(rng.uniform(0.003, 0.01)))
+        elif kind == "bare":  # machined or brushed aluminium
             base = tuple(float(c) for c in rng.uniform(0.5, 0.62) * np.array([1.0, 1.01, 1.04]))
-            optics = (float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)))
-        slope = float(rng.uniform(0.003, 0.01) if painted else rng.uniform(0.01, 0.04))
+            optics = (float(rng.uniform(0.25, 0.6)), float(rng.uniform(15, 120)), float(rng.uniform(0.01, 0.04)))
+        else:  # carbon-fibre composite under a clear coat: dark, glossy, twill weave
+            base = tuple(float(c) for c in rng.uniform(0.05, 0.11) * np.array([1.0, 1.0, 1.05]))
+            optics = (float(rng.uniform(0.05, 0.1)), float(rng.uniform(150, 600)), float(rng.uniform(0.02, 0.06)))
         rows: tuple[float, ...] = ()
         if rng.uniform() < 0.6:
             spacing = rng.uniform(0.06, 0.15)
             first = rng.uniform(-half_width_m, -half_width_m + spacing)
             rows = tuple(float(y) for y in np.arange(first, half_width_m, spacing))
-        return Finish("painted" if painted else "bare", base, *optics, float(rng.uniform(0, np.pi)), slope,  # type: ignore[arg-type]
+        return Finish(kind, base, *optics[:2], float(rng.uniform(0, np.pi)), optics[2],  # type: ignore[arg-type]
                       int(rng.integers(2**31)), float(rng.uniform(0.005, 0.03)), rows,
-                      float(rng.uniform(0.018, 0.032)), float(rng.uniform(0.002, 0.0032)))
+                      float(rng.uniform(0.018, 0.032)), float(rng.uniform(0.002, 0.0032)),
+                      float(rng.uniform(0.0005, 0.003)), float(rng.uniform(0.0015, 0.003)))
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

@@ -17,6 +17,7 @@ _GROOVE_TABLE_M = 4.0
 _PEEL_TEXELS = 512
 _PEEL_STEP_M = 1e-4
 _MOTTLE_STEP_M = 2e-3
+_WAVINESS_STEP_M = 5e-3
 _RIVET_RING_M = 2e-4  # gap around a flush head, about one camera pixel
 _RIVET_DOME_M = 3e-5
 
@@ -85,7 +86,7 @@ class FinishSamples:
 
 
 def finish_at(surface: SurfaceSamples, finish) -> FinishSamples:
-    """Finish texture (grooves or orange peel), albedo mottling and flush rivets at each sample."""
+    """Finish texture (grooves, orange peel or weave), albedo mottling, waviness and rivets at each sample."""
     p = surface.points
     if finish.kind == "bare":
         grain = finish.grain_direction
@@ -93,6 +94,8 @@ def finish_at(surface: SurfaceSamples, finish) -> FinishSamples:
         w = (p @ across + _GROOVE_TABLE_M / 2) / _GROOVE_STEP_M
         table = _groove_slopes(finish.texture_seed)
         vector = table[np.clip(w.astype(np.int64), 0, len(table) - 1)][..., None] * across
+    elif finish.kind == "composite":
+        vector, weave_albedo = _twill(p, finish)
     else:
         tile = _peel_slopes(finish.texture_seed)
         a = np.floor(p[..., 0] / _PEEL_STEP_M).astype(np.int64) % _PEEL_TEXELS
@@ -100,15 +103,42 @@ def finish_at(surface: SurfaceSamples, finish) -> FinishSamples:
         vector = np.zeros(p.shape, np.float32)
         vector[..., :2] = tile[b, a]
     vector *= np.float32(finish.texture_slope)
-    mottle = smooth_tile(finish.texture_seed + 1, 6.0)  # 2 mm texels: centimetre-scale patches
     a = np.floor(p[..., 0] / _MOTTLE_STEP_M).astype(np.int64) % _PEEL_TEXELS
     b = np.floor((p[..., 1] - p[..., 2]) / _MOTTLE_STEP_M).astype(np.int64) % _PEEL_TEXELS
-    albedo = 1.0 + np.float32(finish.mottle) * mottle[b, a]
+    albedo = 1.0 + np.float32(finish.mottle) * smooth_tile(finish.texture_seed + 1, 6.0)[b, a]  # 2 mm texels
+    if finish.kind == "composite":
+        albedo *= weave_albedo
+    if finish.waviness:  # 5 mm texels, smoothed over ~3 cm: the skin is not a perfect mirror
+        gy, gx = _waviness_slopes(finish.texture_seed)
+        a = np.floor(p[..., 0] / _WAVINESS_STEP_M).astype(np.int64) % _PEEL_TEXELS
+        b = np.floor((p[..., 1] - p[..., 2]) / _WAVINESS_STEP_M).astype(np.int64) % _PEEL_TEXELS
+        vector[..., 0] += np.float32(finish.waviness) * gx[b, a]
+        vector[..., 1] += np.float32(finish.waviness) * gy[b, a]
     gloss = np.ones(p.shape[:-1], np.float32)
     for row, y in enumerate(finish.rivet_rows):
         _add_rivets(p, finish, y, 0.5 * finish.rivet_pitch_m * (row % 2), vector, albedo, gloss)
     n = surface.normals
     return FinishSamples((vector - _dot(vector, n)[..., None] * n).astype(np.float32), albedo, gloss)
+
+
+@lru_cache(maxsize=16)
+def _waviness_slopes(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    gy, gx = np.gradient(smooth_tile(seed + 2, 6.0))
+    rms = np.sqrt(np.mean(gx**2 + gy**2) / 2)
+    return (gy / rms).astype(np.float32), (gx / rms).astype(np.float32)
+
+
+def _twill(p: np.ndarray, finish) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 twill: tows ``weave_m`` wide alternate direction along diagonals; each tow is a rounded ridge
+    (unit-RMS slope across it) and tows along the grain look a little brighter than those across."""
+    grain = finish.grain_direction.astype(np.float32)
+    across = np.array([-grain[1], grain[0], 0.0], np.float32)
+    x, y = (p @ grain) / finish.weave_m, (p @ across) / finish.weave_m
+    along_grain = (np.floor(x) + np.floor(y)) % 4 < 2
+    position = np.where(along_grain, y, x)  # coordinate across the tow
+    slope = np.float32(np.sqrt(2)) * np.cos(np.pi * (position - np.floor(position)))
+    vector = slope[..., None] * np.where(along_grain[..., None], across, grain)
+    return vector.astype(np.float32), np.where(along_grain, np.float32(1.12), np.float32(0.9))
 
 
 def _add_rivets(p: np.ndarray, finish, y: float, offset: float, slope: np.ndarray, albedo: np.ndarray,
