@@ -132,3 +132,16 @@ def test_unreadable_dataset_leaves_no_run_folder(tmp_path):
                    "--out", str(tmp_path / "m.pt"))
     assert done.returncode == 1 and "missing" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_record_puts_the_evaluation_in_the_sidecar_and_card(trained, tmp_path):
+    data, out, _ = trained
+    for suffix in (".onnx", ".json", ".md"):
+        (tmp_path / f"m{suffix}").write_bytes(out.with_suffix(suffix).read_bytes())
+    done = run_cli("eval", "vision", "--dataset", str(data), "--model", str(tmp_path / "m.onnx"), "--split", "val",
+                   "--json", str(tmp_path / "r.json"), "--tile-size", "0", "--record")
+    assert done.returncode == 0, done.stderr[-1000:]
+    evaluation = json.loads((tmp_path / "m.json").read_text())["evaluation"]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert evaluation["recall"] == result["recall"] and evaluation["images"] == 4
+    assert "Held-out evaluation" in (tmp_path / "m.md").read_text()

@@ -11,11 +11,14 @@ def _fmt(value: Any) -> str:
 
 
 def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
+    settings = evaluation.get("settings", {})
+    deployed = (f"tiles {settings.get('tile_size')} px, overlap {settings.get('tile_overlap')}, full-frame pass "
+                f"{'on' if settings.get('full_frame_pass') else 'off'}, NMS/merge IoU {settings.get('iou')}")
     lines = [
         "## Held-out evaluation (`inspection eval vision --record`)",
         "",
         f"Dataset `{evaluation.get('dataset')}` ({evaluation.get('images')} images, {evaluation.get('truths')} "
-        f"defects), deployed settings: {evaluation.get('settings')}.",
+        f"defects), deployed settings: {deployed}.",
         "",
         f"Precision {_fmt(evaluation.get('precision'))}, recall {_fmt(evaluation.get('recall'))} "
         f"(defect level, IoU 0.5, confidence >= {evaluation.get('conf_threshold')}); "
@@ -27,6 +30,10 @@ def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
     for name, row in evaluation.get("per_class", {}).items():
         lines.append(f"| {name} | {row.get('truths')} | {_fmt(row.get('precision'))} | {_fmt(row.get('recall'))} "
                      f"| {_fmt(row.get('ap50'))} |")
+    sizes = evaluation.get("per_size", {})
+    if sizes:
+        lines += ["", "Recall by defect size (square root of the box area): " + ", ".join(
+            f"{label} {row['detected']}/{row['truths']}" for label, row in sizes.items()) + "."]
     return lines + [""]
 
 
