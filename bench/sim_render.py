@@ -71,9 +71,14 @@ def bench_renders(count: int, examples: Path | None) -> None:
         if index > 0:  # the first render pays for the ray table and texture caches
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
-        for view in render.defects:
+        for defect, view in zip(scene.defects, render.defects):
             in_view[view.class_name] += view.box is not None
             visible[view.class_name] += view.camera_visible
+            if view.box is not None:
+                key = _condition(defect, scene.finish, lighting)
+                if key:
+                    in_view[key] += 1
+                    visible[key] += view.camera_visible
         in_frame = [view for view in render.defects if view.box is not None]
         if examples is not None and written < 3 and len(in_frame) >= 5 and not all(v.camera_visible for v in in_frame):
             written += 1  # busy frames with at least one defect the camera cannot see make the best examples
@@ -85,8 +90,23 @@ def bench_renders(count: int, examples: Path | None) -> None:
     for name in DEFECT_CLASSES:
         share = visible[name] / in_view[name] if in_view[name] else float("nan")
         print(f"  {name:<11} {visible[name]:>4} / {in_view[name]:<4} = {share:.2f}")
-    total_visible, total_in_view = sum(visible.values()), sum(in_view.values())
+    total_visible = sum(visible[name] for name in DEFECT_CLASSES)
+    total_in_view = sum(in_view[name] for name in DEFECT_CLASSES)
     print(f"  {'all':<11} {total_visible:>4} / {total_in_view:<4} = {total_visible / max(total_in_view, 1):.2f}")
+    print("the hard cases, same measure:")
+    for key in sorted(k for k in in_view if k not in DEFECT_CLASSES):
+        print(f"  {key:<34} {visible[key]:>4} / {in_view[key]:<4} = {visible[key] / in_view[key]:.2f}")
+
+
+def _condition(defect, finish, lighting: Lighting) -> str:
+    """Which hard-case bucket a defect falls in ('' for none): grain-aligned scratches, dents by light."""
+    if defect.class_name == "scratch" and finish.kind == "bare":
+        aligned = abs(float(np.dot(defect.tangent, finish.grain_direction))) > 0.98
+        return "scratch on bare metal, " + ("along the grain" if aligned else "across the grain")
+    if defect.class_name in ("dent", "bump"):
+        light = "grazing light on" if lighting.grazing_intensity >= 0.4 else "ring/diffuse light only"
+        return f"{defect.class_name}, {light}"
+    return ""
 
 
 def bench_coverage() -> None:
