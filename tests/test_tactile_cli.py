@@ -26,6 +26,9 @@ def test_sim_calibrate_train_eval_round(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(weights.with_suffix(".json").read_text())["epochs"] == 1
 
+    wrong_kind = run_cli("eval", "tactile", "--dataset", str(balls), "--json", str(tmp_path / "w.json"))
+    assert wrong_kind.returncode == 1 and "'ball' dataset" in wrong_kind.stderr
+
     report_path = tmp_path / "eval.json"
     result = run_cli("eval", "tactile", "--dataset", str(frames), "--json", str(report_path),
                      "--weights", str(paths.model_file("tactile_classifier.pt")))
@@ -42,6 +45,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path):
         ("tactile", "calibrate", "--frames", str(tmp_path), "--ball-radius-mm", "2", "--out", str(tmp_path / "c.npz")),
         ("eval", "tactile", "--dataset", str(tmp_path), "--json", str(tmp_path / "e.json")),
         ("train", "tactile", "--dataset", str(tmp_path), "--epochs", "0"),
+        ("sim", "tactile", "--out", str(tmp_path / "z"), "--frames", "1", "--markers", "3"),
     ]
     for args in cases:
         result = run_cli(*args)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from inspection.errors import InputError
 from inspection.model import TACTILE_CLASSES
 
 
@@ -45,6 +46,8 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     from inspection.tactile.reconstruct import Reconstructor
 
     dataset = TactileDataset(dataset_dir)
+    if dataset.meta.get("kind") != "defects":
+        raise InputError(f"{dataset_dir}: a {dataset.meta.get('kind')!r} dataset; evaluation needs defect presses")
     reconstructor = Reconstructor(Calibration.load(calibration_path), dataset.background)
     classifier = TactileClassifier(weights, device)
     truth, predicted, timings = [], [], []
