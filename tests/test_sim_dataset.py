@@ -166,3 +166,24 @@ def test_customer_mesh_part(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.sort(scene.part.vertices, axis=0), np.sort(part.vertices, axis=0), atol=1e-6)
     views = scene.views["v0"]["defects"]
     assert len(views) == len(scene.defects) and any(v["box"] is not None for v in views)
+
+
+def test_a_frame_re_renders_exactly_from_its_scene_file(tmp_path: Path) -> None:
+    import cv2
+
+    from inspection.sim.camera import Camera
+    from inspection.sim.lighting import Lighting
+    from inspection.sim.render import Renderer
+
+    out = tmp_path / "frames"
+    result = run_cli("sim", "dataset", "--out", str(out), "--images", "1", "--seed", "9", "--image-format", "png",
+                     "--val-fraction", "0", *SMALL)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "meta" / "train" / "000000.json").read_text())
+    scene = Scene.load(out / meta["scene"])
+    view = scene.views[meta["view_id"]]
+    render = Renderer(scene).render(Camera.from_json(view["camera"]), Lighting.from_json(view["lighting"]),
+                                    np.random.default_rng(view["noise_seed"]))
+    written = cv2.cvtColor(cv2.imread(str(out / meta["image"])), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(render.image, written)
+    assert [d.to_json() for d in render.defects] == view["defects"]

@@ -138,10 +138,13 @@ def render_one(index: int, options: DatasetOptions, threads: int = 0) -> RenderR
     scene = random_scene(rng, _mesh_part(options.part, options.units) if options.part else None)
     camera = random_view(rng, scene.part, Camera.from_cell(cell, options.width, options.height))
     lighting = Lighting.random(rng)
-    render = Renderer(scene, threads=threads).render(camera, lighting, np.random.default_rng([options.seed, index, 1]))
+    noise_seed = [options.seed, index, 1]
+    render = Renderer(scene, threads=threads).render(camera, lighting, np.random.default_rng(noise_seed))
     view_id = "v0"
     defect_views = [d.to_json() for d in render.defects]
-    scene.views[view_id] = {"camera": camera.to_json(), "lighting": lighting.to_json(), "defects": defect_views}
+    # Everything needed to re-render this exact frame from the scene file alone.
+    scene.views[view_id] = {"camera": camera.to_json(), "lighting": lighting.to_json(), "noise_seed": noise_seed,
+                            "defects": defect_views}
     split = "val" if is_val(index, options.val_fraction) else "train"
     labels = [(d.class_name, d.box) for d in render.labels]
     ids = [d.defect_id for d in render.labels]
