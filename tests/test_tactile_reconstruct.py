@@ -58,8 +58,11 @@ def test_groove_depth_and_width_from_reconstruction(calibration):
     assert result.center_px[1] == pytest.approx(119.5, abs=2.0)
 
 
-def test_markers_are_masked_and_filled(calibration):
+@pytest.mark.parametrize("calibrate_with_markers", [False, True])
+def test_markers_are_masked_and_filled(calibration, calibrate_with_markers):
     optics = SensorOptics(marker_pitch_px=24)
+    if calibrate_with_markers:  # a sensor with markers is calibrated with them; the dots are left out
+        calibration = simulated_calibration(CONFIG, 0.002, presses=12, seed=4, optics=optics)
     background, frame = _ball_press(optics)
     rec = Reconstructor(calibration, background)
     assert rec.background.markers.sum() > 100  # the dots were found in the background

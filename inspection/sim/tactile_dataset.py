@@ -265,7 +265,7 @@ def simulated_calibration(config: TactileConfig, ball_radius_m: float, presses: 
         circle = detect_ball(diff)
         if circle is not None:
             c, g = ball_samples(cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX), circle, ball_radius_m,
-                                config.pixel_size_m)
+                                config.pixel_size_m, exclude=model.markers)
             colours.append(c)
             slopes.append(g)
     if not colours:

@@ -115,18 +115,24 @@ def _steepest_ring(diff: np.ndarray, cx: float, cy: float, outer_px: float) -> f
 
 
 def ball_samples(diff: np.ndarray, circle: tuple[float, float, float], ball_radius_m: float,
-                 pixel_size_m: float, rim_fraction: float = 0.92) -> tuple[np.ndarray, np.ndarray]:
-    """(colours (N, 3), slopes (N, 2)) inside the contact circle (rim left out) and flat gel far outside."""
+                 pixel_size_m: float, rim_fraction: float = 0.92,
+                 exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(colours (N, 3), slopes (N, 2)) inside the contact circle (rim left out) and flat gel far outside;
+    ``exclude`` (e.g. marker dots, whose colour is dimmed) is left out too."""
     cx, cy, r = circle
     h, w = diff.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(float)
     dx, dy = (xs - cx) * pixel_size_m, (ys - cy) * pixel_size_m
     dist_px = np.hypot(xs - cx, ys - cy)
     inside = dist_px < rim_fraction * r
+    if exclude is not None:
+        inside &= ~exclude
     depth_below = np.sqrt(np.clip(ball_radius_m**2 - dx * dx - dy * dy, 1e-12, None))
     # The indentation falls away from the centre: dh/dx = -(x - cx) / sqrt(R^2 - r^2).
     slopes = np.stack([-dx / depth_below, -dy / depth_below], axis=-1)
     outside = dist_px > 1.6 * r
+    if exclude is not None:
+        outside &= ~exclude
     colours = np.concatenate([diff[inside], diff[outside][::200]])
     grads = np.concatenate([slopes[inside], np.zeros((int(outside.sum() + 199) // 200, 2))])
     return colours.astype(np.float32), grads.astype(np.float32)
@@ -197,7 +203,7 @@ def calibrate_folder(folder: str | Path, ball_radius_m: float, pixel_size_m: flo
         if circle is None:
             rejected.append(path.name)
             continue
-        c, g = ball_samples(diff, circle, ball_radius_m, pixel_size_m)
+        c, g = ball_samples(diff, circle, ball_radius_m, pixel_size_m, exclude=model.markers)
         colours.append(c)
         slopes.append(g)
         used.append({"frame": path.name, "center_px": [round(circle[0], 2), round(circle[1], 2)],
