@@ -42,7 +42,8 @@ def test_parameterisation_agrees_with_the_mesh_and_with_its_own_derivatives(part
     import open3d as o3d
 
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(part.vertices.astype(np.float32)), o3d.core.Tensor(part.triangles.astype(np.uint32)))
+    scene.add_triangles(o3d.core.Tensor(part.vertices.astype(np.float32)),
+                        o3d.core.Tensor(part.triangles.astype(np.uint32)))
     distance = scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
     assert distance.max() < 1.5e-4  # facets stay within ~0.1 mm of the analytic surface
     h = 1e-6

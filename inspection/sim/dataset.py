@@ -99,8 +99,10 @@ def _tiles(rng: np.random.Generator, labels: list[tuple[str, tuple[int, int, int
             continue
         lo_x, hi_x = max(0, x2 - size), min(width - size, x1)
         lo_y, hi_y = max(0, y2 - size), min(height - size, y1)
+        # A random placement that keeps the box inside; a box bigger than the tile is centred.
         x0 = int(rng.integers(lo_x, hi_x + 1)) if hi_x >= lo_x else int(np.clip((x1 + x2 - size) // 2, 0, width - size))
-        y0 = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else int(np.clip((y1 + y2 - size) // 2, 0, height - size))
+        y0 = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else int(np.clip((y1 + y2 - size) // 2, 0,
+                                                                                 height - size))
         origins.append((x0, y0))
         inner = (x0 + TILE_MARGIN, y0 + TILE_MARGIN, x0 + size - TILE_MARGIN, y0 + size - TILE_MARGIN)
         for j, (_, (a1, b1, a2, b2)) in enumerate(labels):

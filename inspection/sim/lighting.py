@@ -42,7 +42,7 @@ class Lighting:
             vignetting=float(rng.uniform(0.05, 0.35)), blur_sigma_px=float(rng.uniform(0.4, 1.0)),
             read_noise=float(rng.uniform(0.001, 0.003)), shot_noise=float(rng.uniform(0.00005, 0.0002)),
             background=float(rng.uniform(0.02, 0.08)),
-            colour_gain=tuple(float(g) for g in np.clip(1.0 + rng.normal(0.0, 0.04, 3), 0.85, 1.15)),  # type: ignore[arg-type]
+            colour_gain=tuple(float(g) for g in np.clip(1.0 + rng.normal(0.0, 0.04, 3), 0.85, 1.15)),  # type: ignore
             panels=tuple(_random_panel(rng) for _ in range(rng.integers(1, 4))),
         )
 

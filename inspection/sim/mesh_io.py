@@ -77,17 +77,14 @@ def export_dae(part: Part, path: str | Path, rgb: tuple[float, float, float] = (
   <library_effects><effect id="skin-effect"><profile_COMMON><technique sid="common"><phong>
     <diffuse><color>{colour} 1</color></diffuse><specular><color>0.5 0.5 0.5 1</color></specular>
     <shininess><float>40</float></shininess></phong></technique></profile_COMMON></effect></library_effects>
-  <library_materials><material id="skin" name="skin"><instance_effect url="#skin-effect"/></material></library_materials>
+  <library_materials>
+    <material id="skin" name="skin"><instance_effect url="#skin-effect"/></material></library_materials>
   <library_geometries><geometry id="part-mesh" name="{name}"><mesh>
-    <source id="part-positions"><float_array id="part-positions-array" count="{3 * n_vertices}">{positions}</float_array>
-      <technique_common><accessor source="#part-positions-array" count="{n_vertices}" stride="3">
-        <param name="X" type="float"/><param name="Y" type="float"/><param name="Z" type="float"/></accessor></technique_common></source>
-    <source id="part-normals"><float_array id="part-normals-array" count="{3 * n_vertices}">{normals}</float_array>
-      <technique_common><accessor source="#part-normals-array" count="{n_vertices}" stride="3">
-        <param name="X" type="float"/><param name="Y" type="float"/><param name="Z" type="float"/></accessor></technique_common></source>
+{_source("positions", positions, n_vertices)}{_source("normals", normals, n_vertices)}\
     <vertices id="part-vertices"><input semantic="POSITION" source="#part-positions"/></vertices>
     <triangles material="skin" count="{n_triangles}">
-      <input semantic="VERTEX" source="#part-vertices" offset="0"/><input semantic="NORMAL" source="#part-normals" offset="1"/>
+      <input semantic="VERTEX" source="#part-vertices" offset="0"/>
+      <input semantic="NORMAL" source="#part-normals" offset="1"/>
       <p>{indices}</p></triangles>
   </mesh></geometry></library_geometries>
   <library_visual_scenes><visual_scene id="scene"><node id="part" name="part">
@@ -98,3 +95,11 @@ def export_dae(part: Part, path: str | Path, rgb: tuple[float, float, float] = (
 </COLLADA>
 """
     return write_text_atomic(path, text)
+
+
+def _source(name: str, values: str, count: int) -> str:
+    """A Collada float source of ``count`` xyz triples."""
+    xyz = '<param name="X" type="float"/><param name="Y" type="float"/><param name="Z" type="float"/>'
+    return (f'    <source id="part-{name}"><float_array id="part-{name}-array" count="{3 * count}">{values}'
+            f'</float_array>\n      <technique_common><accessor source="#part-{name}-array" count="{count}" '
+            f'stride="3">{xyz}</accessor></technique_common></source>\n')

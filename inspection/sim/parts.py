@@ -182,7 +182,9 @@ def build_part(params: dict[str, Any]) -> Part:
     section = _cross_section(kind, params)
     tightest = float(min(params.get("nose_radius_m", 1e9), params.get("radius_m", 1e9), params.get("radius_v_m", 1e9)))
     v_step = float(np.clip(np.sqrt(8 * tightest * 1e-4), 0.002, 0.01))  # sagitta <= 0.1 mm
-    u_step = 0.01 if params["curvature_u"] == 0.0 else float(np.clip(np.sqrt(8e-4 / params["curvature_u"]), 0.002, 0.01))
+    u_step = 0.01
+    if params["curvature_u"] != 0.0:
+        u_step = float(np.clip(np.sqrt(8e-4 / params["curvature_u"]), 0.002, 0.01))
     u_grid, v_grid = _grid(params["length_m"], u_step), _grid(params["width_m"], v_step)
     uu, vv = np.meshgrid(u_grid, v_grid, indexing="ij")
     uv = np.stack([uu.ravel(), vv.ravel()], 1)

@@ -81,7 +81,7 @@ class Renderer:
 
         self.scene = scene
         self.threads = threads
-        self._raycaster = o3d.t.geometry.RaycastingScene(nthreads=threads) if threads else o3d.t.geometry.RaycastingScene()
+        self._raycaster = o3d.t.geometry.RaycastingScene(**({"nthreads": threads} if threads else {}))
         mesh = o3d.t.geometry.TriangleMesh()
         mesh.vertex.positions = o3d.core.Tensor(scene.part.vertices.astype(np.float32))
         mesh.triangle.indices = o3d.core.Tensor(scene.part.triangles.astype(np.int32))

@@ -198,7 +198,8 @@ def shade(surface: SurfaceSamples, finish, illumination, base: FinishSamples, sl
         power = np.float32(intensity * float(position @ position)) / distance2  # intensity given at the part origin
         n_dot_l = np.maximum(_dot3(normal, to_light), np.float32(0.0))
         to_light += view  # now the (unnormalised) half vector
-        n_dot_h = np.clip(_dot3(normal, to_light) / np.sqrt(_dot3(to_light, to_light)), np.float32(0.0), np.float32(1.0))
+        n_dot_h = _dot3(normal, to_light) / np.sqrt(_dot3(to_light, to_light))
+        n_dot_h = np.clip(n_dot_h, np.float32(0.0), np.float32(1.0))
         diffuse += power * n_dot_l
         specular += power * np.where(n_dot_l > 0, n_dot_h**exponent, np.float32(0.0))
     diffuse_weight = 0.35 if metal else 1.0  # bare metal reflects mostly specularly

@@ -35,7 +35,8 @@ def normal_view(part: Part, camera: Camera, u: float, v: float, distance: float,
     """The camera ``distance`` from surface point (u, v) along its normal, optionally tilted and rolled."""
     point, normal, tangent = (a[0] for a in part.surface(np.array([u]), np.array([v])))
     bitangent = np.cross(normal, tangent)
-    direction = np.cos(tilt) * normal + np.sin(tilt) * (np.cos(tilt_azimuth) * tangent + np.sin(tilt_azimuth) * bitangent)
+    sideways = np.cos(tilt_azimuth) * tangent + np.sin(tilt_azimuth) * bitangent
+    direction = np.cos(tilt) * normal + np.sin(tilt) * sideways
     up = np.cos(roll) * bitangent + np.sin(roll) * tangent  # image x ends up along ``tangent`` at roll 0
     return camera.with_pose(look_at(point + distance * direction, point, -up))
 
