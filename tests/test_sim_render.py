@@ -194,3 +194,17 @@ def test_threaded_shading_gives_the_same_bytes(camera) -> None:
     one = Renderer(scene, threads=1).render(big, lighting, np.random.default_rng(0)).image
     three = Renderer(scene, threads=3).render(big, lighting, np.random.default_rng(0)).image
     np.testing.assert_array_equal(one, three)
+
+
+def test_normal_view_looks_at_its_surface_point_along_the_normal(camera) -> None:
+    part = build_part({"kind": "saddle", "radius_u_m": 1.5, "radius_v_m": 0.9, "width_m": 0.35, "length_m": 0.5})
+    point, normal, tangent = (a[0] for a in part.surface(np.array([0.1]), np.array([-0.08])))
+    view = normal_view(part, camera, 0.1, -0.08, 0.45)
+    pixel, depth = view.project(point[None])
+    np.testing.assert_allclose(pixel[0], [view.cx, view.cy], atol=1e-6)  # on the optical axis
+    assert depth[0] == pytest.approx(0.45)
+    axes = view.part_from_camera[:3, :3]
+    np.testing.assert_allclose(axes[:, 2], -normal, atol=1e-9)  # looking straight at the surface
+    np.testing.assert_allclose(axes[:, 0], tangent, atol=1e-9)  # image x along u at roll 0
+    np.testing.assert_allclose(axes.T @ axes, np.eye(3), atol=1e-9)
+    assert np.linalg.det(axes) == pytest.approx(1.0)
