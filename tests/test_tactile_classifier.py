@@ -64,3 +64,6 @@ def test_bad_weights_are_input_errors(tmp_path):
         TactileClassifier(bad)
     with pytest.raises(InputError, match="not found"):
         TactileClassifier(tmp_path / "missing.pt")
+    bad.with_suffix(".json").write_text("{not json")
+    with pytest.raises(InputError, match="bad.json"):
+        TactileClassifier(bad)

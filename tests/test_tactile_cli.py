@@ -12,7 +12,8 @@ def test_sim_calibrate_train_eval_round(tmp_path):
     for out in (frames, tmp_path / "again"):
         result = run_cli("sim", "tactile", "--out", str(out), "--frames", "6", "--seed", "3")
         assert result.returncode == 0, result.stderr
-    assert (frames / "frames" / "000005.png").read_bytes() == (tmp_path / "again" / "frames" / "000005.png").read_bytes()
+    again = tmp_path / "again" / "frames" / "000005.png"
+    assert (frames / "frames" / "000005.png").read_bytes() == again.read_bytes()
     assert run_cli("sim", "tactile", "--out", str(balls), "--frames", "6", "--seed", "4", "--ball", "2").returncode == 0
 
     calibration = tmp_path / "cal.npz"

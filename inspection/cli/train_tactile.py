@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     write_json_atomic(Path(args.out).with_suffix(".json"), meta)
     summary = f"val accuracy {meta['validation']['accuracy']:.3f}" if args.val else \
         f"train accuracy {history[-1]['train_accuracy']:.3f}"
-    print(f"trained {args.epochs} epochs on {len(targets)} frames in {meta['train_seconds']} s, {summary} -> {args.out}")
+    print(f"trained {args.epochs} epochs on {len(targets)} frames in {meta['train_seconds']} s, "
+          f"{summary} -> {args.out}")
     print(json.dumps(meta.get("validation", {}).get("per_class", {})))
     return 0

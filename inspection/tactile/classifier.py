@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -18,6 +18,9 @@ import numpy as np
 from inspection.errors import InputError
 from inspection.model import TACTILE_CLASSES
 from inspection.tactile.reconstruct import Reconstruction
+
+if TYPE_CHECKING:
+    import torch
 
 INPUT_HW = (120, 160)
 DIFF_SCALE = 40.0
@@ -33,13 +36,14 @@ def network_input(reconstruction: Reconstruction, residual_mm: np.ndarray) -> np
     return np.clip(stacked, -5.0, 5.0).astype(np.float32)
 
 
-def build_network(num_classes: int = len(TACTILE_CLASSES)):
+def build_network(num_classes: int = len(TACTILE_CLASSES)) -> "torch.nn.Module":
     """Seven 3x3 conv blocks (four stride-2), global average + max pooling, one linear layer (~0.2 M weights)."""
     import torch
     from torch import nn
 
     def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(inplace=True))
 
     class TactileNet(nn.Module):
         def __init__(self) -> None:
@@ -77,7 +81,10 @@ class TactileClassifier:
         if not path.is_file():
             raise InputError(f"{path}: classifier weights not found (train with `inspection train tactile`)")
         sidecar = path.with_suffix(".json")
-        self.meta: dict[str, Any] = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        try:
+            self.meta: dict[str, Any] = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{sidecar}: unreadable classifier metadata ({exc})") from exc
         self.classes = tuple(self.meta.get("classes", TACTILE_CLASSES))
         if self.classes != TACTILE_CLASSES:
             raise InputError(f"{sidecar}: classes {list(self.classes)} differ from {list(TACTILE_CLASSES)}")

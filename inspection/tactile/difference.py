@@ -95,8 +95,8 @@ def estimate_background(frame: np.ndarray, degree: int = 3, iterations: int = 3)
     image = check_frame(frame, "frame").astype(np.float32)
     h, w = image.shape[:2]
     smooth = cv2.GaussianBlur(image, (0, 0), 1.5)
-    texture = sum(np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1))
-                  for c in range(3))
+    texture = sum(np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0))
+                  + np.abs(cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1)) for c in range(3))
     keep = texture < np.percentile(texture, 50)
     keep = cv2.erode(keep.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     ys, xs = np.mgrid[0:h, 0:w]

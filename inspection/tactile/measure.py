@@ -146,7 +146,8 @@ def pixel_to_part(center_px: tuple[float, float], indentation_mm: float, sensor_
 
 
 def to_finding(reconstruction: Reconstruction, measurement: Measurement, class_name: str, confidence: float,
-               sensor_to_part: np.ndarray, finding_id: str, region_id: str = "", press_index: int = 0) -> TactileFinding:
+               sensor_to_part: np.ndarray, finding_id: str, region_id: str = "",
+               press_index: int = 0) -> TactileFinding:
     """A TactileFinding on the part: the defect centre (or the gel centre for a clean contact)."""
     transform = np.asarray(sensor_to_part, float)
     if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from inspection.model import TACTILE_CLASSES
 
@@ -42,7 +45,7 @@ def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progre
     return np.stack(inputs), np.asarray(targets, np.int64), labels
 
 
-def augment(batch, generator):
+def augment(batch: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
     """Random contrast loss, drift, noise and a small rotation, applied in place of the raw-frame effects."""
     import math
 
@@ -63,7 +66,7 @@ def augment(batch, generator):
 
 
 def train(inputs: np.ndarray, targets: np.ndarray, epochs: int, seed: int, device: str = "cpu",
-          batch_size: int = 64, lr: float = 3e-3, progress: bool = True):
+          batch_size: int = 64, lr: float = 3e-3, progress: bool = True) -> tuple["torch.nn.Module", list[dict]]:
     """Train from scratch; returns (network, history)."""
     import torch
     from torch import nn
