@@ -84,3 +84,25 @@ def test_dataset_is_byte_identical_per_seed_and_covers_every_class(tmp_path):
 def test_bad_frame_count_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="--frames"):
         write_dataset(tmp_path, 0, 1, CONFIG, progress=False)
+
+
+def test_label_pose_is_the_pressed_pose_and_places_the_defect(tmp_path):
+    from inspection.tactile.measure import pixel_to_part
+
+    write_dataset(tmp_path, 6, 8, CONFIG, progress=False)
+    dataset = TactileDataset(tmp_path)
+    for i in range(len(dataset)):
+        label = dataset.label(i)
+        pose = np.array(label["sensor_to_part"])
+        if label["class_name"] == "none" or label["surface"]["radius_mm"] is not None:
+            continue
+        # Flat part, surface at z = 0: the pressed gel plane sits the press depth inside it.
+        assert pose[2, 3] == pytest.approx(-label["press_depth_mm"] * 1e-3, abs=1e-6)
+    for i in range(len(dataset)):
+        label = dataset.label(i)
+        if label["class_name"] in ("none", "scratch", "crack"):
+            continue  # long defects: their pixel centroid is not their nominal centre
+        gt = label["defects"][0]
+        point = pixel_to_part(tuple(gt["center_px"]), 0.0, np.array(label["sensor_to_part"]), (240, 320),
+                              CONFIG.pixel_size_m)
+        assert np.allclose(point[:2], label["defects_part_frame"][0]["center"][:2], atol=1.5e-4)

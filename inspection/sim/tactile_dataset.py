@@ -123,6 +123,13 @@ def render_scene(scene: PressScene, config: TactileConfig, rng: np.random.Genera
                            contrast=scene.contrast, defect_heights=per_defect)
 
 
+def pressed_pose(scene: PressScene, frame: TactileFrame) -> np.ndarray:
+    """Sensor-to-part transform when the frame is taken: moved along +z to first touch, then the press."""
+    pose = np.array(scene.pose, float)
+    pose[:3, 3] += pose[:3, 2] * (frame.first_touch_m + scene.press_depth_m)
+    return pose
+
+
 def scene_label(scene: PressScene, frame: TactileFrame, name: str) -> dict[str, Any]:
     radius = scene.surface.radius_m
     return {
@@ -131,7 +138,7 @@ def scene_label(scene: PressScene, frame: TactileFrame, name: str) -> dict[str, 
         "press_depth_mm": round(scene.press_depth_m * 1e3, 6),
         "surface": {"radius_mm": None if radius is None else round(radius * 1e3, 4),
                     "axis": [round(v, 6) for v in scene.surface.axis]},
-        "sensor_to_part": np.round(scene.pose, 9).tolist(),
+        "sensor_to_part": np.round(pressed_pose(scene, frame), 9).tolist(),  # at the moment of the frame
         "drift": [round(v, 5) for v in scene.drift],
         "contrast": round(scene.contrast, 5),
         "contact_px": int(frame.contact.sum()),

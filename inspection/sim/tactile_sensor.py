@@ -68,6 +68,7 @@ class TactileFrame:
     height_m: np.ndarray        # (H, W) true gel indentation (m) before the elastomer blur
     gel_height_m: np.ndarray    # (H, W) indentation after the elastomer (what optics see)
     defects: list[dict[str, Any]] = field(default_factory=list)
+    first_touch_m: float = 0.0  # how far the sensor moved along +z from the given pose to first touch
 
 
 def gel_grid(config: TactileConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +171,8 @@ class TactileSimulator:
         image = self.optics.render(gx, gy, rng, drift=drift, contrast=contrast)
         labels = [defect_label(d, hmap, contact, self.config.pixel_size_m)
                   for d, hmap in zip(defects, defect_heights or [])]
-        return TactileFrame(image=image, contact=contact, height_m=penetration, gel_height_m=gel, defects=labels)
+        return TactileFrame(image=image, contact=contact, height_m=penetration, gel_height_m=gel, defects=labels,
+                            first_touch_m=float(gap.min()))
 
 
 def defect_label(defect: Defect, height_m: np.ndarray, contact: np.ndarray, pixel_m: float) -> dict[str, Any]:
