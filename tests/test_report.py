@@ -55,3 +55,11 @@ def test_cli_rerenders_from_json(tmp_path) -> None:
     assert result.returncode == 0 and (tmp_path / "report.html").is_file()
     missing = run_cli("report", str(tmp_path / "nothing"))
     assert missing.returncode == 1 and "no report.json" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_atomic_files_are_readable_by_others(tmp_path) -> None:
+    import os
+
+    from inspection.atomic import write_json_atomic
+
+    assert os.stat(write_json_atomic(tmp_path / "a.json", {"x": 1})).st_mode & 0o777 == 0o644
