@@ -45,7 +45,8 @@ def render_model_card(metadata: dict[str, Any]) -> str:
     lines = [
         "# Stage I defect detector",
         "",
-        f"{metadata['architecture'].upper()} (Ultralytics), trained from its yaml definition (random initialisation:",
+        f"{metadata['architecture'].replace('yolo', 'YOLO')} (Ultralytics), trained from its yaml definition "
+        "(random initialisation:",
         "no pretrained weights are downloaded), input "
         f"{metadata['imgsz']}x{metadata['imgsz']} RGB. Written by `inspection train vision`; do not edit by hand.",
         "",
@@ -57,6 +58,7 @@ def render_model_card(metadata: dict[str, Any]) -> str:
         "## Training",
         "",
         f"- data: `{training['dataset']}`: {stats['images']} images, {stats['boxes']} boxes, splits {stats['splits']}",
+        *([f"- data made by `{training['dataset_generator']}`"] if training.get("dataset_generator") else []),
         f"- boxes per class: {stats['classes']}",
         f"- epochs {training['epochs']}, image size {metadata['imgsz']}, batch {training['batch']}, "
         f"seed {training['seed']}, {training['duration_s'] / 60:.1f} min",

@@ -67,6 +67,22 @@ def read_training_dataset(options: TrainOptions) -> Dataset:
     return dataset
 
 
+def dataset_generator(root: Path) -> str | None:
+    """The command that made a simulated dataset (its dataset.json says), so the card can name it."""
+    import json
+
+    try:
+        info = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("generator") != "inspection sim dataset":
+        return None
+    per_split = info.get("images_per_split", info.get("images"))
+    images = sum(per_split.values()) if isinstance(per_split, dict) else per_split
+    return (f"inspection sim dataset --images {images} --seed {info.get('seed')} --tile {info.get('tile')} "
+            f"--format {info.get('format')}")
+
+
 def next_run_dir(runs_dir: Path, name: str) -> Path:
     """``runs/vision/<name>``, or ``<name>2``, ``<name>3``... so earlier runs are never overwritten."""
     base = name or datetime.now(timezone.utc).strftime("train-%Y%m%d-%H%M%S")
@@ -177,6 +193,7 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
         "training": {
             "dataset": str(options.dataset), "dataset_stats": {k: stats[k] for k in ("images", "boxes", "classes",
                                                                                        "splits")},
+            "dataset_generator": dataset_generator(dataset.root),
             "skipped": len(stats["skipped"]), "epochs": options.epochs, "seed": options.seed,
             "batch": options.batch, "device": options.device, "duration_s": round(duration, 1),
             "run_dir": str(run_dir), "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
