@@ -12,8 +12,7 @@ venv:
 	@tools/bootstrap.sh $(FLAVOUR)
 
 demo: venv
-	$(VENV)/bin/inspection doctor
-	$(PY) bench/image_transport.py --frames 90
+	$(VENV)/bin/inspection demo --out runs/demo
 
 test: venv
 	$(PY) -m pytest -q tests

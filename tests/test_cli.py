@@ -40,7 +40,7 @@ def test_doctor_passes_here(tmp_path) -> None:
     result = run_cli("doctor", "--json", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     checks = {c["name"]: c for c in json.loads(out.read_text())}
-    for required in ("rclpy", "rmw", "torch", "ultralytics", "open3d", "pinocchio", "config"):
+    for required in ("rclpy", "rmw", "torch", "ultralytics", "open3d", "pinocchio", "config", "models"):
         assert checks[required]["ok"], checks[required]
     assert "wheels" in checks["rclpy"]["detail"] or "distro" in checks["rclpy"]["detail"]
     assert "launch_ros" in checks and "moveit.planning" in checks

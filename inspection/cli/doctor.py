@@ -110,10 +110,17 @@ def check_config() -> Check:
     return Check("config", True, f"{paths.config_file('pipeline.yaml')} ({len(NODE_PARAMETERS)} nodes), cell.yaml valid")
 
 
+# What the nodes load by default (config/pipeline.yaml): Stage I detector and its sidecar, Stage II
+# calibration and classifier.
+SHIPPED_MODELS = ("defect_detector.onnx", "defect_detector.json", "tactile_calibration.npz", "tactile_classifier.pt")
+
+
 def check_models() -> Check:
     folder = paths.share_dir() / "models"
-    found = sorted(p.name for p in folder.glob("*") if p.suffix in {".pt", ".onnx", ".npz", ".json"})
-    return Check("models", bool(found), f"{folder}: {', '.join(found) or 'none'}", required=False)
+    missing = [name for name in SHIPPED_MODELS if not (folder / name).is_file()]
+    if missing:
+        return Check("models", False, f"{folder}: missing {', '.join(missing)} (see models/README.md)")
+    return Check("models", True, f"{folder}: {', '.join(SHIPPED_MODELS)}")
 
 
 def _optional_module(name: str, purpose: str) -> Callable[[], Check]:
