@@ -138,11 +138,20 @@ def test_class_gating_keeps_different_classes_apart_but_regions_fold(setup):
     cell, _, localizer = setup
     view = CameraView.from_cell(cell, "top")
     box = box_of_square(view, 0.0, 0.0)
-    other = Detection2D(box.x1, box.y1, box.x2, box.y2, "stain", 0.6, "top")
+    other = Detection2D(box.x1, box.y1, box.x2, box.y2, "pit", 0.6, "top")
     merged = merge_hypotheses(localizer.localize([box, other], view)[0], distance_m=0.01)
-    assert sorted(h.class_name for h in merged) == ["dent", "stain"]
+    assert sorted(h.class_name for h in merged) == ["dent", "pit"]
     (region,) = scan_regions(merged, margin_m=0.005)
     assert sorted(region.hypothesis_ids) == sorted(h.id for h in merged)
+
+
+def test_optical_defects_get_no_scan_region(setup):
+    cell, _, localizer = setup
+    view = CameraView.from_cell(cell, "top")
+    box = box_of_square(view, 0.0, 0.0)
+    stain = Detection2D(box.x1, box.y1, box.x2, box.y2, "stain", 0.9, "top")
+    hypotheses = localizer.localize([stain], view)[0]
+    assert [h.class_name for h in hypotheses] == ["stain"] and scan_regions(hypotheses, margin_m=0.005) == []
 
 
 def test_localisation_on_simulator_frames(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 
 from inspection.cell import CameraConfig, CellConfig
 from inspection.errors import InputError
-from inspection.model import DefectHypothesis, Detection2D, ScanRegion
+from inspection.model import GEOMETRIC_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 
 # Detector boxes use pixel edges (pixel i spans [i, i + 1), as Ultralytics and the simulator's labels do);
 # the camera model puts pixel centres at integer coordinates (OpenCV, ROS CameraInfo).
@@ -177,10 +177,12 @@ def merge_hypotheses(hypotheses: list[DefectHypothesis], distance_m: float) -> l
 
 
 def scan_regions(hypotheses: list[DefectHypothesis], margin_m: float) -> list[ScanRegion]:
-    """A region per defect (radius: half its larger extent plus ``margin_m``); a region whose centre lies
-    inside a larger one is folded into it, so two labels for one spot cost one tactile scan."""
+    """A region per geometric defect (radius: half its larger extent plus ``margin_m``); a region whose
+    centre lies inside a larger one is folded into it, so two labels for one spot cost one tactile scan.
+    Optical defects (stains, paint loss) get no region: touch cannot feel them, pressing costs time."""
     circles = sorted(
-        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id]] for h in hypotheses),
+        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id]] for h in hypotheses
+         if h.class_name in GEOMETRIC_CLASSES),
         key=lambda c: -c[2])
     kept: list[list] = []
     for centre, normal, radius, ids in circles:
