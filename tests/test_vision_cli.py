@@ -145,3 +145,26 @@ def test_record_puts_the_evaluation_in_the_sidecar_and_card(trained, tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert evaluation["recall"] == result["recall"] and evaluation["images"] == 4
     assert "Held-out evaluation" in (tmp_path / "m.md").read_text()
+
+
+def test_fine_tune_records_where_it_started(trained, tmp_path):
+    from inspection.vision.training import sha256
+
+    data, out, _ = trained
+    tuned = tmp_path / "tuned.pt"
+    done = run_cli("train", "vision", "--dataset", str(data), "--epochs", "1", "--imgsz", "64", "--batch", "8",
+                   "--workers", "0", "--runs", str(tmp_path / "runs"), "--out", str(tuned), "--weights", str(out),
+                   timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    initial = json.loads(tuned.with_suffix(".json").read_text())["training"]["initial_weights"]
+    assert initial["sha256"] == sha256(out) and initial["training"]["epochs"] == 1
+    assert "fine-tuned from" in tuned.with_suffix(".md").read_text()
+
+
+def test_fine_tune_refuses_weights_with_other_classes(trained, tmp_path):
+    _, out, _ = trained
+    other = write_blob_dataset(tmp_path / "other", count=4, names=("a", "b", "c", "d", "e", "f", "g"))
+    done = run_cli("train", "vision", "--dataset", str(other), "--weights", str(out), "--runs", str(tmp_path / "runs"),
+                   "--out", str(tmp_path / "m.pt"))
+    assert done.returncode == 1 and "classes" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", action="store_true", help="keep decoded images in RAM (faster epochs)")
     parser.add_argument("--runs", type=Path, default=Path("runs/vision"), help="folder for run folders")
     parser.add_argument("--name", default="", help="run folder name (default: train-<UTC time>)")
+    parser.add_argument("--weights", type=Path, help="fine-tune from this .pt (same classes) instead of from scratch")
     parser.add_argument("--out", type=Path, default=Path("models/defect_detector.pt"),
                         help="where the weights go; .onnx, .json and .md are written beside it")
 
@@ -28,10 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise InputError(f"--epochs {args.epochs}: must be at least 1")
+    if args.weights is not None and (args.weights.suffix != ".pt" or not args.weights.is_file()):
+        raise InputError(f"--weights {args.weights}: expected an existing Ultralytics .pt file")
     if args.batch < 1 or args.workers < 0:
         raise InputError("--batch must be at least 1 and --workers at least 0")
     options = TrainOptions(dataset=args.dataset, dataset_format=args.format, out=args.out, epochs=args.epochs, imgsz=args.imgsz,
                            device=args.device, seed=args.seed, batch=args.batch, workers=args.workers,
-                           runs_dir=args.runs, name=args.name, cache=args.cache)
+                           runs_dir=args.runs, name=args.name, cache=args.cache,
+                           weights=args.weights)
     train_detector(options, log=lambda line: print(line, flush=True))
     return 0

@@ -37,6 +37,13 @@ def _evaluation_section(evaluation: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _fine_tuned_from(initial: dict[str, Any]) -> str:
+    earlier = initial.get("training") or {}
+    history = (f": itself {earlier.get('epochs')} epochs on `{earlier.get('dataset')}`, seed {earlier.get('seed')}"
+               if earlier else "")
+    return f"- fine-tuned from `{initial['path']}` (sha256 {initial['sha256'][:12]}){history}"
+
+
 def render_model_card(metadata: dict[str, Any]) -> str:
     training = metadata["training"]
     stats = training["dataset_stats"]
@@ -60,6 +67,7 @@ def render_model_card(metadata: dict[str, Any]) -> str:
         f"- data: `{training['dataset']}`: {stats['images']} images, {stats['boxes']} boxes, splits {stats['splits']}",
         *([f"- data made by `{training['dataset_generator']}`"] if training.get("dataset_generator") else []),
         f"- boxes per class: {stats['classes']}",
+        *([_fine_tuned_from(training["initial_weights"])] if training.get("initial_weights") else []),
         f"- epochs {training['epochs']}, image size {metadata['imgsz']}, batch {training['batch']}, "
         f"seed {training['seed']}, {training['duration_s'] / 60:.1f} min",
         f"- device: {on_gpu or 'CPU'} ({training['host']}); Ultralytics {training['ultralytics']}, "
@@ -87,7 +95,8 @@ def render_model_card(metadata: dict[str, Any]) -> str:
         "  full-frame pass (the `vision_node` section of config/pipeline.yaml).",
         "",
         "Reproduce: `inspection train vision --dataset DATA --epochs "
-        f"{training['epochs']} --imgsz {metadata['imgsz']} --seed {training['seed']}`.",
+        f"{training['epochs']} --imgsz {metadata['imgsz']} --seed {training['seed']}"
+        f"{' --weights ' + training['initial_weights']['path'] if training.get('initial_weights') else ''}`.",
         "",
     ]
     return "\n".join(lines)

@@ -42,6 +42,7 @@ class TrainOptions:
     name: str = ""
     cache: bool = False
     dataset_format: str | None = None  # None: detected
+    weights: Path | None = None  # fine-tune from these (.pt) instead of training from random weights
 
 
 def _ordered_classes(dataset: Dataset) -> list[str]:
@@ -81,6 +82,17 @@ def dataset_generator(root: Path) -> str | None:
     images = sum(per_split.values()) if isinstance(per_split, dict) else per_split
     return (f"inspection sim dataset --images {images} --seed {info.get('seed')} --tile {info.get('tile')} "
             f"--format {info.get('format')}")
+
+
+def _initial_weights(weights: Path | None) -> dict[str, Any] | None:
+    """Where a fine-tuned model started: the file, its hash and, from its sidecar, how it was trained."""
+    if weights is None:
+        return None
+    import json
+
+    sidecar = metadata_path(weights)
+    earlier = json.loads(sidecar.read_text(encoding="utf-8")).get("training") if sidecar.is_file() else None
+    return {"path": str(weights), "sha256": sha256(weights), "training": earlier}
 
 
 def next_run_dir(runs_dir: Path, name: str) -> Path:
@@ -125,13 +137,18 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     from ultralytics import YOLO
 
     dataset = read_training_dataset(options)
+    model = YOLO(str(options.weights) if options.weights else f"{ARCHITECTURE}.yaml", task="detect")
+    if options.weights:
+        names = [model.names[i] for i in sorted(model.names)]
+        if names != dataset.class_names:
+            raise InputError(f"--weights {options.weights}: classes {names} differ from the dataset's "
+                             f"{dataset.class_names}")
     run_dir = next_run_dir(options.runs_dir, options.name)
     # A YOLO copy (hard links) inside the run: fixes the class order and keeps the run reproducible.
     write_yolo(dataset, run_dir / "data")
     data_yaml, stats = run_dir / "data" / "data.yaml", dataset_stats(dataset)
     log(f"run folder {run_dir}; dataset {stats['images']} images, {stats['boxes']} boxes, "
         f"splits {stats['splits']}, {len(stats['skipped'])} skipped")
-    model = YOLO(f"{ARCHITECTURE}.yaml", task="detect")
     started = time.monotonic()
 
     def report_epoch(trainer: Any) -> None:
@@ -169,7 +186,8 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     model.add_callback("on_fit_epoch_end", report_epoch)
     model.train(data=str(data_yaml), epochs=options.epochs, imgsz=options.imgsz, device=options.device,
                 seed=options.seed, deterministic=True, batch=options.batch, workers=options.workers,
-                amp=False, pretrained=False, project=str(run_dir.absolute()), name="train", exist_ok=True,
+                amp=False, pretrained=options.weights is not None, project=str(run_dir.absolute()), name="train",
+                exist_ok=True,
                 cache="ram" if options.cache else False, plots=True, verbose=False)
     trainer = model.trainer
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
@@ -194,6 +212,7 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
             "dataset": str(options.dataset), "dataset_stats": {k: stats[k] for k in ("images", "boxes", "classes",
                                                                                        "splits")},
             "dataset_generator": dataset_generator(dataset.root),
+            "initial_weights": _initial_weights(options.weights),
             "skipped": len(stats["skipped"]), "epochs": options.epochs, "seed": options.seed,
             "batch": options.batch, "device": options.device, "duration_s": round(duration, 1),
             "run_dir": str(run_dir), "host": f"{platform.node()} ({platform.processor() or platform.machine()})",
