@@ -46,6 +46,7 @@ def test_simulated_frames_become_hypotheses_on_the_part(ros_env, ros_node, tmp_p
         bad = numpy_to_image(np.zeros((8, 8), np.uint8), "mono8")
         bad.encoding = "yuv422"
         bad_frames.publish(bad)
+        spin_until(ros_node, lambda: False, 1.0)  # the node keeps only the latest frame: let it take this one
         short = numpy_to_image(np.zeros((480, 640, 3), np.uint8), "rgb8")
         short.data = bytes(short.data[:1000])
         bad_frames.publish(short)
