@@ -184,8 +184,11 @@ def main() -> int:
     model = args.model.with_suffix("")
     metadata = read_metadata(model.with_suffix(".onnx"))
     settings = DetectorSettings.from_params(load_node_params("vision_node"))
-    print(f"# Stage I vision bench: {model}, trained {metadata['training']['epochs']} epochs at "
-          f"{metadata['imgsz']} px, seed {metadata['training']['seed']}")
+    training = metadata["training"]
+    earlier = (training.get("initial_weights") or {}).get("training") or {}
+    history = f" after {earlier.get('epochs')} from scratch" if earlier else ""
+    print(f"# Stage I vision bench: {model}, trained {training['epochs']} epochs{history} at "
+          f"{metadata['imgsz']} px, seed {training['seed']}")
     tile_latency(model, metadata["imgsz"], args.repeats)
     sliced_frames(model, settings, max(3, args.repeats // 4))
     if not args.skip_accuracy:
