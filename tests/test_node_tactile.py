@@ -50,7 +50,7 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
             frame_pub.publish(numpy_to_image(image, "rgb8", "gelsight", stamp))
         press_pub.publish(String(data=raw or json.dumps({
             "stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}, "index": index,
-            "sensor_to_part": _press_pose(x).tolist(), "depth_m": config.press_depth_m})))
+            "sensor_to_part": _press_pose(x).tolist(), "depth_m": 0.0 if index == 7 else config.press_depth_m})))
         spin_until(ros_node, lambda: False, 0.3)
 
     try:
@@ -63,9 +63,12 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
         send(1, np.zeros((240, 320, 3), np.uint8), 0.1)     # black frame
         send(2, np.full((240, 320, 3), 255, np.uint8), 0.1)  # saturated frame
         send(3, None, 0.1, raw="{not json")                  # broken press record
+        send(6, None, 0.1)                                   # press whose frame was dropped
+        send(7, simulator.background(rng), 0.1)              # nothing felt, and the arm says it never pressed
         send(4, frames["dent"], 0.1)
         send(5, frames["clean"], 0.2)
         assert spin_until(ros_node, lambda: len(findings) >= 2, 30), stop_node(process)
+        spin_until(ros_node, lambda: False, 7.0)  # past the partner timeout of the dropped frame
         assert process.poll() is None
     finally:
         output = stop_node(process)
@@ -79,3 +82,4 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
     assert "no background (no-contact) frame received yet" in output
     assert "empty/black" in output and "saturated" in output
     assert "tactile/press: ignored a bad press record" in output
+    assert "no tactile frame within" in output and "press 7: no contact between gel and part" in output

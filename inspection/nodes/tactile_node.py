@@ -12,6 +12,7 @@ is logged and counted; the node goes on with the next press.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -29,6 +30,7 @@ from inspection.tactile.stage import NoContact, StageTwo
 
 NODE_NAME = "tactile_node"
 PENDING_LIMIT = 32  # frames or press records waiting for their partner; older ones are dropped and counted
+PARTNER_TIMEOUT_S = 5.0  # a frame or press record whose partner has not come by then was dropped upstream
 REGION_MATCH_M = 0.005
 
 
@@ -56,7 +58,17 @@ class TactileNode(Node):
         self.create_subscription(Image, "tactile/image_raw", self.frame_callback, image_qos(reliable=True, depth=20))
         self.create_subscription(String, "tactile/press", self.press_callback, RELIABLE)
         self.create_subscription(String, "inspection/plan/json", self.plan_callback, LATCHED)
+        self.create_timer(1.0, self.expire_callback)
 
+    def expire_callback(self) -> None:
+        """Report presses whose frame (or frames whose press record) never came, and forget them."""
+        now = time.monotonic()
+        for pending, missing in ((self.presses, "tactile frame"), (self.frames, "press record")):
+            for key in [k for k, (arrived, _) in pending.items() if now - arrived > PARTNER_TIMEOUT_S]:
+                pending.pop(key)
+                self.counts["unmatched"] += 1
+                self.get_logger().warning(f"stamp {key[0]}.{key[1]:09d}: no {missing} within {PARTNER_TIMEOUT_S:.0f} s "
+                                          "(dropped upstream); that press gives no finding")
     def background_callback(self, message: Image) -> None:
         try:
             self.stage.set_background(image_to_rgb8(message))
@@ -91,7 +103,7 @@ class TactileNode(Node):
         self._pair(key)
 
     def _remember(self, pending: OrderedDict, key: tuple[int, int], item) -> None:
-        pending[key] = item
+        pending[key] = (time.monotonic(), item)
         while len(pending) > PENDING_LIMIT:
             stale, _ = pending.popitem(last=False)
             self.counts["unmatched"] += 1
@@ -109,7 +121,7 @@ class TactileNode(Node):
     def _pair(self, key: tuple[int, int]) -> None:
         if key not in self.frames or key not in self.presses:
             return
-        frame_message, press = self.frames.pop(key), self.presses.pop(key)
+        (_, frame_message), (_, press) = self.frames.pop(key), self.presses.pop(key)
         index = int(press.get("index", self.counts["findings"]))
         try:
             frame = image_to_rgb8(frame_message)
