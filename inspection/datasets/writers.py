@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from inspection.atomic import write_json_atomic, write_text_atomic
+from inspection.atomic import staged_folder, write_json_atomic, write_text_atomic
 from inspection.datasets.types import Dataset, DatasetError, ImageRecord
 
 DEFAULT_SPLIT = "train"
@@ -46,16 +45,8 @@ def _staging(out: Path, root: Path, dataset_images: int) -> Iterator[Path]:
         raise DatasetError(f"{out}: output folder exists and is not empty")
     if out.resolve().is_relative_to(root.resolve()):
         raise DatasetError(f"{out}: output folder must not be inside the dataset {root}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
         yield staging
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _link(source: Path, target: Path, copy: bool) -> None:

@@ -9,9 +9,6 @@ Splits are by render (= by part), so no part appears in both train and val.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from inspection.atomic import write_json_atomic, write_text_atomic
+from inspection.atomic import staged_folder, write_json_atomic, write_text_atomic
 from inspection.errors import InputError
 from inspection.model import DEFECT_CLASSES
 
@@ -215,20 +212,8 @@ def write_dataset(options: DatasetOptions, progress: bool = True) -> dict[str, A
     options.check()
     if options.part is not None:
         _mesh_part(options.part, options.units)  # a bad mesh fails here, before any rendering
-    out = options.out.expanduser().absolute()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out}: output folder exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        summary = _write(options, staging, tqdm(total=options.images, unit="img", disable=not progress))
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return summary
+    with staged_folder(options.out) as staging:
+        return _write(options, staging, tqdm(total=options.images, unit="img", disable=not progress))
 
 
 def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:
