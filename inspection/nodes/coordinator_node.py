@@ -79,6 +79,7 @@ class CoordinatorNode(Node):
         self.create_subscription(String, "sim/ground_truth", self.truth_callback, LATCHED, callback_group=self.group)
         self.create_service(Trigger, "inspection/start", self.start_service, callback_group=self.group)
         self.create_service(Trigger, "inspection/cancel", self.cancel_service, callback_group=self.group)
+        self.worker: threading.Thread | None = None
         self.vision_reset = self.create_client(Trigger, "vision/reset", callback_group=self.group)
         self.camera_trigger = self.create_client(Trigger, self.params["capture_service"], callback_group=self.group)
         self.publish_state(0.0, "ready")
@@ -124,7 +125,8 @@ class CoordinatorNode(Node):
         run_dir.mkdir(parents=True, exist_ok=True)
         self.cancel_requested = False
         self.phase = Phase.CAPTURE
-        threading.Thread(target=self.run_inspection, args=(run_dir,), daemon=True).start()
+        self.worker = threading.Thread(target=self.run_inspection, args=(run_dir,), daemon=True)
+        self.worker.start()
         response.success, response.message = True, str(run_dir)
         return response
 
@@ -180,8 +182,7 @@ class CoordinatorNode(Node):
         return key in self.latest and self.latest[key][0] > since
 
     def call(self, client, what: str, timeout_s: float) -> None:
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise TimeoutError(f"{what}: service {client.srv_name} not available")
+        self.wait_for(f"{what}: service {client.srv_name} not available", client.service_is_ready, timeout_s)
         future = client.call_async(Trigger.Request())
         self.wait_for(what, future.done, timeout_s)
         if not future.result().success:
@@ -235,6 +236,16 @@ class CoordinatorNode(Node):
         self.journal = None
         self.phase = Phase.IDLE
         self.publish_state(1.0, f"done: {len(report.defects)} defects, report {run_dir / 'report.json'}", run_dir)
+
+
+    def destroy_node(self) -> None:
+        """On shutdown (Ctrl-C, SIGTERM) a running inspection is cancelled and still writes its report."""
+        if self.worker is not None and self.worker.is_alive():
+            with self.condition:
+                self.cancel_requested = True
+                self.condition.notify_all()
+            self.worker.join(timeout=30.0)
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
