@@ -150,21 +150,11 @@ class Surface:
 
 
 def load_mesh(path: str | Path) -> Surface:
-    """Read a mesh file (STL, OBJ, PLY, ...) with trimesh; errors name the file."""
-    import trimesh
+    """Read a mesh file (STL, OBJ, PLY) as a Surface; errors name the file."""
+    from inspection.sim.mesh_io import read_mesh_arrays
 
-    path = Path(path)
-    if not path.is_file():
-        raise MeshError(f"{path}: mesh file does not exist")
     try:
-        # Unprocessed first, so NaN vertices are reported instead of silently dropped with their triangles.
-        loaded = trimesh.load(path, force="mesh", process=False)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file, reported as one line
-        raise MeshError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise MeshError(f"{path}: no triangles in the file")
-    bad = int((~np.isfinite(np.asarray(loaded.vertices))).any(axis=1).sum())
-    if bad:
-        raise MeshError(f"{path}: {bad} vertices are NaN or infinite")
-    loaded.merge_vertices()  # STL repeats vertices per triangle; shared vertices give smooth normals
-    return Surface.from_arrays(np.asarray(loaded.vertices), np.asarray(loaded.faces), name=str(path))
+        vertices, triangles = read_mesh_arrays(path)
+    except InputError as exc:
+        raise MeshError(str(exc)) from exc
+    return Surface.from_arrays(vertices, triangles, name=str(path))

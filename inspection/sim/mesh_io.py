@@ -18,6 +18,32 @@ MESH_SUFFIXES = (".stl", ".obj", ".ply")
 _MAX_METRES_EXTENT = 20.0
 
 
+def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and triangles of an STL/OBJ/PLY file, the one reader every stage uses.
+
+    Read unprocessed, so NaN vertices are reported instead of silently dropped with their triangles,
+    then duplicate vertices are merged (STL repeats them per triangle; shared ones give smooth normals).
+    """
+    import trimesh
+
+    path = Path(path)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(f"{path}: unsupported mesh type {path.suffix!r}; expected one of {list(MESH_SUFFIXES)}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such mesh file")
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many types for corrupt files
+        raise InputError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
+        raise InputError(f"{path}: mesh is empty (no triangles)")
+    bad = int((~np.isfinite(np.asarray(mesh.vertices))).any(axis=1).sum())
+    if bad:
+        raise InputError(f"{path}: {bad} vertices are NaN or infinite")
+    mesh.merge_vertices()
+    return np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
+
+
 def load_mesh_part(path: str | Path, units: str = "m") -> Part:
     """Read a watertight or open (but edge-manifold) triangle mesh; the part frame is the file's frame."""
     import trimesh
@@ -25,19 +51,9 @@ def load_mesh_part(path: str | Path, units: str = "m") -> Part:
     path = Path(path)
     if units not in ("m", "mm"):
         raise InputError(f"{path}: units {units!r}: expected 'm' or 'mm'")
-    if path.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(f"{path}: unsupported mesh type {path.suffix!r}; expected one of {list(MESH_SUFFIXES)}")
-    if not path.is_file():
-        raise InputError(f"{path}: no such mesh file")
-    try:
-        mesh = trimesh.load(path, force="mesh", process=True)
-    except Exception as exc:  # noqa: BLE001 - trimesh raises many types for corrupt files
-        raise InputError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
-        raise InputError(f"{path}: mesh is empty (no triangles)")
+    vertices, faces = read_mesh_arrays(path)
+    mesh = trimesh.Trimesh(vertices, faces, process=True)
     vertices = np.asarray(mesh.vertices, float)
-    if not np.isfinite(vertices).all():
-        raise InputError(f"{path}: mesh has non-finite vertex coordinates")
     extent = float(np.max(np.ptp(vertices, axis=0)))
     if units == "mm":
         vertices = vertices / 1000.0

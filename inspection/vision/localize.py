@@ -70,12 +70,9 @@ class PartSurface:
 
     @staticmethod
     def from_file(path: str | Path) -> "PartSurface":
-        import open3d as o3d
+        from inspection.sim.mesh_io import read_mesh_arrays
 
-        mesh = o3d.io.read_triangle_mesh(str(path))
-        if len(mesh.triangles) == 0:
-            raise InputError(f"{path}: no triangles read (expected an STL, OBJ or PLY mesh in metres)")
-        return PartSurface(np.asarray(mesh.vertices), np.asarray(mesh.triangles))
+        return PartSurface(*read_mesh_arrays(path))
 
     def _vertex_normals(self) -> np.ndarray:
         corners = self.vertices[self.triangles]
