@@ -138,6 +138,17 @@ def from_dict(cls: type[T], data: Any, path: str | None = None) -> T:
         raise SchemaError(f"{path}: {exc}") from exc
 
 
+def read_json_file(file: str | Path) -> Any:
+    """Parse a JSON file; an unreadable or malformed file is a SchemaError naming it (and the line)."""
+    file = Path(file)
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SchemaError(f"{file}: cannot read ({exc.strerror or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
 def check_schema_version(data: Any, path: str) -> None:
     """Accept documents of the same major schema version only."""
     if not isinstance(data, dict):
@@ -169,11 +180,4 @@ class JsonRecord:
     @classmethod
     def load(cls: type[T], file: str | Path) -> T:
         """Read a JSON file; errors name the file."""
-        file = Path(file)
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SchemaError(f"{file}: cannot read ({exc.strerror})") from exc
-        except json.JSONDecodeError as exc:
-            raise SchemaError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        return cls.from_json(data, path=str(file))  # type: ignore[attr-defined]
+        return cls.from_json(read_json_file(file), path=str(file))  # type: ignore[attr-defined]

@@ -4,13 +4,12 @@ Part frame, metres. Every error names the file, the list index and the field.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from inspection.errors import InputError
 from inspection.model import ScanRegion
-from inspection.schema import SchemaError
+from inspection.schema import SchemaError, read_json_file
 
 # No part in this cell is larger than this; coordinates beyond it were almost certainly millimetres.
 MAX_COORDINATE_M = 20.0
@@ -28,12 +27,7 @@ def _vector(item: dict, key: str, where: str) -> tuple[float, float, float]:
 
 def read_regions(path: str | Path) -> list[ScanRegion]:
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    document = read_json_file(path)
     if not isinstance(document, list):
         raise InputError(f"{path}: expected a list of regions, got {type(document).__name__}")
     regions, seen = [], set()

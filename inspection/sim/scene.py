@@ -8,7 +8,6 @@ sees is measured by the renderer, per view, and stored beside the ground truth.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from inspection.atomic import write_json_atomic
 from inspection.errors import InputError
 from inspection.model import DEFECT_CLASSES
 from inspection.sim.defects import Defect, random_defect
+from inspection.schema import read_json_file
 from inspection.sim.parts import Part, build_part, random_part
 
 SCENE_SCHEMA = "inspection.sim.scene/1"
@@ -117,12 +117,7 @@ class Scene:
 
     @staticmethod
     def load(path: str | Path) -> "Scene":
-        path = Path(path)
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: cannot read scene JSON ({exc})") from exc
-        return Scene.from_json(record, str(path))
+        return Scene.from_json(read_json_file(path), str(path))
 
 
 def random_scene(rng: np.random.Generator, part: Part | None = None,
