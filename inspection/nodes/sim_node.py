@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -53,6 +54,9 @@ class SimNode(Node):
         scene = make_scene(self.params)
         self.sim = SimulatedCell(self.cell, scene, self.params["image_width"] or None,
                                  self.params["image_height"] or None, seed=self.params["seed"])
+        rendered = self.sim.camera  # the cell camera at the rendered resolution
+        self.rendered_camera = replace(self.cell.camera, width=rendered.width, height=rendered.height,
+                                       fx=rendered.fx, fy=rendered.fy, cx=rendered.cx, cy=rendered.cy)
         self.sim_lock = threading.Lock()  # the arm/tactile step and the camera render share the simulator's rng
         self.start_time = time.monotonic()
         if self.params["export_mesh"]:
@@ -95,12 +99,7 @@ class SimNode(Node):
             render = self.sim.capture()
         stamp = self.get_clock().now().to_msg()
         self.image_publisher.publish(numpy_to_image(render.image, "rgb8", self.cell.camera.frame, stamp))
-        info = camera_info_from_config(self.cell.camera, stamp)
-        camera = self.sim.camera
-        info.width, info.height = camera.width, camera.height
-        info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
-        info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        self.info_publisher.publish(info)
+        self.info_publisher.publish(camera_info_from_config(self.rendered_camera, stamp))
 
     def trajectory_callback(self, message: JointTrajectory) -> None:
         try:
