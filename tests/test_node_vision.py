@@ -43,6 +43,7 @@ def test_simulated_frames_become_hypotheses_on_the_part(ros_env, ros_node, tmp_p
     bad_frames = ros_node.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
     try:
         assert spin_until(ros_node, lambda: got["truth"] and bad_frames.get_subscription_count() > 0, 90)
+        spin_until(ros_node, lambda: False, 1.0)  # discovery is asymmetric: let the node's reader match us too
         bad = numpy_to_image(np.zeros((8, 8), np.uint8), "mono8")
         bad.encoding = "yuv422"
         bad_frames.publish(bad)
