@@ -5,13 +5,14 @@ import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
 
 from inspection.datasets.loader import load_dataset
 from inspection.model import DEFECT_CLASSES
-from inspection.sim.dataset import _clip, _tiles, is_val
+from inspection.sim.dataset import _clip, _tiles, is_val, structure_table
 from inspection.sim.scene import Scene
 from tests.conftest import run_cli
 
@@ -135,6 +136,23 @@ def test_tiles_contain_their_defect_and_background_tiles_avoid_all_boxes() -> No
             assert not any(a < x0 + 256 and c > x0 and b < y0 + 256 and d > y0 for a, b, c, d in boxes)
     assert _clip((10, 10, 50, 50), 40, 40, 128, 128) == (0, 0, 10, 10)
     assert _clip((10, 10, 41, 50), 40, 40, 128, 128) is None  # a 1-pixel sliver is no label
+
+
+def test_hard_negative_tile_is_the_structured_defect_free_one() -> None:
+    """A frame that is flat except for a ring pattern (rivet look-alikes) in one corner, away from the defect."""
+    gray = np.full((540, 960), 128, np.uint8)
+    for cx in range(700, 940, 40):
+        cv2.circle(gray, (cx, 450), 8, 60, 2)
+    labels = [("dent", (100, 100, 140, 130))]
+    rng = np.random.default_rng(3)
+    hits = 0
+    for _ in range(40):
+        origins = _tiles(rng, labels, [box for _, box in labels], 128, 960, 540, structure_table(gray))
+        assert 2 <= len(origins) <= 3
+        for x0, y0 in origins[1:]:
+            assert not (x0 < 140 and x0 + 128 > 100 and y0 < 130 and y0 + 128 > 100)
+        hits += len(origins) == 3 and origins[2][0] + 128 > 700 and origins[2][1] + 128 > 450
+    assert hits >= 30  # the extra tile lands on the rings nearly every time
 
 
 def test_val_split_takes_the_requested_fraction_of_renders() -> None:

@@ -3,8 +3,10 @@
 Render ``i`` draws everything (part, finish, defects, view, lights, exposure, noise) from
 ``default_rng([seed, i])``, so the output depends only on the seed and the image count, never on
 ``workers``; renders are consumed in index order until ``images`` images are written. With
-``tile`` the full frame is cut into native-resolution crops around the visible defects (plus some
-background-only crops), which is how small defects reach the detector at full resolution.
+``tile`` the full frame is cut into native-resolution crops around the visible defects, which is
+how small defects reach the detector at full resolution, plus defect-free crops: the most
+structured one (rivet rows, part edges, glints: the look-alikes a detector must learn to leave
+alone) and a random one.
 Splits are by render (= by part), so no part appears in both train and val.
 """
 from __future__ import annotations
@@ -23,8 +25,8 @@ from inspection.model import DEFECT_CLASSES
 
 MAX_DEFECT_TILES = 4
 TILE_MARGIN = 48  # px: a defect whose centre is this far inside a tile is not given its own tile
-BACKGROUND_TILE_PROBABILITY = 0.5
 _BACKGROUND_TRIES = 30
+STRUCTURE_CLIP = 40.0  # grey levels per pixel of Sobel magnitude
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,12 @@ def is_val(index: int, fraction: float) -> bool:
 
 
 def _tiles(rng: np.random.Generator, labels: list[tuple[str, tuple[int, int, int, int]]], all_boxes: list,
-           size: int, width: int, height: int) -> list[tuple[int, int]]:
-    """Tile origins: one around each not-yet-covered visible defect, plus maybe a background tile."""
+           size: int, width: int, height: int, structure: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Tile origins: one around each not-yet-covered visible defect, then up to two defect-free ones.
+
+    ``structure`` is the summed-area table of an edge-strength map of the frame (``structure_table``);
+    the defect-free candidate with the most edge energy becomes a hard negative. Without it, or when
+    no candidate is free of defects, only the random one is kept."""
     origins: list[tuple[int, int]] = []
     covered = [False] * len(labels)
     for k, (_, (x1, y1, x2, y2)) in enumerate(labels):
@@ -106,13 +112,35 @@ def _tiles(rng: np.random.Generator, labels: list[tuple[str, tuple[int, int, int
             # Covered once its centre is well inside a tile: near-duplicate tiles would add little.
             cx, cy = (a1 + a2) / 2, (b1 + b2) / 2
             covered[j] = covered[j] or (inner[0] <= cx <= inner[2] and inner[1] <= cy <= inner[3])
-    if not origins or rng.uniform() < BACKGROUND_TILE_PROBABILITY:
-        for _ in range(_BACKGROUND_TRIES):
-            x0, y0 = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
-            if not any(a1 < x0 + size and a2 > x0 and b1 < y0 + size and b2 > y0 for (a1, b1, a2, b2) in all_boxes):
-                origins.append((x0, y0))
-                break
+    free = []
+    for _ in range(_BACKGROUND_TRIES):
+        x0, y0 = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
+        if not any(a1 < x0 + size and a2 > x0 and b1 < y0 + size and b2 > y0 for (a1, b1, a2, b2) in all_boxes):
+            free.append((x0, y0))
+    if not free:
+        return origins
+    origins.append(free[0])
+    if structure is not None and len(free) > 1:
+        def energy(origin: tuple[int, int]) -> float:
+            x0, y0 = origin
+            return float(structure[y0 + size, x0 + size] - structure[y0, x0 + size] - structure[y0 + size, x0]
+                         + structure[y0, x0])
+
+        hardest = max(free[1:], key=energy)
+        if energy(hardest) > energy(free[0]):
+            origins.append(hardest)
     return origins
+
+
+def structure_table(gray: np.ndarray) -> np.ndarray:
+    """Summed-area table (shape (h+1, w+1)) of the clipped gradient magnitude of an 8-bit grey frame.
+
+    Clipping keeps one long high-contrast silhouette edge from outranking a tile of rivet rings."""
+    import cv2
+
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.integral(np.minimum(cv2.magnitude(gx, gy), STRUCTURE_CLIP), sdepth=cv2.CV_64F)
 
 
 def _clip(box: tuple[int, int, int, int], x0: int, y0: int, w: int, h: int) -> tuple[int, int, int, int] | None:
@@ -149,8 +177,9 @@ def render_one(index: int, options: DatasetOptions, threads: int = 0) -> RenderR
     ids = [d.defect_id for d in render.labels]
     all_boxes = [d.box for d in render.defects if d.box is not None]
     if options.tile:
+        structure = structure_table(cv2.cvtColor(render.image, cv2.COLOR_RGB2GRAY))
         windows = [(x0, y0, options.tile, options.tile)
-                   for x0, y0 in _tiles(rng, labels, all_boxes, options.tile, options.width, options.height)]
+                   for x0, y0 in _tiles(rng, labels, all_boxes, options.tile, options.width, options.height, structure)]
     else:
         windows = [(0, 0, options.width, options.height)]
     bgr = cv2.cvtColor(render.image, cv2.COLOR_RGB2BGR)
