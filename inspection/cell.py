@@ -7,7 +7,7 @@ x, pitch about y, yaw about z, fixed axes, as in URDF). The camera pose is that 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,12 +121,45 @@ class TactileConfig:
 
 
 @dataclass(frozen=True)
+class SafetyConfig:
+    """Hard limits no trajectory may break (checked by inspection.planning.safety before a plan leaves
+    the planner). The robot.* speeds are what the planner aims for; these are the bounds above them.
+    """
+
+    workspace_min: Vector3  # world frame, m: every moving link origin, tool0 and the gel stay inside the box
+    workspace_max: Vector3
+    max_joint_velocity: float  # rad/s, every joint (the URDF's own limits apply too)
+    max_joint_acceleration: float  # rad/s^2
+    slow_zone_m: float  # within this distance of the part the gel moves at most max_tool_speed_near_part
+    max_tool_speed_near_part: float  # m/s
+    max_press_depth_m: float  # how far the gel centre may go into the part surface
+    contact_patch_radius_m: float  # the gel may be inside the surface only this close (laterally) to a press
+    min_link_clearance_m: float  # arm links (not the sensor) never come nearer the part than this
+    joint_limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # rad, tighten the URDF's
+
+    def __post_init__(self) -> None:
+        for name in ("max_joint_velocity", "max_joint_acceleration", "slow_zone_m", "max_tool_speed_near_part",
+                     "max_press_depth_m", "contact_patch_radius_m"):
+            if not getattr(self, name) > 0:
+                raise SchemaError(f"safety.{name}: {getattr(self, name)} must be positive")
+        if self.min_link_clearance_m < 0:
+            raise SchemaError(f"safety.min_link_clearance_m: {self.min_link_clearance_m} must not be negative")
+        if not all(low < high for low, high in zip(self.workspace_min, self.workspace_max)):
+            raise SchemaError(f"safety.workspace_min {list(self.workspace_min)} must be below workspace_max "
+                              f"{list(self.workspace_max)} on every axis")
+        for joint, (low, high) in self.joint_limits.items():
+            if not low < high:
+                raise SchemaError(f"safety.joint_limits.{joint}: lower {low} must be below upper {high}")
+
+
+@dataclass(frozen=True)
 class CellConfig:
     world_frame: str
     robot: RobotConfig
     part: PartConfig
     camera: CameraConfig
     tactile: TactileConfig
+    safety: SafetyConfig
     schema_version: str = "1.0"
 
     def part_to_world(self) -> np.ndarray:
@@ -151,4 +184,36 @@ def load_cell(path: str | Path | None = None) -> CellConfig:
             raise ConfigError(f"{path}: {name}.xyz {list(pose.xyz)} is over 20 m away; were millimetres given?")
         if max(abs(v) for v in pose.rpy) > 2 * math.pi + 1e-6:
             raise ConfigError(f"{path}: {name}.rpy {list(pose.rpy)} exceeds 2*pi; were degrees given?")
+    _check_safety(cell, path)
     return cell
+
+
+def _check_safety(cell: CellConfig, path: Path) -> None:
+    """The planning targets must sit inside the hard limits, else no plan could ever pass."""
+    safety, robot, tactile = cell.safety, cell.robot, cell.tactile
+    for target, value, limit in (
+            ("robot.max_joint_velocity", robot.max_joint_velocity, "max_joint_velocity"),
+            ("robot.max_joint_acceleration", robot.max_joint_acceleration, "max_joint_acceleration"),
+            ("robot.max_tool_speed_near_part", robot.max_tool_speed_near_part, "max_tool_speed_near_part"),
+            ("tactile.press_depth_m", tactile.press_depth_m, "max_press_depth_m")):
+        if value > getattr(safety, limit):
+            raise ConfigError(f"{path}: {target} {value} exceeds safety.{limit} {getattr(safety, limit)}")
+    if safety.max_press_depth_m > tactile.max_press_depth_m:
+        raise ConfigError(f"{path}: safety.max_press_depth_m {safety.max_press_depth_m} exceeds the gel's rated "
+                          f"tactile.max_press_depth_m {tactile.max_press_depth_m}")
+    if safety.slow_zone_m >= tactile.approach_standoff_m:
+        raise ConfigError(f"{path}: safety.slow_zone_m {safety.slow_zone_m} must be below "
+                          f"tactile.approach_standoff_m {tactile.approach_standoff_m} (transits end at the stand-off)")
+    unknown = sorted(set(safety.joint_limits) - set(robot.joint_names))
+    if unknown:
+        raise ConfigError(f"{path}: safety.joint_limits: {unknown} are not in robot.joint_names {list(robot.joint_names)}")
+    for joint, home in zip(robot.joint_names, robot.home_positions):
+        low, high = safety.joint_limits.get(joint, (-math.inf, math.inf))
+        if not low <= home <= high:
+            raise ConfigError(f"{path}: robot.home_positions: {joint} at {home} is outside safety.joint_limits "
+                              f"[{low}, {high}]")
+    inside = np.all(np.array(safety.workspace_min) <= robot.base_pose.xyz) and np.all(
+        np.array(robot.base_pose.xyz) <= safety.workspace_max)
+    if not inside:
+        raise ConfigError(f"{path}: robot.base_pose.xyz {list(robot.base_pose.xyz)} is outside the safety workspace "
+                          f"{list(safety.workspace_min)}..{list(safety.workspace_max)}")

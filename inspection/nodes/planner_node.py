@@ -3,7 +3,8 @@
 Subscribes  inspection/scan_regions/json (std_msgs/String, the JSON side channel of the regions)
 Publishes   inspection/trajectory (trajectory_msgs/JointTrajectory, latched)
             inspection/plan/json (std_msgs/String: presses, unreachable, cycle time and the press count
-            of the full-coverage baseline; latched)
+            of the full-coverage baseline; latched). A plan the safety check refuses is published as
+            {"refused": reason, "presses": [], "unreachable": every region} with no trajectory.
             inspection/press_markers (visualization_msgs/MarkerArray: one arrow per press)
 Service     inspection/plan (std_srvs/Trigger): plan again with the latest regions
 The algorithm is inspection.planning (the same call as `inspection plan`); this node only converts.
@@ -26,6 +27,7 @@ from inspection.model import ScanRegion
 from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import joint_trajectory, records_from_json
 from inspection.planning.planner import Plan, PlannerSettings, build_planner
+from inspection.planning.safety import UnsafePlanError
 from inspection.planning.surface import load_mesh
 
 NODE_NAME = "planner_node"
@@ -79,6 +81,10 @@ class PlannerNode(Node):
             if self.full_coverage_presses is None:
                 # The baseline Stage II is measured against: the whole surface rastered with the same footprint.
                 self.full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
+        except UnsafePlanError as exc:
+            self.get_logger().error(f"planning failed: {exc}")
+            self.publish_refusal(str(exc))
+            return None
         except (InputError, ValueError, RuntimeError) as exc:
             self.get_logger().error(f"planning failed: {exc}")
             return None
@@ -92,6 +98,14 @@ class PlannerNode(Node):
         for item in plan.unreachable:
             self.get_logger().warning(f"unreachable press in region {item.region}: {item.reason}")
         return plan
+
+    def publish_refusal(self, reason: str) -> None:
+        """Say at once that nothing will be pressed, and why, instead of leaving the coordinator to time out."""
+        self.plan_publisher.publish(String(data=json.dumps({
+            "refused": reason, "presses": [], "cycle_time_s": 0.0, "warnings": [],
+            "unreachable": [{"region": r.id, "position": list(r.center), "reason": "plan refused as unsafe"}
+                            for r in self.regions],
+            "full_coverage_presses": self.full_coverage_presses})))
 
     def _markers(self, plan: Plan, stamp) -> MarkerArray:
         markers = MarkerArray()

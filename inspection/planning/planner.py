@@ -3,8 +3,9 @@
 Each press is approached in joint space to a stand-off pose, pressed along a straight line (IK every
 ``line_step_m``), held for the dwell, retreated along the same line, then the arm transits to the
 next press. A press whose poses fail IK, joint limits, the singularity bound or the clearance check
-is listed as unreachable with the reason, never dropped silently, and the trajectory that leaves the
-planner has been checked against every joint limit.
+is listed as unreachable with the reason, never dropped silently. The finished trajectory is checked
+against every joint limit and then against the cell's hard safety limits (``safety``): an unsafe plan is
+refused with UnsafePlanError naming each broken limit, never returned.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from inspection.cell import CellConfig
+from inspection.config import ConfigError
 from inspection.errors import InputError
 from inspection.model import ScanRegion
 from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, RegionCoveragePlanner
@@ -26,6 +28,7 @@ from inspection.planning.kinematics import IkSettings, RobotKinematics
 from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.motion import BuiltinMotion, MotionBackend, MotionError
 from inspection.planning.ordering import TravelOrderModifier
+from inspection.planning.safety import SafetyChecker, SafetyLimits, arm_points, outside_workspace
 from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, Limits, check_trajectory
 
@@ -110,6 +113,19 @@ class TactileScanPlanner:
                  motion: MotionBackend | None = None) -> None:
         self.cell, self.settings = cell, settings
         self.kinematics = RobotKinematics(cell, IkSettings(max_iterations=settings.ik_max_iterations))
+        # IK keeps to the safety joint limits (the URDF's, tightened), so the safety check never meets them broken.
+        safety = SafetyLimits.from_cell(cell, self.kinematics)
+        self.kinematics.lower, self.kinematics.upper = safety.lower, safety.upper
+        names, home = arm_points(self.kinematics, self.kinematics.home[None])
+        world_from_part = cell.part_to_world()
+        outside = outside_workspace(safety, names, home @ world_from_part[:3, :3].T + world_from_part[:3, 3])
+        if outside:
+            _, key, value, bound, what = outside
+            raise ConfigError(f"robot.home_positions: at home {what} {value:.3f} m, outside {key} {bound} m")
+        if settings.min_clearance_m < cell.safety.min_link_clearance_m:
+            raise ConfigError(f"planner_node.min_clearance_m {settings.min_clearance_m} is below "
+                              f"safety.min_link_clearance_m {cell.safety.min_link_clearance_m}: every plan would be "
+                              f"refused")
         self.limits = Limits(self.kinematics.velocity_limit, self.kinematics.acceleration_limit,
                              cell.robot.max_tool_speed_near_part)
         self.motion = motion
@@ -174,6 +190,8 @@ class TactileScanPlanner:
         except MotionError as exc:
             warnings.append(f"no collision-free return to home ({exc}); the trajectory ends at the last retreat")
         check_trajectory(trajectory, self.kinematics.lower, self.kinematics.upper, self.limits)
+        self.safety_checker().assert_safe(trajectory, [p.press for p in planned], [p.contact_time_s for p in planned],
+                                          self._prepared[1][0])
         finished = time.perf_counter()
         return Plan(planned, unreachable, trajectory, warnings,
                     {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started})
@@ -181,11 +199,20 @@ class TactileScanPlanner:
     def clearance_checker(self, surface: Surface) -> ClearanceChecker:
         """Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance)."""
         s = self.settings
+        return ClearanceChecker(surface, self._arm_links(), s.sensor_radius_m, s.min_clearance_m,
+                                self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
+
+    def _arm_links(self) -> tuple:
+        """The arm's collision samples and their reach bound, loaded on first use."""
         if self._links is None:
             self._links = tuple(load_link_samples(self.kinematics))
             self._reach = reach_bound(self.kinematics, self._links)
-        return ClearanceChecker(surface, self._links, s.sensor_radius_m, s.min_clearance_m,
-                                self.cell.tactile.approach_standoff_m - SLOW_ZONE_TOLERANCE_M)
+        return self._links
+
+    def safety_checker(self) -> SafetyChecker:
+        """The cell's hard limits, with the arm's collision samples (loaded by clearance_checker)."""
+        links = self._arm_links()
+        return SafetyChecker(self.cell, self.kinematics, links, self._reach, self.settings.sensor_radius_m)
 
     def press_motion(self, press: Press, checker: ClearanceChecker, seed: np.ndarray):
         """IK of the stand-off pose and of every point of the straight press line, with all checks."""
