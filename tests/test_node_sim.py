@@ -78,3 +78,58 @@ def test_sim_node_serves_camera_arm_and_tactile(ros_env, ros_node) -> None:
                           times[-1] + 10)  # the arm ends where the trajectory ends
     finally:
         stop_node(process)
+
+
+def test_estop_halts_the_arm_within_one_control_period_until_reset(ros_env, ros_node) -> None:
+    import time
+
+    from std_msgs.msg import Bool
+
+    process = start_node("inspection.nodes.sim_node", ros_env, "-p", "image_width:=160", "-p", "image_height:=90")
+    joints: list[JointState] = []
+    estop_state: list[bool] = []
+    ros_node.create_subscription(JointState, "joint_states", joints.append, 50)
+    ros_node.create_subscription(Bool, "inspection/estop/state", lambda m: estop_state.append(m.data), LATCHED)
+    trajectories = ros_node.create_publisher(JointTrajectory, "joint_trajectory", RELIABLE)
+    estop, reset = (ros_node.create_client(Trigger, name) for name in ("inspection/estop", "inspection/estop_reset"))
+    cell = load_cell()
+    home = np.array(cell.robot.home_positions)
+    period = 1.0 / load_node_params("sim_node")["joint_state_rate_hz"]
+
+    def slow_move(seconds: float) -> JointTrajectory:
+        times = np.linspace(0.0, seconds, 41)
+        positions = home + np.outer(times / seconds, [0.8, 0.0, 0.0, 0.0, 0.0, 0.0])
+        return joint_trajectory(cell.robot.joint_names, positions, times)
+
+    def call(client) -> float:
+        assert client.wait_for_service(timeout_sec=30)
+        future = client.call_async(Trigger.Request())
+        assert spin_until(ros_node, future.done, 10) and future.result().success
+        return time.time()
+
+    def stamp(message: JointState) -> float:
+        return message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+
+    try:
+        assert spin_until(ros_node, lambda: joints and estop_state == [False]
+                          and trajectories.get_subscription_count() > 0, 60), stop_node(process)
+        trajectories.publish(slow_move(8.0))
+        assert spin_until(ros_node, lambda: joints[-1].position[0] > home[0] + 0.05, 20)
+        pressed = call(estop)
+        spin_until(ros_node, lambda: False, 1.0)
+        after = [m for m in joints if stamp(m) > pressed + period]
+        assert len(after) > 20 and estop_state[-1] is True
+        assert all(np.array_equal(m.position, after[0].position) and not any(m.velocity) for m in after)
+        assert home[0] + 0.05 < after[0].position[0] < home[0] + 0.8  # stopped mid-move, not at the end
+
+        trajectories.publish(slow_move(2.0))  # refused while the stop is active
+        spin_until(ros_node, lambda: False, 1.0)
+        assert joints[-1].position[0] == after[0].position[0]
+
+        call(reset)
+        assert spin_until(ros_node, lambda: estop_state[-1] is False, 5)
+        trajectories.publish(slow_move(2.0))
+        assert spin_until(ros_node, lambda: abs(joints[-1].position[0] - (home[0] + 0.8)) < 1e-6, 10)
+    finally:
+        output = stop_node(process)
+    assert "EMERGENCY STOP" in output and "rejected (emergency stop active" in output

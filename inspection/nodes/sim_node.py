@@ -6,9 +6,15 @@ Publishes  camera/image_raw, camera/camera_info   on the capture service, or at 
            tactile/press (std_msgs/String)         JSON {"stamp", "index", "sensor_to_part", "depth_m"} per frame
            tactile/background (latched)            the no-contact frame reconstruction subtracts
            sim/ground_truth (std_msgs/String, latched)   the scene: part, defects, camera visibility
+           inspection/estop/state (std_msgs/Bool, latched)       true while the emergency stop is active
 Subscribes joint_trajectory (trajectory_msgs/JointTrajectory): executed in time, as a position controller
 Service    sim/capture (std_srvs/Trigger): render and publish one camera frame
-Topic names and types are those of the real cell's drivers, so the pipeline cannot tell them apart.
+           inspection/estop (std_srvs/Trigger): emergency stop; the arm holds where it is at that instant and
+           trajectories are refused until inspection/estop_reset (std_srvs/Trigger)
+Topic names and types are those of the real cell's drivers, so the pipeline cannot tell them apart. On the
+cell, inspection/estop must be wired to the controller's stop (e.g. the UR dashboard's stop, or cancelling
+the joint_trajectory_controller's goal) and inspection/estop/state fed from the robot's safety status; the
+hardware e-stop button stays the primary stop, this service is the software one.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -58,6 +64,9 @@ class SimNode(Node):
         self.rendered_camera = replace(self.cell.camera, width=rendered.width, height=rendered.height,
                                        fx=rendered.fx, fy=rendered.fy, cx=rendered.cx, cy=rendered.cy)
         self.sim_lock = threading.Lock()  # the arm/tactile step and the camera render share the simulator's rng
+        # Simulated time at which the e-stop was pressed, until the step applies it (a render may hold sim_lock).
+        self.estop_at: float | None = None
+        self.estopped = False
         self.start_time = time.monotonic()
         if self.params["export_mesh"]:
             from inspection.sim.mesh_io import export_stl
@@ -70,12 +79,17 @@ class SimNode(Node):
         self.press_publisher = self.create_publisher(String, "tactile/press", RELIABLE)
         self.background_publisher = self.create_publisher(Image, "tactile/background", LATCHED)
         self.truth_publisher = self.create_publisher(String, "sim/ground_truth", LATCHED)
+        self.estop_publisher = self.create_publisher(Bool, "inspection/estop/state", LATCHED)
         camera_group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "sim/capture", self.capture_service, callback_group=camera_group)
         if self.params["camera_rate_hz"] > 0:
             self.create_timer(1.0 / self.params["camera_rate_hz"], self.publish_camera_frame,
                               callback_group=camera_group)
         self.create_subscription(JointTrajectory, "joint_trajectory", self.trajectory_callback, RELIABLE)
+        estop_group = MutuallyExclusiveCallbackGroup()  # never queued behind a render or a step
+        self.create_service(Trigger, "inspection/estop", self.estop_service, callback_group=estop_group)
+        self.create_service(Trigger, "inspection/estop_reset", self.estop_reset_service, callback_group=estop_group)
+        self.estop_publisher.publish(Bool(data=False))
         self.create_timer(1.0 / self.params["joint_state_rate_hz"], self.step_callback)
         stamp = self.get_clock().now().to_msg()
         self.background_publisher.publish(numpy_to_image(self.sim.background_frame(), "rgb8",
@@ -101,10 +115,31 @@ class SimNode(Node):
         self.image_publisher.publish(numpy_to_image(render.image, "rgb8", self.cell.camera.frame, stamp))
         self.info_publisher.publish(camera_info_from_config(self.rendered_camera, stamp))
 
+    def estop_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Record the instant; the next step holds the arm at its position then, whatever it was doing."""
+        at = self.now_s()
+        self.estopped = True
+        self.estop_at = at
+        self.estop_publisher.publish(Bool(data=True))
+        self.get_logger().warning(f"EMERGENCY STOP at t {at:.3f} s: the arm holds; trajectories are refused "
+                                  "until inspection/estop_reset")
+        response.success, response.message = True, f"arm halted at t {at:.3f} s"
+        return response
+
+    def estop_reset_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        was = self.estopped
+        self.estopped = False
+        self.estop_publisher.publish(Bool(data=False))
+        self.get_logger().info("emergency stop reset: trajectories are accepted again")
+        response.success, response.message = True, "reset" if was else "was not stopped"
+        return response
+
     def trajectory_callback(self, message: JointTrajectory) -> None:
         try:
             names, positions, times = trajectory_arrays(message)
             with self.sim_lock:
+                if self.estopped:
+                    raise InputError("emergency stop active; call inspection/estop_reset")
                 self.sim.robot.start(names, positions, times, self.now_s())
         except (InputError, ValueError) as exc:
             self.get_logger().error(f"joint_trajectory: rejected ({exc}); the arm holds its position")
@@ -114,6 +149,9 @@ class SimNode(Node):
     def step_callback(self) -> None:
         now = self.now_s()
         with self.sim_lock:
+            halt_at, self.estop_at = self.estop_at, None
+            if halt_at is not None:
+                self.sim.halt(halt_at)
             state = self.sim.robot.state(now)
             event = self.sim.step(now)
         message = JointState()
@@ -134,7 +172,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimNode, args, threads=2)
+    return run_node(SimNode, args, threads=3)  # a render, a step and the e-stop at once
 
 
 if __name__ == "__main__":

@@ -99,6 +99,11 @@ class SimulatedCell:
         t_hit = float(self._raycaster.cast_rays(o3d.core.Tensor(ray))["t_hit"].numpy()[0])
         return 0.01 - t_hit if np.isfinite(t_hit) else -np.inf
 
+    def halt(self, at_s: float) -> None:
+        """Emergency stop: the arm holds where it was at ``at_s`` (stop category 0: at once, no ramp)."""
+        state = self.robot.state(at_s)
+        self.robot.start(self.robot.joint_names, state.positions[None], np.zeros(1), at_s)
+
     def step(self, now_s: float) -> PressEvent | None:
         """Advance the arm to ``now_s``; returns a tactile frame once per dwell pressed into the part."""
         state = self.robot.state(now_s)
