@@ -114,7 +114,10 @@ COORDINATOR = (
     ParamSpec("time_scale", 1.0, "how much faster than real time the arm executes (simulation only)",
               low=0.01, high=100.0),
     ParamSpec("service_timeout_s", 30.0, "wait for a service (camera trigger, vision reset)", low=0.1, high=3600.0),
-    ParamSpec("detect_timeout_s", 120.0, "wait for Stage I scan regions after the last frame", low=0.1, high=3600.0),
+    ParamSpec("detect_timeout_s", 30.0, "wait for Stage I's scan regions after each camera frame; none means the "
+              "frame was lost, and the view is captured again", low=0.1, high=3600.0),
+    ParamSpec("capture_retries", 2, "captures of one view after the first when its frame never reaches Stage I",
+              low=0, high=10),
     ParamSpec("plan_timeout_s", 120.0, "wait for the press plan after the regions", low=0.1, high=3600.0),
     ParamSpec("execute_margin_s", 60.0, "wait beyond the plan's cycle time for the last tactile finding",
               low=0.0, high=3600.0),

@@ -6,8 +6,10 @@ Service    inspection/start (std_srvs/Trigger), inspection/cancel (std_srvs/Trig
 Publishes  inspection/state (std_msgs/String JSON {"phase", "progress", "message", "run_dir"}, latched)
            joint_trajectory (trajectory_msgs/JointTrajectory: the plan, to the arm's trajectory controller)
 Uses       vision/reset and the camera trigger service (sim/capture here), inspection/scan_regions/json,
-           inspection/plan/json + inspection/trajectory, inspection/findings/json, sim/ground_truth (if any)
-Every wait has a timeout; a timeout or a cancel ends in a partial report that says what is missing.
+           inspection/plan/json + inspection/trajectory, inspection/findings/json, sim/ground_truth (if any),
+           inspection/estop/state (std_msgs/Bool, latched: the e-stop ends the run; no start while it is active)
+Every wait has a timeout; a timeout, a cancel, an e-stop or a refused plan ends in a partial report that
+says what is missing. A camera view whose frame never reaches Stage I is captured again (capture_retries).
 Everything received is journalled in the run folder as it arrives (journal.jsonl).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -34,6 +36,7 @@ from inspection.journal import Journal
 from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
 from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import records_from_json
+from inspection.retry import with_retries
 
 NODE_NAME = "coordinator_node"
 FINDINGS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -53,6 +56,10 @@ class Cancelled(Exception):
     """inspection/cancel was called."""
 
 
+class EmergencyStop(RuntimeError):
+    """inspection/estop/state went true: the arm was halted, the run ends here."""
+
+
 class CoordinatorNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
@@ -61,6 +68,7 @@ class CoordinatorNode(Node):
         self.phase = Phase.IDLE
         self.condition = threading.Condition()
         self.cancel_requested = False
+        self.estopped = False
         self.latest: dict[str, tuple[float, object]] = {}
         self.findings: list[tuple[TactileFinding, Verdict]] = []
         self.truth: dict | None = None
@@ -77,6 +85,7 @@ class CoordinatorNode(Node):
         self.create_subscription(String, "inspection/findings/json", self.finding_callback, FINDINGS_QOS,
                                  callback_group=self.group)
         self.create_subscription(String, "sim/ground_truth", self.truth_callback, LATCHED, callback_group=self.group)
+        self.create_subscription(Bool, "inspection/estop/state", self.estop_callback, LATCHED, callback_group=self.group)
         self.create_service(Trigger, "inspection/start", self.start_service, callback_group=self.group)
         self.create_service(Trigger, "inspection/cancel", self.cancel_service, callback_group=self.group)
         self.worker: threading.Thread | None = None
@@ -101,6 +110,13 @@ class CoordinatorNode(Node):
         except json.JSONDecodeError as exc:
             self.get_logger().error(f"sim/ground_truth: ignored ({exc})")
 
+    def estop_callback(self, message: Bool) -> None:
+        with self.condition:
+            self.estopped = bool(message.data)
+            self.condition.notify_all()
+        if self.journal is not None:
+            self.journal.append("estop", active=self.estopped)
+
     def finding_callback(self, message: String) -> None:
         try:
             record = json.loads(message.data)
@@ -120,6 +136,9 @@ class CoordinatorNode(Node):
     def start_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.phase != Phase.IDLE:
             response.success, response.message = False, f"an inspection is running (phase {self.phase.value})"
+            return response
+        if self.estopped:
+            response.success, response.message = False, "emergency stop active: reset it (inspection/estop_reset) first"
             return response
         run_dir = Path(self.params["run_root"]) / time.strftime("run_%Y%m%dT%H%M%SZ", time.gmtime())
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +192,9 @@ class CoordinatorNode(Node):
             while not condition():
                 if self.cancel_requested:
                     raise Cancelled(what)
+                if self.estopped:
+                    raise EmergencyStop(f"emergency stop pressed (inspection/estop) while waiting for {what}; "
+                                        "the arm was halted")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"{what}: nothing after {timeout_s:.0f} s")
@@ -188,6 +210,18 @@ class CoordinatorNode(Node):
         if not future.result().success:
             raise RuntimeError(f"{what}: {future.result().message}")
 
+    def capture_view(self, view: int) -> None:
+        """Trigger the camera, then wait for Stage I's regions of that frame: none means the frame was lost."""
+        since = time.monotonic()
+        self.call(self.camera_trigger, f"camera view {view}", self.params["service_timeout_s"])
+        self.wait_for(f"Stage I scan regions of camera view {view}", lambda: self.newer("regions", since),
+                      self.params["detect_timeout_s"])
+
+    def retrying(self, what: str, attempt: int, error: BaseException) -> None:
+        self.get_logger().warning(f"{what}: {error}; trying again (attempt {attempt + 1})")
+        if self.journal is not None:
+            self.journal.append("retry", what=what, attempt=attempt + 1, reason=str(error))
+
     def run_inspection(self, run_dir: Path) -> None:
         evidence = RunEvidence()
         self.findings = []
@@ -196,11 +230,10 @@ class CoordinatorNode(Node):
         try:
             self.enter(Phase.CAPTURE, 0.05, "capturing camera views", run_dir)
             self.call(self.vision_reset, "vision reset", self.params["service_timeout_s"])
-            since = time.monotonic()
             for view in range(self.params["capture_views"]):
-                self.call(self.camera_trigger, f"camera view {view}", self.params["service_timeout_s"])
+                with_retries(lambda _n, view=view: self.capture_view(view), 1 + self.params["capture_retries"],
+                             (TimeoutError,), lambda n, exc, view=view: self.retrying(f"camera view {view}", n, exc))
             self.enter(Phase.DETECT, 0.15, "Stage I: detecting and localising", run_dir)
-            self.wait_for("Stage I scan regions", lambda: self.newer("regions", since), self.params["detect_timeout_s"])
             _, hypotheses_msg = self.latest.get("hypotheses", (0.0, None))
             if hypotheses_msg is not None:
                 evidence.hypotheses = records_from_json(hypotheses_msg, DefectHypothesis)[1]
@@ -208,13 +241,16 @@ class CoordinatorNode(Node):
             regions_at = self.latest["regions"][0]
             self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
             if regions:
-                self.wait_for("press plan", lambda: self.newer("plan", regions_at) and self.newer("trajectory", regions_at),
-                              self.params["plan_timeout_s"])
+                self.wait_for("press plan", lambda: self.newer("plan", regions_at), self.params["plan_timeout_s"])
                 plan = json.loads(self.latest["plan"][1].data)
                 evidence.planned_presses = len(plan["presses"])
                 evidence.cycle_time_s = float(plan["cycle_time_s"])
                 evidence.full_coverage_presses = plan.get("full_coverage_presses")
                 evidence.missing += [f"region {u['region']}: unreachable ({u['reason']})" for u in plan["unreachable"]]
+                if plan.get("refused"):
+                    raise RuntimeError(f"press plan refused by the safety check: {plan['refused']}")
+                self.wait_for("press trajectory", lambda: self.newer("trajectory", regions_at),
+                              self.params["plan_timeout_s"])
                 self.enter(Phase.EXECUTE, 0.35, f"Stage II: {evidence.planned_presses} presses, "
                            f"{evidence.cycle_time_s:.0f} s of arm motion", run_dir)
                 self.trajectory_publisher.publish(self.latest["trajectory"][1])
