@@ -47,7 +47,7 @@ COMMANDS: dict[str, Command | Group] = {
     "eval": Group("evaluate against ground truth", {
         "vision": Command("Stage I detector on a labelled dataset", "inspection.cli.eval_vision", 4),
         "tactile": Command("Stage II classifier and measurement on labelled frames", "inspection.cli.eval_tactile", 6),
-        "campaign": Command("full pipeline on many simulated parts", issue=8),
+        "campaign": Command("full pipeline on many simulated parts, per ablation", "inspection.cli.eval_campaign", 8),
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
     "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {

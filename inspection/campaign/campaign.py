@@ -1,0 +1,217 @@
+"""The campaign: N random simulated parts through the pipeline per ablation, resumable, in worker processes.
+
+Each finished (part, ablation) is written at once, atomically, to ``<OUT stem>_parts/`` beside OUT,
+with a key that hashes everything its result depends on (seed, part settings, node parameters,
+cell file, model files). A rerun skips what is already there under the same key, so an interrupted
+campaign goes on where it stopped, and ``--parts 40`` after ``--parts 20`` runs only the 20 new parts;
+a changed setting or model makes the parts run again. Workers are spawned processes (open3d is not
+fork-safe), each loading the models once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from inspection.atomic import write_json_atomic
+from inspection.campaign.metrics import summarise
+from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartRunner, PartSpec, model_path
+from inspection.errors import InputError
+from inspection.schema import read_json_file
+
+CAMPAIGN_SCHEMA = "inspection.campaign/1"
+PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")
+NODES = ("vision_node", "planner_node", "tactile_node", "coordinator_node")
+MIN_PART_SCALE = 0.5  # smaller parts leave no room for defects inside the 40 mm edge margin of the scene
+
+
+def parse_ablations(values: Sequence[str]) -> tuple[str, ...]:
+    """``--ablation`` values (repeatable, comma-separated, or ``all``) in the canonical order."""
+    names = {n.strip() for value in values for n in value.split(",") if n.strip()}
+    if "all" in names:
+        return ABLATIONS
+    unknown = sorted(names - set(ABLATIONS))
+    if unknown or not names:
+        raise InputError(f"--ablation {','.join(unknown) or '(empty)'}: expected some of {', '.join(ABLATIONS)} or all")
+    return tuple(a for a in ABLATIONS if a in names)
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    out: Path
+    parts: int
+    seed: int
+    ablations: tuple[str, ...] = ("paper",)
+    workers: int = 1
+    low_confidence: float = 0.05
+    part_kind: str = "random"
+    part_scale: float = 1.0
+    width: int = 0
+    height: int = 0
+    params_file: Path | None = None
+    cell_file: Path | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.parts < 1:
+            raise InputError(f"--parts {self.parts}: need at least one part")
+        if self.workers < 1:
+            raise InputError(f"--workers {self.workers}: need at least one")
+        if self.part_kind not in PART_KINDS:
+            raise InputError(f"--part-kind {self.part_kind!r}: expected one of {', '.join(PART_KINDS)}")
+        if not MIN_PART_SCALE <= self.part_scale <= 1.0:
+            raise InputError(f"--part-scale {self.part_scale}: expected {MIN_PART_SCALE} to 1")
+        if (self.width == 0) != (self.height == 0) or min(self.width, self.height) < 0 or 0 < min(self.width, self.height) < 64:
+            raise InputError(f"--width/--height {self.width}x{self.height}: give both (at least 64 px) or neither")
+        if self.out.suffix != ".json":
+            raise InputError(f"--json {self.out}: expected a .json file name")
+        if self.out.is_dir():
+            raise InputError(f"--json {self.out}: is a folder")
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.out.with_name(self.out.stem + "_parts")
+
+    def spec(self, index: int) -> PartSpec:
+        return PartSpec(self.seed, index, self.part_kind, self.part_scale, self.width, self.height)
+
+
+def load_params(options: CampaignOptions) -> dict[str, dict[str, Any]]:
+    """The nodes' parameters, as `inspection run` would start them (file, then ``--set`` overrides)."""
+    from inspection.config import load_node_params
+
+    unknown = sorted(set(options.overrides) - set(NODES))
+    if unknown:
+        raise InputError(f"--set {unknown[0]}.*: the campaign runs {', '.join(NODES)}")
+    return {name: load_node_params(name, options.params_file, options.overrides.get(name)) for name in NODES}
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per ablation, a hash of everything its per-part result depends on (``--parts``/``--workers`` excepted)."""
+    from inspection import paths
+    from inspection.vision.detector import resolve_model_path
+
+    detector = resolve_model_path(params["vision_node"]["model"])
+    tactile = params["tactile_node"]
+    files = [detector, Path(model_path(tactile["calibration"])), Path(model_path(tactile["classifier"])),
+             Path(tactile["acceptance_file"]) if tactile["acceptance_file"] else paths.config_file("acceptance.yaml"),
+             options.cell_file or paths.config_file("cell.yaml")]
+    if detector.with_suffix(".json").is_file():  # the detector's sidecar: class names and input size
+        files.append(detector.with_suffix(".json"))
+    common = {"schema": PART_SCHEMA, "seed": options.seed, "part_kind": options.part_kind,
+              "part_scale": options.part_scale, "width": options.width, "height": options.height,
+              "params": params, "files": {str(f): _digest(f) for f in files}}
+    keys = {}
+    for name in options.ablations:
+        extra = {"low_confidence": options.low_confidence} if name == "low-confidence" else {}
+        text = json.dumps({**common, "ablation": name, **extra}, sort_keys=True, default=str)
+        keys[name] = hashlib.sha256(text.encode()).hexdigest()[:20]
+    return keys
+
+
+def part_file(parts_dir: Path, index: int, ablation: str) -> Path:
+    return parts_dir / f"part_{index:04d}_{ablation}.json"
+
+
+def finished(parts_dir: Path, index: int, ablation: str, key: str) -> dict[str, Any] | None:
+    """The stored record of this part and ablation if it was made with the same settings."""
+    path = part_file(parts_dir, index, ablation)
+    if not path.is_file():
+        return None
+    try:
+        record = read_json_file(path)
+    except InputError:
+        return None  # unreadable: run the part again and overwrite it
+    return record if isinstance(record, dict) and record.get("key") == key and record.get("index") == index else None
+
+
+_RUNNER: PartRunner | None = None
+
+
+def _start_worker(cell_file: Path | None, params: dict[str, dict[str, Any]], low_confidence: float | None) -> None:
+    """Load the models once per process. Torch gets one thread, as in `inspection eval tactile`: the
+    tactile network is tiny, and OpenMP threads spinning on shared CPUs made it 100x slower here."""
+    global _RUNNER
+    import torch
+
+    from inspection.cell import load_cell
+
+    torch.set_num_threads(1)
+    _RUNNER = PartRunner(load_cell(cell_file), params, low_confidence)
+
+
+def _run_part(spec: PartSpec, todo: dict[str, str], parts_dir: Path) -> int:
+    """Run one part; each ablation's record is written as soon as it is done."""
+    assert _RUNNER is not None, "worker not initialised"
+    _RUNNER.run(spec, list(todo), lambda name, record: write_json_atomic(
+        part_file(parts_dir, spec.index, name), {"key": todo[name], **record}))
+    return spec.index
+
+
+def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, Any]:
+    """Run what is not done yet, then summarise every part of the campaign into OUT, its markdown and plots."""
+    from tqdm import tqdm
+
+    from inspection.campaign.output import write_outputs
+    from inspection.cell import load_cell
+
+    options.check()
+    params = load_params(options)
+    paper_confidence = params["vision_node"]["confidence"]
+    if "low-confidence" in options.ablations and not 0.0 < options.low_confidence < paper_confidence:
+        raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below "
+                         f"vision_node.confidence ({paper_confidence})")
+    load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
+    keys = ablation_keys(options, params)
+    parts_dir = options.parts_dir
+    todo = {}
+    for index in range(options.parts):
+        missing = {a: keys[a] for a in options.ablations if finished(parts_dir, index, a, keys[a]) is None}
+        if missing:
+            todo[index] = missing
+    done = options.parts - len(todo)
+    if done:
+        print(f"resuming: {done} of {options.parts} parts already done in {parts_dir}", file=sys.stderr)
+    bar = tqdm(total=options.parts, initial=done, unit="part", desc="campaign", disable=not progress, file=sys.stderr)
+    low = options.low_confidence if "low-confidence" in options.ablations else None
+    if todo and options.workers == 1:
+        _start_worker(options.cell_file, params, low)
+        for index, missing in todo.items():
+            _run_part(options.spec(index), missing, parts_dir)
+            bar.update()
+    elif todo:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # open3d is not fork-safe
+        with ProcessPoolExecutor(min(options.workers, len(todo)), mp_context=context, initializer=_start_worker,
+                                 initargs=(options.cell_file, params, low)) as pool:
+            futures = [pool.submit(_run_part, options.spec(i), missing, parts_dir) for i, missing in todo.items()]
+            for future in as_completed(futures):
+                future.result()
+                bar.update()
+    bar.close()
+    records = {a: [finished(parts_dir, i, a, keys[a]) for i in range(options.parts)] for a in options.ablations}
+    lost = [f"{a} part {i}" for a, rows in records.items() for i, r in enumerate(rows) if r is None]
+    if lost:
+        raise RuntimeError(f"no result for {', '.join(lost[:5])} in {parts_dir}")
+    ablations = {a: summarise(rows) for a, rows in records.items()}  # type: ignore[arg-type]
+    headline = "paper" if "paper" in ablations else options.ablations[0]
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k not in ("out", "workers")}
+    summary = {"schema": CAMPAIGN_SCHEMA, "settings": settings, "keys": keys, "headline_ablation": headline,
+               **{k: v for k, v in ablations[headline].items() if k not in ("per_class", "per_size", "counts")},
+               "per_class": ablations[headline]["per_class"], "per_size": ablations[headline]["per_size"],
+               "ablations": ablations, "parts_folder": str(parts_dir)}
+    summary["outputs"] = write_outputs(summary, options.out)
+    write_json_atomic(options.out, summary)
+    return summary

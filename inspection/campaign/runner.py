@@ -1,0 +1,236 @@
+"""One simulated part through the whole pipeline, once per ablation, with the nodes' own core calls.
+
+The steps are the coordinator's: capture the camera views (sim node: ``SimulatedCell.capture``), Stage I
+(vision node: ``StageOne.inspect``), plan (planner node: ``TactileScanPlanner.plan`` over the scan
+regions, and the full-coverage raster as the baseline), execute (sim node: ``SimulatedCell.step`` while
+the arm follows the trajectory; tactile node: ``StageTwo.analyse`` per press), then fuse and score
+(coordinator: ``build_report`` against ``SimulatedCell.ground_truth``). Only the transport differs from
+`inspection demo`: no DDS between the steps, and arm time runs as fast as it can be simulated.
+
+Ablations: ``vision-only`` (Stage I alone, no presses), ``paper`` (presses over the regions Stage I
+flags, Agarwal et al.), ``low-confidence`` (regions of detections down to a lower confidence, so touch
+can confirm or reject weak flags), ``full-coverage`` (the whole surface rastered with the same footprint).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from inspection.cell import CellConfig
+from inspection.errors import InputError
+from inspection.fusion.scoring import TruthDefect, match
+from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
+from inspection.model import DefectHypothesis, FusedDefect, TactileFinding, Verdict
+from inspection.sim.cell_sim import SimulatedCell
+from inspection.sim.scene import Scene
+
+ABLATIONS = ("vision-only", "paper", "low-confidence", "full-coverage")
+PART_SCHEMA = "inspection.campaign.part/1"
+REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
+SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """What decides one simulated part: its shape and defects come from ``default_rng([seed, index])``."""
+
+    seed: int
+    index: int
+    part_kind: str = "random"
+    part_scale: float = 1.0  # every length of the drawn part (radii too) times this: a smaller, similar part
+    width: int = 0  # camera resolution; 0: the cell camera's
+    height: int = 0
+
+
+def make_scene(spec: PartSpec) -> tuple[Scene, int]:
+    """The part with its finish and defects, and the seed of the simulated sensors' noise."""
+    from inspection.sim.parts import build_part, random_part
+    from inspection.sim.scene import random_scene
+
+    rng = np.random.default_rng([spec.seed, spec.index])
+    part = random_part(rng) if spec.part_kind == "random" else random_part(rng, spec.part_kind)
+    if spec.part_scale != 1.0:
+        part = build_part({k: v * spec.part_scale if k.endswith("_m") else v for k, v in part.params.items()})
+    return random_scene(rng, part), int(rng.integers(2**32))
+
+
+def model_path(name: str) -> str:
+    """A path as given, or a bare name in the package's models/ folder (as the tactile node resolves it)."""
+    from inspection.paths import model_file
+
+    return name if "/" in name else str(model_file(name))
+
+
+def _size_mm(extent_m: Sequence[float]) -> float:
+    return 1000.0 * float(max(extent_m))
+
+
+def _matched(predicted: Sequence[tuple[float, float, float]], truth: list[TruthDefect]) -> list[int | None]:
+    """For each prediction, the index of the true defect it matches (the report's scoring), or None."""
+    found: list[int | None] = [None] * len(predicted)
+    for p, t in match(predicted, truth).pairs:
+        found[p] = t
+    return found
+
+
+def _stage1_rows(hypotheses: list[DefectHypothesis], truth: list[TruthDefect]) -> list[dict[str, Any]]:
+    matched = _matched([h.position for h in hypotheses], truth)
+    return [{"class_name": h.class_name, "confidence": round(h.confidence, 4), "size_mm": round(_size_mm(h.extent_m), 3),
+             "truth": t} for h, t in zip(hypotheses, matched)]
+
+
+def _final_rows(defects: list[FusedDefect], truth: list[TruthDefect]) -> list[dict[str, Any]]:
+    matched = _matched([d.position for d in defects], truth)
+    return [{"class_name": d.class_name, "source": d.source.value, "size_mm": round(max(d.width_mm, d.length_mm), 3),
+             "depth_mm": None if d.depth_mm is None else round(d.depth_mm, 4), "truth": t}
+            for d, t in zip(defects, matched)]
+
+
+class PartRunner:
+    """The pipeline's models and planner, loaded once per process and reused for every part."""
+
+    def __init__(self, cell: CellConfig, params: dict[str, dict[str, Any]], low_confidence: float | None) -> None:
+        from inspection.planning.planner import PlannerSettings, build_planner
+        from inspection.tactile.stage import StageTwo
+        from inspection.vision.detector import DefectDetector, DetectorSettings
+
+        self.cell, self.params = cell, params
+        vision = params["vision_node"]
+        settings = DetectorSettings.from_params(vision)
+        self.detectors = {"paper": DefectDetector.load(vision["model"], settings)}
+        if low_confidence is not None:
+            self.detectors["low-confidence"] = DefectDetector.load(vision["model"],
+                                                                   replace(settings, confidence=low_confidence))
+        self.planner, _backend = build_planner(cell, PlannerSettings.from_params(params["planner_node"]))
+        tactile = params["tactile_node"]
+        self.stage_two = StageTwo.load(model_path(tactile["calibration"]), model_path(tactile["classifier"]),
+                                       tactile["acceptance_file"] or None, tactile["device"])
+
+    def run(self, spec: PartSpec, ablations: Sequence[str], done: Callable[[str, dict[str, Any]], None]) -> None:
+        """Run ``ablations`` on the part of ``spec``; ``done(ablation, record)`` as each one finishes."""
+        from inspection.sim.mesh_io import export_stl
+        from inspection.planning.surface import load_mesh
+        from inspection.vision.localize import CameraView, PartSurface
+        from inspection.vision.stage import StageOne
+
+        started = time.perf_counter()
+        scene, noise_seed = make_scene(spec)
+        sim = SimulatedCell(self.cell, scene, spec.width or None, spec.height or None, seed=noise_seed)
+        truth = truth_from_scene(sim.ground_truth())
+        with tempfile.TemporaryDirectory(prefix="campaign-part-") as folder:
+            # The vision and planner nodes read the part mesh the sim node exports: so do we.
+            mesh = export_stl(scene.part, Path(folder) / "part.stl")
+            part_surface, surface = PartSurface.from_file(mesh), load_mesh(mesh)
+        camera = sim.camera
+        view = CameraView.from_cell(self.cell)
+        view = replace(view, camera=replace(self.cell.camera, width=camera.width, height=camera.height, fx=camera.fx,
+                                            fy=camera.fy, cx=camera.cx, cy=camera.cy))
+        views = [replace(view, view_id=f"frame{k}") for k in range(self.params["coordinator_node"]["capture_views"])]
+        frames = [sim.capture().image for _ in views]
+        # The planner node's baseline: the whole surface rastered with the same footprint.
+        full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
+        full_plan, full_plan_error = None, None
+        full_started = time.perf_counter()
+        try:
+            full_plan = self.planner.plan(surface, full_coverage=True)
+        except InputError as exc:
+            full_plan_error = str(exc)
+        full_plan_s = time.perf_counter() - full_started
+        shared_s = time.perf_counter() - started - full_plan_s
+
+        vision = self.params["vision_node"]
+        stage_one: dict[str, tuple[Any, float]] = {}
+        for name in ablations:
+            detector = "low-confidence" if name == "low-confidence" else "paper"
+            if detector not in stage_one:
+                begun = time.perf_counter()
+                stage = StageOne(self.detectors[detector], part_surface, vision["merge_distance_m"],
+                                 vision["region_margin_m"])
+                stage_one[detector] = (stage.inspect(frames, views), time.perf_counter() - begun)
+            result, stage1_s = stage_one[detector]
+            sim.rng = np.random.default_rng([noise_seed, ABLATIONS.index(name)])  # same noise whatever else runs
+            evidence = RunEvidence(hypotheses=result.hypotheses, full_coverage_presses=full_coverage_presses)
+            plan_s = execute_s = 0.0
+            plan = None
+            if name == "full-coverage":
+                plan = full_plan
+                if full_plan_error:
+                    evidence.missing.append(f"stopped in phase plan: {full_plan_error}")
+            elif name != "vision-only" and result.regions:
+                begun = time.perf_counter()
+                try:
+                    plan = self.planner.plan(surface, result.regions)
+                except InputError as exc:
+                    evidence.missing.append(f"stopped in phase plan: {exc}")
+                plan_s = time.perf_counter() - begun
+            if plan is not None:
+                evidence.planned_presses, evidence.cycle_time_s = len(plan.presses), plan.cycle_time_s
+                evidence.missing += [f"region {u.region}: unreachable ({u.reason})" for u in plan.unreachable]
+                begun = time.perf_counter()
+                pairs = self.execute(sim, plan)
+                execute_s = time.perf_counter() - begun
+                evidence.findings = [f for f, _ in pairs]
+                evidence.verdicts = {f.id: v for f, v in pairs}
+            begun = time.perf_counter()
+            report, fusion = build_report(f"campaign-{spec.seed}-{spec.index}-{name}", f"sim-{spec.seed}-{spec.index}",
+                                          evidence, truth)
+            vision_only, _ = build_report("vision-only", "vision-only", RunEvidence(hypotheses=result.hypotheses), truth)
+            fuse_s = time.perf_counter() - begun
+            record = {
+                "schema": PART_SCHEMA, "index": spec.index, "ablation": name,
+                "part": {"kind": scene.part.params["kind"], "length_m": round(scene.part.params["length_m"], 4),
+                         "width_m": round(scene.part.params["width_m"], 4), "area_m2": round(surface.area, 5)},
+                "truth": [{"id": t.id, "class_name": t.class_name, "size_mm": round(_size_mm(t.extent_m), 3),
+                           "depth_mm": round(1000 * abs(t.depth_m), 4), "camera_visible": bool(t.camera_visible)}
+                          for t in truth],
+                "stage1": _stage1_rows(result.hypotheses, truth),
+                "final": _final_rows(report.defects, truth),
+                "vision_only_truth": sorted(t for t in _matched([d.position for d in vision_only.defects], truth)
+                                            if t is not None),
+                "report_summary": {k: v for k, v in report.summary.to_json().items() if k not in ("schema_version", "kind")},
+                "rejected": len(fusion.rejected),
+                "planned_presses": evidence.planned_presses,
+                "tactile_findings": len(evidence.findings),
+                "unreachable": len(plan.unreachable) if plan is not None else 0,
+                "cycle_time_s": round(plan.cycle_time_s, 3) if plan is not None else 0.0,
+                "full_coverage_presses": full_coverage_presses,
+                "full_coverage_cycle_time_s": round(full_plan.cycle_time_s, 3) if full_plan is not None else None,
+                "complete": report.complete, "missing": report.missing,
+                "wall_s": {"shared": round(shared_s, 3), "baseline_plan": round(full_plan_s, 3),
+                           "stage1": round(stage1_s, 3), "plan": round(plan_s, 3), "execute": round(execute_s, 3),
+                           "fuse": round(fuse_s, 3),
+                           "total": round(shared_s + full_plan_s + stage1_s + plan_s + execute_s + fuse_s, 3)},
+            }
+            done(name, record)
+
+    def execute(self, sim: SimulatedCell, plan) -> list[tuple[TactileFinding, Verdict]]:
+        """The arm follows the plan's trajectory in the simulated cell; each press frame goes through Stage II."""
+        from inspection.tactile.stage import NoContact
+
+        positions, times = plan.trajectory.as_arrays()
+        planned = [(p.press.regions[0] if p.press.regions else "", p.press.position) for p in plan.presses]
+        self.stage_two.set_background(sim.background_frame())
+        sim.robot.start(plan.trajectory.joint_names, positions, times, 0.0)
+        period = self.planner.settings.dwell_s / SAMPLES_PER_DWELL
+        pairs: list[tuple[TactileFinding, Verdict]] = []
+        for now in np.arange(0.0, times[-1] + 2 * period, period):
+            event = sim.step(float(now))
+            if event is None:
+                continue
+            contact = event.sensor_to_part[:3, 3]
+            nearest = min(planned, key=lambda p: float(np.linalg.norm(p[1] - contact)), default=None)
+            region = ""
+            if nearest is not None and np.linalg.norm(nearest[1] - contact) < REGION_MATCH_M + event.depth_m:
+                region = nearest[0]
+            try:
+                result = self.stage_two.analyse(event.frame.image, event.sensor_to_part, f"t{event.index}", region,
+                                                event.index, event.depth_m)
+            except (NoContact, InputError):
+                continue  # the tactile node logs and skips it; the report counts the press as missing
+            pairs.append((result.finding, result.verdict))
+        return pairs
