@@ -65,6 +65,8 @@ VISION = (
               low=0.0, high=0.5),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
     ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
+    ParamSpec("diagnostics_period_s", 1.0, "publish counters and memory on inspection/diagnostics this often",
+              low=0.1, high=3600.0),
 )
 
 RECORDER = (
@@ -102,6 +104,8 @@ TACTILE = (
     ParamSpec("acceptance_file", "", "acceptance limits; empty means config/acceptance.yaml of the package"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA device such as 'cuda:0'"),
     ParamSpec("part_frame", "part", "frame of the published finding markers"),
+    ParamSpec("diagnostics_period_s", 1.0, "publish counters and memory on inspection/diagnostics this often",
+              low=0.1, high=3600.0),
 )
 
 COORDINATOR = (

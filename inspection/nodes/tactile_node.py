@@ -6,12 +6,17 @@ Subscribes tactile/image_raw (sensor_msgs/Image, rgb8/bgr8), tactile/press (std_
            inspection/plan/json (latched: presses are tagged with the region of the nearest planned press)
 Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFinding, "verdict": Verdict,
            "probabilities": {...}}), inspection/finding_markers (visualization_msgs/MarkerArray)
+           inspection/diagnostics (std_msgs/String JSON: frames and press records in, processed, dropped,
+           memory; every diagnostics_period_s)
 A missing background, a black, saturated or contact-less frame, or a frame whose press never arrives
-is logged and counted; the node goes on with the next press.
+is logged and counted; the node goes on with the next press. Paired frames are analysed on a worker
+thread from a bounded mailbox (PENDING_LIMIT, oldest dropped and counted), so a sensor streaming faster
+than the analysis never stalls the subscriptions or grows memory.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 
@@ -22,8 +27,10 @@ from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
+from inspection.mailbox import LatestMailbox
 from inspection.model import TactileFinding
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
+from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, pose_at
 from inspection.paths import model_file
 from inspection.tactile.stage import NoContact, StageTwo
@@ -51,7 +58,10 @@ class TactileNode(Node):
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.planned: list[tuple[str, np.ndarray]] = []
-        self.counts = {"findings": 0, "no_contact": 0, "bad_frames": 0, "unmatched": 0}
+        self.counts = {"frames_in": 0, "press_records_in": 0, "findings": 0, "no_contact": 0, "bad_frames": 0,
+                       "unmatched": 0}
+        self.count_lock = threading.Lock()  # callbacks and the worker both count
+        self.pairs: LatestMailbox[tuple[Image, dict]] = LatestMailbox(capacity=PENDING_LIMIT)
         self.findings_publisher = self.create_publisher(String, "inspection/findings/json", RELIABLE)
         self.marker_publisher = self.create_publisher(MarkerArray, "inspection/finding_markers", 10)
         self.create_subscription(Image, "tactile/background", self.background_callback, LATCHED)
@@ -59,6 +69,19 @@ class TactileNode(Node):
         self.create_subscription(String, "tactile/press", self.press_callback, RELIABLE)
         self.create_subscription(String, "inspection/plan/json", self.plan_callback, LATCHED)
         self.create_timer(1.0, self.expire_callback)
+        Diagnostics(self, self.diagnostics, self.params["diagnostics_period_s"])
+        self.worker = threading.Thread(target=self.work, name="tactile_worker", daemon=True)
+        self.worker.start()
+
+    def count(self, key: str) -> None:
+        with self.count_lock:
+            self.counts[key] += 1
+
+    def diagnostics(self) -> dict[str, int]:
+        with self.count_lock:
+            counts = dict(self.counts)
+        mailbox = self.pairs.counters
+        return {**counts, "processed": mailbox.taken, "dropped": mailbox.dropped + counts["unmatched"]}
 
     def expire_callback(self) -> None:
         """Report presses whose frame (or frames whose press record) never came, and forget them."""
@@ -66,7 +89,7 @@ class TactileNode(Node):
         for pending, missing in ((self.presses, "tactile frame"), (self.frames, "press record")):
             for key in [k for k, (arrived, _) in pending.items() if now - arrived > PARTNER_TIMEOUT_S]:
                 pending.pop(key)
-                self.counts["unmatched"] += 1
+                self.count("unmatched")
                 self.get_logger().warning(f"stamp {key[0]}.{key[1]:09d}: no {missing} within {PARTNER_TIMEOUT_S:.0f} s "
                                           "(dropped upstream); that press gives no finding")
     def background_callback(self, message: Image) -> None:
@@ -84,10 +107,12 @@ class TactileNode(Node):
             self.get_logger().error(f"inspection/plan/json: ignored a bad plan: {exc}")
 
     def frame_callback(self, message: Image) -> None:
+        self.count("frames_in")
         self._remember(self.frames, _stamp_key(message.header.stamp), message)
         self._pair(_stamp_key(message.header.stamp))
 
     def press_callback(self, message: String) -> None:
+        self.count("press_records_in")
         try:
             press = json.loads(message.data)
             key = (int(press["stamp"]["sec"]), int(press["stamp"]["nanosec"]))
@@ -95,7 +120,7 @@ class TactileNode(Node):
             if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
                 raise ValueError(f"sensor_to_part must be a finite 4x4 matrix, got shape {transform.shape}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            self.counts["bad_frames"] += 1
+            self.count("bad_frames")
             self.get_logger().error(f"tactile/press: ignored a bad press record: {exc}")
             return
         press["sensor_to_part"] = transform
@@ -106,7 +131,7 @@ class TactileNode(Node):
         pending[key] = (time.monotonic(), item)
         while len(pending) > PENDING_LIMIT:
             stale, _ = pending.popitem(last=False)
-            self.counts["unmatched"] += 1
+            self.count("unmatched")
             self.get_logger().warning(f"dropped an unmatched tactile frame or press record (stamp {stale})")
 
     def _region_of(self, press: dict) -> str:
@@ -122,20 +147,32 @@ class TactileNode(Node):
         if key not in self.frames or key not in self.presses:
             return
         (_, frame_message), (_, press) = self.frames.pop(key), self.presses.pop(key)
+        self.pairs.put((frame_message, press))
+
+    def work(self) -> None:
+        while True:
+            pair = self.pairs.take(timeout_s=1.0)
+            if pair is None:
+                if self.pairs.closed:
+                    return
+                continue
+            self._analyse(*pair)
+
+    def _analyse(self, frame_message: Image, press: dict) -> None:
         index = int(press.get("index", self.counts["findings"]))
         try:
             frame = image_to_rgb8(frame_message)
             result = self.stage.analyse(frame, press["sensor_to_part"], f"t{index}", self._region_of(press), index,
                                         float(press.get("depth_m", 0.0)))
         except NoContact as exc:
-            self.counts["no_contact"] += 1
+            self.count("no_contact")
             self.get_logger().warning(f"tactile/image_raw: {exc}")
             return
         except (ImageConversionError, InputError) as exc:
-            self.counts["bad_frames"] += 1
+            self.count("bad_frames")
             self.get_logger().error(f"tactile/image_raw: skipped press {index}: {exc}")
             return
-        self.counts["findings"] += 1
+        self.count("findings")
         self.findings_publisher.publish(String(data=json.dumps({
             "finding": result.finding.to_json(), "verdict": result.verdict.to_json(),
             "probabilities": result.probabilities})))
@@ -155,6 +192,12 @@ class TactileNode(Node):
             marker.color.g = 1.0
         marker.color.a = 0.9
         return MarkerArray(markers=[marker])
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "worker"):  # absent when construction failed (bad model files)
+            self.pairs.close()
+            self.worker.join(timeout=10.0)
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

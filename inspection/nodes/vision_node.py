@@ -4,6 +4,7 @@ Subscribes camera/image_raw, camera/camera_info (REP-2003 sensor-data QoS; mono8
 Publishes  inspection/hypotheses (geometry_msgs/PoseArray) + inspection/hypotheses/json (std_msgs/String)
            inspection/scan_regions (PoseArray) + inspection/scan_regions/json (String, latched)
            inspection/markers (visualization_msgs/MarkerArray), camera/annotated (Image with boxes)
+           inspection/diagnostics (std_msgs/String JSON: frames in, processed, dropped, bad, memory)
 Service    vision/reset (std_srvs/Trigger): forget the hypotheses of earlier frames (a new part)
 Each PoseArray pose is a defect centre with +z along the outward surface normal, in the part frame; the
 JSON twin carries the full records (inspection.model, schema-versioned) under the same stamp.
@@ -28,6 +29,7 @@ from inspection.errors import InputError
 from inspection.mailbox import LatestMailbox
 from inspection.model import DefectHypothesis
 from inspection.nodes.common import LATCHED, declare_parameters, image_qos, run_node
+from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import (
     ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, records_to_messages,
 )
@@ -60,8 +62,14 @@ class VisionNode(Node):
         self.create_subscription(CameraInfo, "camera/camera_info", self.info_callback, image_qos())
         self.create_subscription(Image, "camera/image_raw", self.mailbox.put, image_qos())
         self.create_service(Trigger, "vision/reset", self.reset_service)
+        Diagnostics(self, self.diagnostics, self.params["diagnostics_period_s"])
         self.worker = threading.Thread(target=self.work, name="vision_worker", daemon=True)
         self.worker.start()
+
+    def diagnostics(self) -> dict[str, int]:
+        counters = self.mailbox.counters
+        return {"frames_in": counters.received, "processed": self.frames, "dropped": counters.dropped,
+                "bad_frames": self.bad_frames}
 
     def info_callback(self, message: CameraInfo) -> None:
         self.camera_info = message
