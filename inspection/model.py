@@ -180,6 +180,8 @@ class FusedDefect(JsonRecord):
     verdict: Verdict | None = None
     vision_ids: tuple[str, ...] = ()
     tactile_ids: tuple[str, ...] = ()
+    # kind ("camera", "tactile", "heightmap") -> PNG relative to the run folder (inspection.fusion.evidence)
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, DEFECT_CLASSES)

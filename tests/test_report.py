@@ -1,7 +1,10 @@
 """report.json / report.html: schema, escaping, self-contained page, re-rendering from the CLI."""
 from __future__ import annotations
 
+import base64
 import json
+import re
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -22,17 +25,54 @@ def _report(part_id: str = "panel_1", complete: bool = True) -> InspectionReport
                             [] if complete else ["region r2: tactile sensor silent"])
 
 
+def _with_evidence(report: InspectionReport, evidence: dict[str, str]) -> InspectionReport:
+    return replace(report, defects=[replace(report.defects[0], evidence=evidence), *report.defects[1:]])
+
+
 def test_report_json_and_self_contained_html(tmp_path) -> None:
-    (tmp_path / "assets").mkdir()
-    cv2.imwrite(str(tmp_path / "assets" / "d0_tactile.png"), np.full((24, 32, 3), 128, np.uint8))
-    html_path = write_report(tmp_path, _report(), part_outline=[[-0.3, -0.2], [0.3, -0.2], [0.3, 0.2], [-0.3, 0.2]])
+    (tmp_path / "evidence").mkdir()
+    cv2.imwrite(str(tmp_path / "evidence" / "tactile_t0.png"), np.full((24, 32, 3), 128, np.uint8))
+    report = _with_evidence(_report(), {"tactile": "evidence/tactile_t0.png"})
+    html_path = write_report(tmp_path, report, part_outline=[[-0.3, -0.2], [0.3, -0.2], [0.3, 0.2], [-0.3, 0.2]])
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["schema_version"] == "1.0" and data["kind"] == "inspection_report"
     assert data["summary"]["final_recall"] == 1.0 and data["defects"][0]["verdict"]["accepted"] is False
+    assert data["defects"][0]["evidence"] == {"tactile": "evidence/tactile_t0.png"}
     html = html_path.read_text()
     assert "data:image/png;base64," in html and "<svg" in html and "REJECT" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing to fetch
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_html_embeds_each_evidence_image_and_names_what_is_missing(tmp_path) -> None:
+    (tmp_path / "evidence").mkdir()
+    images = {kind: np.full((20 + i, 30, 3), 40 * i, np.uint8) for i, kind in enumerate(("camera", "tactile", "heightmap"))}
+    for kind, image in images.items():
+        cv2.imwrite(str(tmp_path / "evidence" / f"{kind}.png"), image)
+    report = _with_evidence(_report(), {kind: f"evidence/{kind}.png" for kind in images})
+    html = write_report(tmp_path, report).read_text()
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(uris) == 3
+    decoded = [cv2.imdecode(np.frombuffer(base64.b64decode(u), np.uint8), cv2.IMREAD_COLOR) for u in uris]
+    assert [d.shape for d in decoded] == [i.shape for i in images.values()]  # the files themselves, in order
+    stain = html[html.index('id="d1"'):]  # the vision-only stain: seen, never touched
+    assert "no tactile contact" in stain and "not seen by the camera" not in stain
+    tactile_only = FusedDefect("d2", "pit", Source.TACTILE, 0.8, (0.0, 0.0, 0.0), (0, 0, 1), 1.0, 1.0, 0.3,
+                               tactile_ids=("t5",))
+    html = write_report(tmp_path, replace(report, defects=[tactile_only])).read_text()
+    assert "not seen by the camera" in html and "tactile frame not received" in html and "base64" not in html
+
+
+def test_evidence_outside_the_run_folder_or_not_png_is_not_embedded(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "evidence").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "outside.png"), np.zeros((8, 8, 3), np.uint8))
+    (run_dir / "evidence" / "fake.png").write_text("<script>alert(1)</script>")
+    report = _with_evidence(_report(), {"camera": "../outside.png", "tactile": "evidence/fake.png",
+                                        "heightmap": "evidence/<b>x</b>.png"})
+    html = write_report(run_dir, report).read_text()
+    assert "base64" not in html and "<script>" not in html and "<b>x</b>" not in html
+    assert "../outside.png: missing or not a PNG in the run folder" in html and "&lt;b&gt;x&lt;/b&gt;" in html
 
 
 def test_every_string_is_escaped(tmp_path) -> None:

@@ -1,12 +1,13 @@
 """The run folder: report.json (schema-versioned) and a self-contained report.html rendered from it.
 
 Layout of a run folder:
-    report.json                 InspectionReport
-    assets/<defect id>_camera.png, _tactile.png, _heightmap.png   optional per-defect evidence
+    report.json                 InspectionReport; each defect's ``evidence`` names its files below
+    evidence/                   camera crops, tactile frames, heightmaps and their plots (see fusion.evidence)
     part_outline.json           optional [[x, y], ...] outline of the part seen from +z (metres)
     report.html                 rendered from the above; `inspection report RUN_DIR` re-renders it
 Every file is written atomically; every string in the HTML is escaped (Jinja2 autoescape), and
-images are embedded as data URIs so the page needs no network and no other file.
+images are embedded as data URIs so the page needs no network and no other file. Evidence a defect
+lacks (a stain nobody touched, a dent the camera missed) is named in words, never an error.
 """
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from jinja2 import Environment, select_autoescape
 
 from inspection.atomic import write_json_atomic, write_text_atomic
 from inspection.errors import InputError
-from inspection.model import InspectionReport
+from inspection.fusion.evidence import EVIDENCE_KINDS, missing_note
+from inspection.model import FusedDefect, InspectionReport
 
-ASSET_KINDS = ("camera", "tactile", "heightmap")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CAPTIONS = {"camera": "camera crop (Stage I)", "tactile": "tactile frame (Stage II)",
+            "heightmap": "heightmap and profile (Stage II)"}
 SOURCE_COLOURS = {"vision": "#1f77b4", "tactile": "#d62728", "both": "#2ca02c"}
 
 TEMPLATE = """<!doctype html>
@@ -32,7 +36,12 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
 .reject { color: #b00; font-weight: bold; } .accept { color: #070; }
 .defect { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin: 1em 0; }
-.evidence img { max-height: 220px; margin-right: 1em; border: 1px solid #ccc; image-rendering: pixelated; }
+.evidence { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.evidence figure { margin: 0; } .evidence figcaption { font-size: 0.85em; color: #555; }
+.evidence img { border: 1px solid #ccc; display: block; }
+.evidence img.photo { height: 240px; image-rendering: pixelated; }
+.absent { width: 240px; height: 240px; display: flex; align-items: center; justify-content: center;
+ text-align: center; background: #f4f4f4; color: #777; border: 1px dashed #bbb; }
 .warning { background: #fff3cd; padding: 0.5em 1em; border-left: 4px solid #e0a800; }
 </style></head><body>
 <h1>Inspection report</h1>
@@ -61,8 +70,9 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4
 <p>Depth {{ '%.3f mm' % d.depth_mm if d.depth_mm is not none else 'not measured (no touch)' }},
 width {{ '%.2f' % d.width_mm }} mm, length {{ '%.2f' % d.length_mm }} mm, confidence {{ '%.2f' % d.confidence }};
 vision evidence {{ d.vision_ids | join(', ') or 'none' }}, tactile evidence {{ d.tactile_ids | join(', ') or 'none' }}.</p>
-<div class="evidence">{% for kind, uri in assets.get(d.id, {}).items() %}
-<figure style="display:inline-block"><img alt="{{ kind }} of {{ d.id }}" src="{{ uri }}"><figcaption>{{ kind }}</figcaption></figure>
+<div class="evidence">{% for kind, caption, uri, note in evidence[d.id] %}
+<figure>{% if uri %}<img class="{{ 'plot' if kind == 'heightmap' else 'photo' }}" alt="{{ caption }} of {{ d.id }}"
+ src="{{ uri }}">{% else %}<div class="absent">{{ note }}</div>{% endif %}<figcaption>{{ caption }}</figcaption></figure>
 {% endfor %}</div></div>{% endfor %}
 </body></html>
 """
@@ -96,8 +106,22 @@ def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -
             f'style="border:1px solid #ccc">{"".join(shapes)}</svg>')
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _evidence(run_dir: Path, defect: FusedDefect) -> list[tuple[str, str, str, str]]:
+    """(kind, caption, data URI or "", note) per evidence kind. A path that leaves the run folder or a file
+    that is not a PNG is shown as a note: report.json may have been edited, the page must stay inert."""
+    root = run_dir.resolve()
+    rows = []
+    for kind in EVIDENCE_KINDS:
+        uri, note = "", missing_note(kind, defect.source)
+        if kind in defect.evidence:
+            path = (run_dir / defect.evidence[kind]).resolve()
+            data = path.read_bytes() if path.is_relative_to(root) and path.is_file() else b""
+            if data.startswith(PNG_SIGNATURE):
+                uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+            else:
+                note = f"{defect.evidence[kind]}: missing or not a PNG in the run folder"
+        rows.append((kind, CAPTIONS[kind], uri, note))
+    return rows
 
 
 def _format(value: Any) -> str:
@@ -109,22 +133,17 @@ def _format(value: Any) -> str:
 
 
 def render_html(run_dir: str | Path) -> Path:
-    """(Re-)render report.html from report.json and the assets beside it."""
+    """(Re-)render report.html from report.json and the evidence files it names."""
     run_dir = Path(run_dir)
     report = InspectionReport.load(run_dir / "report.json")
     outline_file = run_dir / "part_outline.json"
     outline = json.loads(outline_file.read_text()) if outline_file.is_file() else None
-    assets: dict[str, dict[str, str]] = {}
-    for defect in report.defects:
-        for kind in ASSET_KINDS:
-            path = run_dir / "assets" / f"{defect.id}_{kind}.png"
-            if path.is_file():
-                assets.setdefault(defect.id, {})[kind] = _data_uri(path)
+    evidence = {defect.id: _evidence(run_dir, defect) for defect in report.defects}
     summary = [(key, _format(value)) for key, value in report.summary.to_json().items()
                if key not in ("schema_version", "kind")]
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     html = environment.from_string(TEMPLATE).render(
-        report=report, summary=summary, assets=assets, overview=_overview_svg(report, outline),
+        report=report, summary=summary, evidence=evidence, overview=_overview_svg(report, outline),
         rejected_count=sum(1 for d in report.defects if d.verdict and not d.verdict.accepted),
     )
     return write_text_atomic(run_dir / "report.html", html)

@@ -24,6 +24,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
@@ -150,13 +151,14 @@ class TactileNode(Node):
         self.pairs.put((frame_message, press))
 
     def work(self) -> None:
-        while True:
+        while not self.pairs.closed:
             pair = self.pairs.take(timeout_s=1.0)
             if pair is None:
-                if self.pairs.closed:
-                    return
                 continue
-            self._analyse(*pair)
+            try:
+                self._analyse(*pair)
+            except (InvalidHandle, RCLError):  # shutting down: the context went away mid-publish
+                return
 
     def _analyse(self, frame_message: Image, press: dict) -> None:
         index = int(press.get("index", self.counts["findings"]))
