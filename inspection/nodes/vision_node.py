@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import cv2
 from geometry_msgs.msg import PoseArray
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -95,17 +96,17 @@ class VisionNode(Node):
         return replace(view, camera=camera)
 
     def work(self) -> None:
-        while True:
+        while not self.mailbox.closed:
             message = self.mailbox.take(timeout_s=1.0)
             if message is None:
-                if self.mailbox.closed:
-                    return
                 continue
             try:
                 self.process(message)
             except (ImageConversionError, InputError, ValueError) as exc:
                 self.bad_frames += 1
                 self.get_logger().warning(f"camera/image_raw: skipped a bad frame: {exc}")
+            except (InvalidHandle, RCLError):  # shutting down: the context went away mid-publish
+                return
 
     def process(self, message: Image) -> None:
         frame = image_to_rgb8(message)
