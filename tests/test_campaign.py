@@ -1,0 +1,145 @@
+"""The evaluation campaign (`inspection eval campaign`): figures pooled as documented, a small campaign
+through the CLI end to end (every ablation, worker processes, resume), and bad flags."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from inspection.campaign.campaign import parse_ablations
+from inspection.campaign.metrics import size_bucket, summarise
+from inspection.campaign.runner import ABLATIONS
+from inspection.errors import InputError
+from inspection.paths import model_file
+from tests.conftest import run_cli
+
+HEADLINE_KEYS = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
+                 "vision_only_recall", "tactile_presses", "full_coverage_presses", "cycle_time_s",
+                 "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part")
+RATES = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
+         "vision_only_recall", "press_ratio", "cycle_time_ratio")
+
+
+def _record(truth, stage1, final, presses=0, full=100):
+    return {"truth": truth, "stage1": stage1, "final": final, "vision_only_truth": [p["truth"] for p in stage1
+                                                                                     if p["truth"] is not None],
+            "planned_presses": presses, "tactile_findings": presses, "unreachable": 0, "cycle_time_s": 2.0 * presses,
+            "full_coverage_presses": full, "full_coverage_cycle_time_s": 2.0 * full, "complete": True,
+            "wall_s": dict.fromkeys(("shared", "baseline_plan", "stage1", "plan", "execute", "fuse", "total"), 1.0)}
+
+
+def _near(value: float):
+    return pytest.approx(value, abs=1e-4)  # figures are rounded to 4 decimals
+
+
+def _truth(class_name, size_mm, visible, depth_mm=0.1):
+    return {"class_name": class_name, "size_mm": size_mm, "camera_visible": visible, "depth_mm": depth_mm}
+
+
+def test_recall_counts_defects_the_camera_cannot_see_and_precision_is_per_reported_class() -> None:
+    truth = [_truth("dent", 8.0, True), _truth("pit", 1.0, False, 0.2), _truth("stain", 30.0, True, 0.0),
+             _truth("scratch", 25.0, False)]
+    stage1 = [{"class_name": "stain", "size_mm": 12.0, "truth": 2}, {"class_name": "dent", "size_mm": 6.0, "truth": 0},
+              {"class_name": "stain", "size_mm": 3.0, "truth": None}]
+    final = stage1[:2] + [{"class_name": "pit", "size_mm": 1.5, "truth": 1, "depth_mm": 0.15},
+                          {"class_name": "dent", "size_mm": 6.0, "truth": None, "depth_mm": 0.3}]
+    final = [{**p, "depth_mm": p.get("depth_mm")} for p in final]
+    row = summarise([_record(truth, stage1, final, presses=10), _record([_truth("dent", 4.0, True)], [], [])])
+    assert (row["defects"], row["camera_visible_defects"]) == (5, 3)
+    assert row["stage1_recall"] == _near(2 / 5)  # the invisible pit and scratch count as missed
+    assert row["stage1_recall_camera_visible"] == _near(2 / 3)
+    assert row["stage1_precision"] == _near(2 / 3)
+    assert row["final_recall"] == _near(3 / 5) and row["final_precision"] == _near(3 / 4)
+    assert row["vision_only_recall"] == _near(2 / 5)
+    assert row["depth_mae_mm"] == _near(0.05) and row["depth_measured"] == 1  # the false dent has no truth
+    assert row["tactile_presses"] == 5.0 and row["press_ratio"] == _near(10 / 200)
+    stain = row["per_class"]["stain"]
+    assert stain["stage1_recall"] == 1.0 and stain["stage1_precision"] == 0.5  # one of two stain reports was right
+    assert row["per_class"]["pit"]["stage1_recall"] == 0.0 and row["per_class"]["pit"]["final_recall"] == 1.0
+    assert row["per_class"]["crack"]["stage1_recall"] is None  # no cracks: no figure, not zero
+    small = row["per_size"]["<2 mm"]
+    assert (small["defects"], small["final_found"], small["final_precision"]) == (1, 1, 1.0)
+    assert row["per_size"]["2-5 mm"]["stage1_precision"] == 0.0  # the 3 mm false stain
+    assert size_bucket(1.99) == "<2 mm" and size_bucket(20.0) == ">=20 mm"
+
+
+def test_ablation_flags() -> None:
+    assert parse_ablations(["all"]) == ABLATIONS
+    assert parse_ablations(["full-coverage,paper", "vision-only"]) == ("vision-only", "paper", "full-coverage")
+    with pytest.raises(InputError, match="--ablation papr"):
+        parse_ablations(["papr"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not model_file("defect_detector.onnx").is_file(), reason="no shipped detector model")
+def test_small_campaign_end_to_end_with_resume(tmp_path) -> None:
+    out = tmp_path / "campaign.json"
+    command = ("eval", "campaign", "--parts", "2", "--seed", "424", "--json", str(out), "--ablation", "all",
+               "--part-scale", "0.5", "--width", "960", "--height", "540")
+    result = run_cli(*command, "--workers", "2", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    assert summary["headline_ablation"] == "paper" and set(summary["ablations"]) == set(ABLATIONS)
+    for key in HEADLINE_KEYS:
+        assert key in summary, key
+    parts_dir = tmp_path / "campaign_parts"
+    records = {p.name: json.loads(p.read_text()) for p in sorted(parts_dir.glob("part_*.json"))}
+    assert len(records) == 2 * len(ABLATIONS)
+    for name, row in summary["ablations"].items():
+        for key in RATES:
+            assert row[key] is None or 0.0 <= row[key] <= 1.0, (name, key, row[key])
+        assert row["parts"] == 2 and row["incomplete_parts"] == 0
+        assert row["full_coverage_cycle_time_s"] > 0
+        part_records = [records[f"part_{i:04d}_{name}.json"] for i in range(2)]
+        # Recall counts every true defect on the part: the camera-invisible ones too.
+        assert row["defects"] == sum(len(r["truth"]) for r in part_records)
+        assert row["camera_visible_defects"] < row["defects"]
+        assert row["stage1_recall"] == pytest.approx(row["counts"]["stage1_found"] / row["defects"], abs=1e-4)
+        for record in part_records:  # the campaign's scoring is the report's
+            found = sum(p["truth"] is not None for p in record["final"])
+            assert record["report_summary"]["final_recall"] == pytest.approx(found / len(record["truth"]))
+    vision_only, full = summary["ablations"]["vision-only"], summary["ablations"]["full-coverage"]
+    assert vision_only["tactile_presses"] == 0 and vision_only["cycle_time_s"] == 0
+    assert vision_only["final_recall"] == vision_only["vision_only_recall"]
+    assert full["tactile_presses"] > 0 and full["press_ratio"] <= 1.0 and full["cycle_time_ratio"] == pytest.approx(1.0)
+    assert summary["ablations"]["paper"]["press_ratio"] <= 1.0
+    table = out.with_suffix(".md").read_text()
+    assert "| full-coverage |" in table and "## Per class (paper)" in table
+    assert len(summary["outputs"]["plots"]) == 3
+    for plot in summary["outputs"]["plots"]:
+        assert open(plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+    # Resume: everything done is skipped, untouched.
+    stamps = {p.name: p.stat().st_mtime_ns for p in parts_dir.glob("part_*.json")}
+    result = run_cli(*command, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming: 2 of 2 parts already done" in result.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in parts_dir.glob("part_*.json")} == stamps
+    # A lost result is run again, in this process this time, and comes out the same as from the worker.
+    lost = parts_dir / "part_0001_paper.json"
+    shutil.move(lost, tmp_path / "before.json")
+    result = run_cli(*command, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming: 1 of 2 parts already done" in result.stderr
+    before, after = json.loads((tmp_path / "before.json").read_text()), json.loads(lost.read_text())
+    before.pop("wall_s"), after.pop("wall_s")
+    assert after == before
+    assert {p.name: p.stat().st_mtime_ns for p in parts_dir.glob("part_*.json") if p != lost} == \
+        {k: v for k, v in stamps.items() if k != lost.name}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--parts", "0"), "--parts 0"),
+    (("--ablation", "paper,touch-only"), "--ablation touch-only"),
+    (("--workers", "0"), "--workers 0"),
+    (("--part-scale", "2"), "--part-scale 2.0"),
+    (("--ablation", "low-confidence", "--low-confidence", "0.5"), "--low-confidence 0.5"),
+    (("--set", "vision_node.confidence=2"), "confidence"),
+])
+def test_bad_flags_give_one_line_and_exit_1(tmp_path, flags, message) -> None:
+    result = run_cli("eval", "campaign", "--parts", "1", "--seed", "0", "--json", str(tmp_path / "c.json"), *flags)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "c_parts").exists()
