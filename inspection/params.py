@@ -115,6 +115,8 @@ COORDINATOR = (
     ParamSpec("run_root", "runs", "folder under which each inspection gets its run folder"),
     ParamSpec("part_id", "part", "identifier of the inspected part, written into the report"),
     ParamSpec("part_mesh", "", "part mesh (part frame, metres); its outline is drawn in the report's overview"),
+    ParamSpec("cell_file", "", "cell description (camera pose, for the report's camera crops); empty means "
+              "config/cell.yaml of the package"),
     ParamSpec("time_scale", 1.0, "how much faster than real time the arm executes (simulation only)",
               low=0.01, high=100.0),
     ParamSpec("service_timeout_s", 30.0, "wait for a service (camera trigger, vision reset)", low=0.1, high=3600.0),

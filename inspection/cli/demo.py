@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one node parameter (repeatable), as for `inspection run`")
 
 
-def _summary_lines(report: dict, truth_count: int | None, wall_s: float, run_dir: Path) -> list[str]:
+def _summary_lines(report: dict, truth_count: int | None, wall_s: float, run_dir: Path,
+                   latency: dict | None = None) -> list[str]:
+    from inspection.latency import summary_line
+
     summary = report["summary"]
 
     def found(recall: float | None) -> str:
@@ -41,6 +44,7 @@ def _summary_lines(report: dict, truth_count: int | None, wall_s: float, run_dir
         f"tactile presses {summary['tactile_presses']}, arm cycle time "
         + (f"{summary['cycle_time_s']:.1f} s" if summary["cycle_time_s"] is not None else "n/a")
         + f", demo wall time {wall_s:.0f} s" + ("" if report["complete"] else "; INCOMPLETE: " + "; ".join(report["missing"])),
+        *([summary_line(latency)] if latency is not None else []),
         f"report: {run_dir / 'report.json'} and {run_dir / 'report.html'}",
     ]
 
@@ -120,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         report = json.loads((run_dir / "report.json").read_text())
         truth_count = len(truth[-1]["defects"]) if truth else None
-        for line in _summary_lines(report, truth_count, time.monotonic() - started, run_dir):
+        latency_file = run_dir / "latency.json"
+        latency = json.loads(latency_file.read_text()) if latency_file.is_file() else None
+        for line in _summary_lines(report, truth_count, time.monotonic() - started, run_dir, latency):
             print(line)
         return 0
     except (RuntimeError, TimeoutError) as exc:

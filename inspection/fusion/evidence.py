@@ -36,7 +36,8 @@ MIN_CROP_HALF_PX = 48     # a pit a few pixels wide still gets enough surroundin
 MAX_CROP_HALF_PX = 320    # a stain the size of the panel is cut to something a page can show
 CROP_CONTEXT = 2.5        # crop half-size over the defect's projected radius
 BOX_COLOUR = (255, 220, 0)
-PLOT_SIZE_IN, PLOT_DPI = (7.2, 2.6), 100   # heightmap figures are 720 x 260 px
+PLOT_SIZE_IN, PLOT_DPI = (6.8, 2.6), 100   # heightmap figures are 680 x 260 px
+RIM_PX = 8                 # Poisson integration is least sure at the frame's rim: the deepest point is not sought there
 CAMERA_FRAMES_KEPT = 4    # hypotheses refer to the frame they came from, at most a few frames back
 PENDING_LIMIT = 64        # tactile frames or heightmaps waiting for their finding; older ones are dropped
 
@@ -128,20 +129,22 @@ def camera_crop(image_rgb: np.ndarray, camera: CameraModel, hypothesis: DefectHy
 
 def deepest_point(height_mm: np.ndarray, class_name: str) -> tuple[tuple[int, int], np.ndarray]:
     """(row, col) of the defect's extreme (highest for a bump, deepest otherwise) relative to the robustly
-    fitted local surface, and that surface; only pixels where the gel is pushed in count."""
+    fitted local surface, and that surface; only pixels where the gel is pushed in count, off the rim."""
     from inspection.tactile.measure import fit_surface
 
     pushed_in = height_mm > 0.02
     mask = pushed_in if pushed_in.mean() > 0.2 else np.ones_like(pushed_in)
     surface = fit_surface(height_mm, mask)
     residual = cv2.GaussianBlur(height_mm - surface, (0, 0), 1.0)
-    signed = np.where(mask, residual if class_name == "bump" else -residual, -np.inf)
+    inner = np.zeros_like(mask)
+    inner[RIM_PX:-RIM_PX, RIM_PX:-RIM_PX] = True
+    signed = np.where(mask & inner, residual if class_name == "bump" else -residual, -np.inf)
     row, col = np.unravel_index(int(np.argmax(signed)), signed.shape)
     return (int(row), int(col)), surface
 
 
 def heightmap_figure(height_mm: np.ndarray, pixel_size_m: float, finding: TactileFinding) -> bytes:
-    """PNG (720 x 260 px): the heightmap in mm with a colourbar and a scale in mm, and the profile through
+    """PNG (680 x 260 px): the heightmap in mm with a colourbar and a scale in mm, and the profile through
     the deepest point with the fitted local surface, so the measured depth can be seen."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -152,7 +155,7 @@ def heightmap_figure(height_mm: np.ndarray, pixel_size_m: float, finding: Tactil
     (row, col), surface = deepest_point(height_mm, finding.class_name)
     figure = Figure(figsize=PLOT_SIZE_IN, dpi=PLOT_DPI)
     FigureCanvasAgg(figure)
-    left, right = figure.add_axes((0.06, 0.17, 0.36, 0.72)), figure.add_axes((0.58, 0.17, 0.4, 0.72))
+    left, right = figure.add_axes((0.07, 0.17, 0.34, 0.72)), figure.add_axes((0.63, 0.17, 0.35, 0.72))
     shown = left.imshow(height_mm, cmap="viridis", extent=(0, cols * pixel_mm, rows * pixel_mm, 0))
     colourbar = figure.colorbar(shown, ax=left, fraction=0.06, pad=0.03)
     colourbar.set_label("height (mm)", fontsize=8)
@@ -164,7 +167,7 @@ def heightmap_figure(height_mm: np.ndarray, pixel_size_m: float, finding: Tactil
     left.set_xlabel("x (mm)", fontsize=8)
     left.set_ylabel("y (mm)", fontsize=8)
     left.tick_params(labelsize=7)
-    left.set_title("gel heightmap", fontsize=9)
+    left.set_title(f"gel heightmap, {finding.id}: {finding.class_name}", fontsize=9)
     x_mm = (np.arange(cols) + 0.5) * pixel_mm
     right.plot(x_mm, height_mm[row], color="#1f77b4", linewidth=1.2, label="measured")
     right.plot(x_mm, surface[row], color="gray", linestyle="--", linewidth=1.0, label="fitted surface")
@@ -173,8 +176,7 @@ def heightmap_figure(height_mm: np.ndarray, pixel_size_m: float, finding: Tactil
     right.set_ylabel("height (mm)", fontsize=8)
     right.tick_params(labelsize=7)
     right.legend(fontsize=7, loc="best")
-    right.set_title(f"profile at y = {y_mm:.1f} mm: {finding.class_name}, depth {finding.depth_mm:.3f} mm",
-                    fontsize=9)
+    right.set_title(f"profile, y = {y_mm:.1f} mm; depth {finding.depth_mm:.3f} mm", fontsize=9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PLOT_DPI)
     return buffer.getvalue()

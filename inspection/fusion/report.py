@@ -21,26 +21,36 @@ from jinja2 import Environment, select_autoescape
 from inspection.atomic import write_json_atomic, write_text_atomic
 from inspection.errors import InputError
 from inspection.fusion.evidence import EVIDENCE_KINDS, missing_note
-from inspection.model import FusedDefect, InspectionReport
+from inspection.model import FusedDefect, InspectionReport, Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CAPTIONS = {"camera": "camera crop (Stage I)", "tactile": "tactile frame (Stage II)",
             "heightmap": "heightmap and profile (Stage II)"}
 SOURCE_COLOURS = {"vision": "#1f77b4", "tactile": "#d62728", "both": "#2ca02c"}
+SOURCE_ORDER = {Source.BOTH: 0, Source.TACTILE: 1, Source.VISION: 2}  # measured by touch first
+SUMMARY_LABELS = {"stage1_recall": "Stage I (camera) recall", "final_recall": "final recall",
+                  "final_precision": "final precision", "tactile_presses": "tactile presses",
+                  "full_coverage_presses": "presses for full coverage", "cycle_time_s": "arm cycle time (s)"}
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Inspection report {{ report.run_id }} - {{ report.part_id }}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
-.reject { color: #b00; font-weight: bold; } .accept { color: #070; }
-.defect { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin: 1em 0; }
+body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
+h2 { margin: 0.8em 0 0.4em; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+.top { display: flex; flex-wrap: wrap; gap: 3em; align-items: flex-start; }
+.legend { font-size: 0.9em; color: #555; }
+.reject { color: #b00; font-weight: bold; } .accept { color: #070; font-weight: bold; }
+.rule { color: #555; font-size: 0.9em; }
+.defect { border: 1px solid #ddd; border-left-width: 6px; border-radius: 6px; padding: 0.6em 1em; margin: 1em 0; }
+.defect h3 { margin: 0.2em 0; }
 .evidence { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .evidence figure { margin: 0; } .evidence figcaption { font-size: 0.85em; color: #555; }
 .evidence img { border: 1px solid #ccc; display: block; }
-.evidence img.photo { height: 240px; image-rendering: pixelated; }
-.absent { width: 240px; height: 240px; display: flex; align-items: center; justify-content: center;
+.evidence img.photo { height: 220px; image-rendering: pixelated; }
+.absent { width: 220px; height: 220px; display: flex; align-items: center; justify-content: center;
  text-align: center; background: #f4f4f4; color: #777; border: 1px dashed #bbb; }
 .warning { background: #fff3cd; padding: 0.5em 1em; border-left: 4px solid #e0a800; }
 </style></head><body>
@@ -49,27 +59,32 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4
  {{ report.defects | length }} defect(s); {{ rejected_count }} rejected by acceptance rules.</p>
 {% if not report.complete %}<div class="warning"><b>Partial report.</b> Not inspected:
 <ul>{% for item in report.missing %}<li>{{ item }}</li>{% endfor %}</ul></div>{% endif %}
-<h2>Summary</h2><table>
+<div class="top"><div><h2>Summary</h2><table>
 {% for key, value in summary %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
-</table>
-<h2>Part overview</h2>{{ overview | safe }}
-<p>Colour = evidence: <span style="color:#1f77b4">vision</span>, <span style="color:#d62728">tactile</span>,
-<span style="color:#2ca02c">both</span>. Part frame, seen from +z; metres.</p>
+</table></div>
+<div><h2>Part overview</h2>{{ overview | safe }}
+<p class="legend">Colour = evidence: <span style="color:#1f77b4">vision</span>, <span style="color:#d62728">tactile</span>,
+<span style="color:#2ca02c">both</span>. Part frame, seen from +z; metres.</p></div></div>
 <h2>Defects</h2>
+<p class="legend">Defects measured by touch first, then those seen by the camera only; click an id for its evidence.</p>
 <table><tr><th>id</th><th>class</th><th>source</th><th>confidence</th><th>depth mm</th><th>width mm</th>
-<th>length mm</th><th>position (m)</th><th>verdict</th></tr>
-{% for d in report.defects %}<tr><td><a href="#{{ d.id }}">{{ d.id }}</a></td><td>{{ d.class_name }}</td>
-<td>{{ d.source.value }}</td><td>{{ '%.2f' % d.confidence }}</td>
-<td>{{ '%.3f' % d.depth_mm if d.depth_mm is not none else '-' }}</td><td>{{ '%.2f' % d.width_mm }}</td>
-<td>{{ '%.2f' % d.length_mm }}</td><td>{{ '%.4f, %.4f, %.4f' % d.position }}</td>
+<th>length mm</th><th>position mm (x, y, z)</th><th>verdict</th></tr>
+{% for d in defects %}<tr><td><a href="#{{ d.id }}">{{ d.id }}</a></td><td>{{ d.class_name }}</td>
+<td>{{ d.source.value }}</td><td class="number">{{ '%.2f' % d.confidence }}</td>
+<td class="number">{{ '%.3f' % d.depth_mm if d.depth_mm is not none else '-' }}</td>
+<td class="number">{{ '%.2f' % d.width_mm }}</td><td class="number">{{ '%.2f' % d.length_mm }}</td>
+<td class="number">{{ '%.1f, %.1f, %.1f' % millimetres(d.position) }}</td>
 <td>{% if d.verdict %}<span class="{{ 'accept' if d.verdict.accepted else 'reject' }}">
-{{ 'accept' if d.verdict.accepted else 'REJECT' }}</span> ({{ d.verdict.rule }}){% else %}-{% endif %}</td></tr>
+{{ 'accept' if d.verdict.accepted else 'REJECT' }}</span> <span class="rule">{{ d.verdict.rule }}</span>{% else %}-{% endif %}</td></tr>
 {% endfor %}</table>
-{% for d in report.defects %}<div class="defect" id="{{ d.id }}"><h3>{{ d.id }}: {{ d.class_name }}
-({{ d.source.value }})</h3>
+{% for d in defects %}<div class="defect" id="{{ d.id }}" style="border-left-color: {{ colours[d.source.value] }}">
+<h3>{{ d.id }}: {{ d.class_name }} ({{ d.source.value }}){% if d.verdict %},
+<span class="{{ 'accept' if d.verdict.accepted else 'reject' }}">{{ 'accept' if d.verdict.accepted else 'REJECT' }}</span>
+<span class="rule">{{ d.verdict.rule }}</span>{% endif %}</h3>
 <p>Depth {{ '%.3f mm' % d.depth_mm if d.depth_mm is not none else 'not measured (no touch)' }},
 width {{ '%.2f' % d.width_mm }} mm, length {{ '%.2f' % d.length_mm }} mm, confidence {{ '%.2f' % d.confidence }};
-vision evidence {{ d.vision_ids | join(', ') or 'none' }}, tactile evidence {{ d.tactile_ids | join(', ') or 'none' }}.</p>
+at {{ '%.1f, %.1f, %.1f' % millimetres(d.position) }} mm; camera hypotheses {{ d.vision_ids | join(', ') or 'none' }},
+tactile findings {{ d.tactile_ids | join(', ') or 'none' }}.</p>
 <div class="evidence">{% for kind, caption, uri, note in evidence[d.id] %}
 <figure>{% if uri %}<img class="{{ 'plot' if kind == 'heightmap' else 'photo' }}" alt="{{ caption }} of {{ d.id }}"
  src="{{ uri }}">{% else %}<div class="absent">{{ note }}</div>{% endif %}<figcaption>{{ caption }}</figcaption></figure>
@@ -96,7 +111,7 @@ def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -
     if outline:
         polygon = " ".join("%.1f,%.1f" % to_svg(x, y) for x, y in outline)
         shapes.append(f'<polygon points="{polygon}" fill="#eef" stroke="#88a"/>')
-    for defect in report.defects:
+    for defect in sorted(report.defects, key=lambda d: -SOURCE_ORDER[d.source]):  # touched ones drawn on top
         cx, cy = to_svg(defect.position[0], defect.position[1])
         colour = SOURCE_COLOURS[defect.source.value]
         label = "".join(c for c in defect.id if c.isalnum() or c in "_-")  # ids are ours; keep the SVG inert
@@ -124,9 +139,9 @@ def _evidence(run_dir: Path, defect: FusedDefect) -> list[tuple[str, str, str, s
     return rows
 
 
-def _format(value: Any) -> str:
+def _format(key: str, value: Any) -> str:
     if value is None:
-        return "n/a (no ground truth)"
+        return "n/a (no ground truth)" if key.endswith(("recall", "precision")) else "n/a"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
@@ -139,11 +154,13 @@ def render_html(run_dir: str | Path) -> Path:
     outline_file = run_dir / "part_outline.json"
     outline = json.loads(outline_file.read_text()) if outline_file.is_file() else None
     evidence = {defect.id: _evidence(run_dir, defect) for defect in report.defects}
-    summary = [(key, _format(value)) for key, value in report.summary.to_json().items()
+    summary = [(SUMMARY_LABELS.get(key, key), _format(key, value)) for key, value in report.summary.to_json().items()
                if key not in ("schema_version", "kind")]
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     html = environment.from_string(TEMPLATE).render(
         report=report, summary=summary, evidence=evidence, overview=_overview_svg(report, outline),
+        defects=sorted(report.defects, key=lambda d: SOURCE_ORDER[d.source]), colours=SOURCE_COLOURS,
+        millimetres=lambda position: tuple(round(1000 * v, 1) + 0.0 for v in position),  # + 0.0: no '-0.0'
         rejected_count=sum(1 for d in report.defects if d.verdict and not d.verdict.accepted),
     )
     return write_text_atomic(run_dir / "report.html", html)

@@ -8,6 +8,9 @@ Publishes  inspection/state (std_msgs/String JSON {"phase", "progress", "message
 Uses       vision/reset and the camera trigger service (sim/capture here), inspection/scan_regions/json,
            inspection/plan/json + inspection/trajectory, inspection/findings/json, sim/ground_truth (if any),
            inspection/estop/state (std_msgs/Bool, latched: the e-stop ends the run; no start while it is active)
+Evidence   camera/image_raw + camera/camera_info, tactile/image_raw + tactile/heightmap: camera crops per
+           hypothesis, tactile frames and heightmap plots per finding, in run_dir/evidence/ as they arrive
+           (inspection.fusion.evidence); latency from frame stamps to results in run_dir/latency.json
 Every wait has a timeout; a timeout, a cancel, an e-stop or a refused plan ends in a partial report that
 says what is missing. A camera view whose frame never reaches Stage I is captured again (capture_retries).
 Everything received is journalled in the run folder as it arrives (journal.jsonl).
@@ -25,17 +28,25 @@ from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from inspection.atomic import write_json_atomic
+from inspection.cell import load_cell
 from inspection.errors import InputError
+from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp_ns
 from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
+from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
 from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
-from inspection.nodes.common import LATCHED, declare_parameters, run_node
-from inspection.nodes.ros_convert import records_from_json
+from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
+from inspection.nodes.ros_convert import (
+    ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, records_from_json,
+)
 from inspection.retry import with_retries
 
 NODE_NAME = "coordinator_node"
@@ -50,6 +61,10 @@ class Phase(str, Enum):
     EXECUTE = "execute"
     FUSE = "fuse"
     REPORT = "report"
+
+
+def _stamp(message: Image) -> int:
+    return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
 
 
 class Cancelled(Exception):
@@ -73,11 +88,16 @@ class CoordinatorNode(Node):
         self.findings: list[tuple[TactileFinding, Verdict]] = []
         self.truth: dict | None = None
         self.journal: Journal | None = None
+        self.cell = load_cell(self.params["cell_file"] or None)
+        self.camera_info: CameraInfo | None = None
+        self.evidence: EvidenceStore | None = None
+        self.latency = LatencyLog()
         self.state_publisher = self.create_publisher(String, "inspection/state", LATCHED)
         self.trajectory_publisher = self.create_publisher(JointTrajectory, self.params["trajectory_topic"], 10)
         self.create_subscription(String, "inspection/scan_regions/json", self._keep("regions"), LATCHED,
                                  callback_group=self.group)
-        self.create_subscription(String, "inspection/hypotheses/json", self._keep("hypotheses"), 10,
+        self.keep_hypotheses = self._keep("hypotheses")
+        self.create_subscription(String, "inspection/hypotheses/json", self.hypotheses_callback, 10,
                                  callback_group=self.group)
         self.create_subscription(String, "inspection/plan/json", self._keep("plan"), LATCHED, callback_group=self.group)
         self.create_subscription(JointTrajectory, "inspection/trajectory", self._keep("trajectory"), LATCHED,
@@ -86,6 +106,12 @@ class CoordinatorNode(Node):
                                  callback_group=self.group)
         self.create_subscription(String, "sim/ground_truth", self.truth_callback, LATCHED, callback_group=self.group)
         self.create_subscription(Bool, "inspection/estop/state", self.estop_callback, LATCHED, callback_group=self.group)
+        self.create_subscription(CameraInfo, "camera/camera_info", self.camera_info_callback, image_qos(),
+                                 callback_group=self.group)
+        self.create_subscription(Image, "camera/image_raw", self.camera_callback, image_qos(), callback_group=self.group)
+        self.create_subscription(Image, "tactile/image_raw", self.tactile_frame_callback,
+                                 image_qos(reliable=True, depth=20), callback_group=self.group)
+        self.create_subscription(Image, "tactile/heightmap", self.heightmap_callback, RELIABLE, callback_group=self.group)
         self.create_service(Trigger, "inspection/start", self.start_service, callback_group=self.group)
         self.create_service(Trigger, "inspection/cancel", self.cancel_service, callback_group=self.group)
         self.worker: threading.Thread | None = None
@@ -117,7 +143,7 @@ class CoordinatorNode(Node):
         if self.journal is not None:
             self.journal.append("estop", active=self.estopped)
 
-    def finding_callback(self, message: String) -> None:
+    def finding_callback(self, message: String, info: MessageInfo) -> None:
         try:
             record = json.loads(message.data)
             pair = (TactileFinding.from_json(record["finding"]), Verdict.from_json(record["verdict"]))
@@ -131,6 +157,59 @@ class CoordinatorNode(Node):
             self.condition.notify_all()
         if self.journal is not None:
             self.journal.append("finding", data=message.data)
+        try:  # evidence and latency only: a finding without them still counts
+            stamp = stamp_ns(record["stamp"])
+            self.latency.add(PRESS_TO_FINDING, stamp, info["source_timestamp"], info["received_timestamp"])
+            if self.evidence is not None:
+                self.evidence.add_finding(stamp, pair[0], float(record["pixel_size_m"]))
+        except (KeyError, TypeError, ValueError, InputError) as exc:
+            self.get_logger().warning(f"inspection/findings/json: finding {pair[0].id} has no usable stamp or "
+                                      f"pixel_size_m, so no tactile evidence in the report ({exc})")
+
+    def hypotheses_callback(self, message: String, info: MessageInfo) -> None:
+        self.keep_hypotheses(message)
+        try:
+            stamp = stamp_ns(json.loads(message.data)["stamp"])
+            hypotheses = records_from_json(message, DefectHypothesis)[1]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, InputError) as exc:
+            self.get_logger().error(f"inspection/hypotheses/json: no camera crops for a bad message: {exc}")
+            return
+        self.latency.add(CAMERA_TO_HYPOTHESES, stamp, info["source_timestamp"], info["received_timestamp"])
+        if self.evidence is not None:
+            for problem in self.evidence.add_hypotheses(stamp, hypotheses):
+                self.get_logger().warning(f"camera crop of hypothesis {problem}")
+
+    def camera_info_callback(self, message: CameraInfo) -> None:
+        self.camera_info = message
+
+    def camera_callback(self, message: Image) -> None:
+        store, info = self.evidence, self.camera_info
+        if store is None:
+            return
+        try:
+            k = distortion = None
+            if info is not None and (info.width, info.height) == (message.width, message.height):
+                k, distortion = intrinsics_from_camera_info(info)
+            camera = CameraModel.from_cell(self.cell, message.width, message.height, k, distortion)
+            store.add_camera_frame(_stamp(message), image_to_rgb8(message), camera)
+        except (ImageConversionError, InputError, ValueError) as exc:
+            self.get_logger().warning(f"camera/image_raw: no camera crops from this frame: {exc}")
+
+    def tactile_frame_callback(self, message: Image) -> None:
+        if self.evidence is None:
+            return
+        try:
+            self.evidence.add_tactile_frame(_stamp(message), image_to_rgb8(message))
+        except (ImageConversionError, InputError) as exc:
+            self.get_logger().warning(f"tactile/image_raw: frame not kept as evidence: {exc}")
+
+    def heightmap_callback(self, message: Image) -> None:
+        if self.evidence is None:
+            return
+        try:
+            self.evidence.add_heightmap(_stamp(message), image_to_numpy(message))
+        except (ImageConversionError, InputError) as exc:
+            self.get_logger().warning(f"tactile/heightmap: heightmap not kept as evidence: {exc}")
 
     # --- services ----------------------------------------------------------------------------------
     def start_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -226,6 +305,7 @@ class CoordinatorNode(Node):
         evidence = RunEvidence()
         self.findings = []
         self.journal = Journal(run_dir / "journal.jsonl")
+        self.evidence, self.latency = EvidenceStore(run_dir), LatencyLog()
         started = time.monotonic()
         try:
             self.enter(Phase.CAPTURE, 0.05, "capturing camera views", run_dir)
@@ -266,7 +346,9 @@ class CoordinatorNode(Node):
         truth = truth_from_scene(self.truth) if self.truth is not None else None
         report, _ = build_report(run_dir.name, self.params["part_id"], evidence, truth)
         self.enter(Phase.REPORT, 0.95, "writing the report", run_dir)
-        write_report(run_dir, report, self.outline())
+        self.evidence = None
+        write_json_atomic(run_dir / "latency.json", self.latency.summary())
+        write_report(run_dir, attach(run_dir, report), self.outline())
         self.journal.append("report", path=str(run_dir / "report.json"), seconds=time.monotonic() - started)
         self.journal.close()
         self.journal = None

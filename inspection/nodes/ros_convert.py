@@ -29,6 +29,7 @@ IMAGE_ENCODINGS: dict[str, tuple[type, int]] = {
     "16UC1": (np.uint16, 1),
     "rgb16": (np.uint16, 3),
     "bgr16": (np.uint16, 3),
+    "32FC1": (np.float32, 1),  # measurements (heightmaps in mm), never colour
 }
 
 
@@ -84,6 +85,8 @@ def numpy_to_image(array: np.ndarray, encoding: str, frame_id: str = "", stamp=N
 def image_to_rgb8(msg: Image) -> np.ndarray:
     """Any supported encoding as an (H, W, 3) uint8 RGB array, for detectors trained on RGB."""
     pixels = image_to_numpy(msg)
+    if pixels.dtype.kind == "f":
+        raise ImageConversionError(f"encoding '{msg.encoding}' holds measurements, not a colour image")
     if pixels.dtype == np.uint16:
         pixels = (pixels >> 8).astype(np.uint8)
     if pixels.ndim == 2:

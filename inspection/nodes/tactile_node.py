@@ -5,7 +5,10 @@ Subscribes tactile/image_raw (sensor_msgs/Image, rgb8/bgr8), tactile/press (std_
            frame belongs to, matched by header stamp), tactile/background (latched no-contact frame),
            inspection/plan/json (latched: presses are tagged with the region of the nearest planned press)
 Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFinding, "verdict": Verdict,
-           "probabilities": {...}}), inspection/finding_markers (visualization_msgs/MarkerArray)
+           "probabilities": {...}, "stamp": {"sec", "nanosec"} of the tactile frame, "pixel_size_m" of the
+           heightmap}), inspection/finding_markers (visualization_msgs/MarkerArray)
+           tactile/heightmap (sensor_msgs/Image 32FC1: the reconstructed gel indentation in mm, published just
+           before its finding under the tactile frame's header, so the finding's "stamp" names it)
            inspection/diagnostics (std_msgs/String JSON: frames and press records in, processed, dropped,
            memory; every diagnostics_period_s)
 A missing background, a black, saturated or contact-less frame, or a frame whose press never arrives
@@ -21,10 +24,10 @@ import time
 from collections import OrderedDict
 
 import numpy as np
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
-from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
@@ -32,7 +35,7 @@ from inspection.mailbox import LatestMailbox
 from inspection.model import TactileFinding
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.diagnostics import Diagnostics
-from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, pose_at
+from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at
 from inspection.paths import model_file
 from inspection.tactile.stage import NoContact, StageTwo
 
@@ -65,6 +68,7 @@ class TactileNode(Node):
         self.pairs: LatestMailbox[tuple[Image, dict]] = LatestMailbox(capacity=PENDING_LIMIT)
         self.findings_publisher = self.create_publisher(String, "inspection/findings/json", RELIABLE)
         self.marker_publisher = self.create_publisher(MarkerArray, "inspection/finding_markers", 10)
+        self.heightmap_publisher = self.create_publisher(Image, "tactile/heightmap", RELIABLE)
         self.create_subscription(Image, "tactile/background", self.background_callback, LATCHED)
         self.create_subscription(Image, "tactile/image_raw", self.frame_callback, image_qos(reliable=True, depth=20))
         self.create_subscription(String, "tactile/press", self.press_callback, RELIABLE)
@@ -175,9 +179,13 @@ class TactileNode(Node):
             self.get_logger().error(f"tactile/image_raw: skipped press {index}: {exc}")
             return
         self.count("findings")
+        header = frame_message.header
+        self.heightmap_publisher.publish(numpy_to_image(result.reconstruction.height_mm, "32FC1", header.frame_id,
+                                                        header.stamp))
         self.findings_publisher.publish(String(data=json.dumps({
             "finding": result.finding.to_json(), "verdict": result.verdict.to_json(),
-            "probabilities": result.probabilities})))
+            "probabilities": result.probabilities, "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
+            "pixel_size_m": result.reconstruction.pixel_size_m})))
         self.marker_publisher.publish(self._marker(result.finding, frame_message.header.stamp))
         self.get_logger().info(f"press {index}: {result.finding.class_name} ({result.finding.confidence:.2f}), "
                                f"depth {result.finding.depth_mm:.3f} mm; {result.verdict.rule}")
