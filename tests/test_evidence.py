@@ -169,3 +169,17 @@ def test_attach_names_existing_files_per_defect_and_notes_say_what_is_missing(tm
     assert missing_note("tactile", Source.VISION) == "no tactile contact"
     assert missing_note("camera", Source.TACTILE) == "not seen by the camera"
     assert missing_note("camera", Source.VISION) == "camera crop not kept"
+
+
+def test_settle_waits_for_evidence_still_on_its_way(tmp_path) -> None:
+    import threading
+
+    store = EvidenceStore(tmp_path)
+    store.add_finding(7, _finding("t3"), 5.8e-5)
+    assert store.settle(0.05) == ["t3"]
+    late = threading.Timer(0.2, lambda: (store.add_tactile_frame(7, np.full((240, 320, 3), 120, np.uint8)),
+                                         store.add_heightmap(7, _dent_heightmap())))
+    late.start()
+    assert store.settle(10.0) == []
+    late.join()
+    assert (tmp_path / "evidence" / "heightmap_t3.png").is_file()

@@ -57,3 +57,21 @@ def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     assert summary["full_coverage_presses"] > summary["tactile_presses"]
     assert (report_file.parent / "report.html").is_file() and (report_file.parent / "journal.jsonl").is_file()
     assert list(tmp_path.glob("run_*.mcap"))
+    _check_evidence(report_file.parent, report)
+    latency = json.loads((report_file.parent / "latency.json").read_text())
+    assert latency["tactile press -> finding"]["count"] == summary["tactile_presses"]
+    assert 0 < latency["camera frame -> hypotheses"]["to_published_ms"]["median"] < 60_000
+    assert "latency median/p95" in result.stdout
+
+
+def _check_evidence(run_dir: Path, report: dict) -> None:
+    """Every defect names the evidence its stages can give, the files exist, and the page embeds each one."""
+    for defect in report["defects"]:
+        evidence = defect["evidence"]
+        assert all((run_dir / path).is_file() for path in evidence.values()), evidence
+        if defect["vision_ids"]:
+            assert "camera" in evidence, defect
+        if defect["tactile_ids"]:
+            assert {"tactile", "heightmap"} <= set(evidence), defect
+    html = (run_dir / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == sum(len(d["evidence"]) for d in report["defects"])

@@ -198,7 +198,7 @@ class EvidenceStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.folder = self.run_dir / EVIDENCE_DIR
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.camera_frames: OrderedDict[int, tuple[np.ndarray, CameraModel]] = OrderedDict()
         self.presses: OrderedDict[int, _Press] = OrderedDict()
         self.dropped = 0
@@ -263,6 +263,18 @@ class EvidenceStore:
                 press.heightmap_written, press.heightmap = True, None
             if press.frame_written and press.heightmap_written:
                 del self.presses[stamp]
+            self.lock.notify_all()
+
+    def _incomplete(self) -> list[str]:
+        return [p.finding.id for p in self.presses.values()
+                if p.finding is not None and p.finding.is_defect and not (p.frame_written and p.heightmap_written)]
+
+    def settle(self, timeout_s: float) -> list[str]:
+        """Wait up to ``timeout_s`` for the frames and heightmaps of findings already in (they travel on other
+        topics and may come just after); returns the finding ids still lacking one."""
+        with self.lock:
+            self.lock.wait_for(lambda: not self._incomplete(), timeout_s)
+            return self._incomplete()
 
 
 def attach(run_dir: str | Path, report: InspectionReport) -> InspectionReport:

@@ -51,6 +51,7 @@ from inspection.retry import with_retries
 
 NODE_NAME = "coordinator_node"
 FINDINGS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+EVIDENCE_SETTLE_S = 2.0  # a finding's frame and heightmap come on other topics, possibly just after it
 
 
 class Phase(str, Enum):
@@ -346,6 +347,9 @@ class CoordinatorNode(Node):
         truth = truth_from_scene(self.truth) if self.truth is not None else None
         report, _ = build_report(run_dir.name, self.params["part_id"], evidence, truth)
         self.enter(Phase.REPORT, 0.95, "writing the report", run_dir)
+        late = self.evidence.settle(EVIDENCE_SETTLE_S)
+        if late:
+            self.get_logger().warning(f"no tactile frame or heightmap for finding(s) {', '.join(late)}")
         self.evidence = None
         write_json_atomic(run_dir / "latency.json", self.latency.summary())
         write_report(run_dir, attach(run_dir, report), self.outline())
