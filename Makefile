@@ -17,8 +17,19 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q tests
 
+# Every bench/*.py, with lighter settings for the long ones so the whole run stays near 10 min on 2 cores
+# (run a script alone, without them, for its full figures). Each prints its own wall time at the end.
 bench: venv
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/*.py; do \
+	  case $$script in \
+	    bench/soak.py) args="--minutes 1 --report-every 20";; \
+	    bench/vision_node.py) args="--frames 4";; \
+	    *) args="";; \
+	  esac; \
+	  echo "== $$script $$args"; start=$$(date +%s); \
+	  $(PY) $$script $$args || exit 1; \
+	  echo "== $$script: $$(( $$(date +%s) - start )) s"; \
+	done
 
 doctor: venv
 	$(VENV)/bin/inspection doctor

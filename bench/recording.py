@@ -4,6 +4,7 @@
 records them and is stopped with ``--signal``; prints frames recorded, file size, and whether the
 file reads as a finished MCAP or (after SIGKILL) only with a streaming reader.
 ``writer``: frames/s and bytes per frame of McapRecording.write for camera-like 1080p frames.
+``both`` (the default, as `make bench` runs it): ``dds``, then ``writer``.
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def writer(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("dds", "writer"))
+    parser.add_argument("mode", nargs="?", choices=("dds", "writer", "both"), default="both")
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--frames", type=int, default=150)
@@ -106,9 +107,9 @@ def main() -> None:
     parser.add_argument("--compression", choices=("zstd", "none"), default="zstd")
     parser.add_argument("--signal", choices=("SIGINT", "SIGTERM", "SIGKILL"), default="SIGINT")
     args = parser.parse_args()
-    if args.mode == "dds":
+    if args.mode in ("dds", "both"):
         dds(args)
-    else:
+    if args.mode in ("writer", "both"):
         writer(args)
 
 

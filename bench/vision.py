@@ -1,5 +1,6 @@
 """Stage I figures: per-tile latency of ONNX Runtime vs PyTorch, sliced full frames (1920x1080 and
-12 MP), slicing overhead, and defect recall/precision per class and per size on a simulated test set.
+12 MP) on both with their ratio, slicing overhead, and defect recall/precision per class and per size
+on a simulated test set.
 
     .venv/bin/python bench/vision.py [--model models/defect_detector] [--test-set DIR | --seed 90000 --images 40]
 
@@ -51,29 +52,36 @@ def textured_frame(width: int, height: int, seed: int = 0) -> np.ndarray:
 def tile_latency(model: Path, imgsz: int, repeats: int) -> None:
     tile = textured_frame(imgsz, imgsz)
     print(f"\n## Per-tile latency ({imgsz}x{imgsz}, {os.cpu_count()} CPUs, median of {repeats})")
+    measured = {}
     for suffix, label in ((".onnx", "ONNX Runtime"), (".pt", "PyTorch (Ultralytics)")):
         backend = DefectDetector.load(model.with_suffix(suffix), DetectorSettings(tile_size=0)).backend
         single = median_seconds(lambda: backend.infer([tile]), repeats)
         batched = median_seconds(lambda: backend.infer([tile] * 16), max(3, repeats // 4)) / 16
+        measured[suffix] = (single, batched)
         print(f"  {label:22s} batch 1: {single * 1000:7.1f} ms/tile   batch 16: {batched * 1000:7.1f} ms/tile")
+    (onnx_1, onnx_16), (torch_1, torch_16) = measured[".onnx"], measured[".pt"]
+    print(f"  ONNX / PyTorch: batch 1 {onnx_1 / torch_1:.2f}x, batch 16 {onnx_16 / torch_16:.2f}x")
 
 
 def sliced_frames(model: Path, settings: DetectorSettings, repeats: int) -> None:
-    detector = DefectDetector.load(model.with_suffix(".onnx"), settings)
-    print(f"\n## Sliced frames (ONNX, tile {settings.tile_size}, overlap {settings.tile_overlap}, "
+    detectors = {suffix: DefectDetector.load(model.with_suffix(suffix), settings) for suffix in (".onnx", ".pt")}
+    print(f"\n## Sliced frames (tile {settings.tile_size}, overlap {settings.tile_overlap}, "
           f"full-frame pass {settings.full_frame_pass}, batch {settings.tile_batch})")
     for width, height in ((1920, 1080), (4000, 3000)):
         frame = textured_frame(width, height, seed=width)
         tiles = tile_grid(width, height, settings.tile_size, settings.tile_overlap)
         crops = [frame[t.y0:t.y1, t.x0:t.x1] for t in tiles]
-        sliced = median_seconds(lambda: detector.detect(frame), repeats)
+        sliced = {suffix: median_seconds(lambda d=detector: d.detect(frame), repeats)
+                  for suffix, detector in detectors.items()}
+        detector = detectors[".onnx"]
         bare_each = median_seconds(lambda: [detector.backend.infer([c]) for c in crops], max(1, repeats // 2))
         extra = 0.0
         if settings.full_frame_pass:
             extra = median_seconds(lambda: detector.backend.infer([frame]), repeats)
-        print(f"  {width}x{height} ({width * height / 1e6:.1f} MP): {len(tiles)} tiles, sliced {sliced * 1000:.0f} ms; "
-              f"sum of bare tile inferences {bare_each * 1000:.0f} ms (+ full frame {extra * 1000:.0f} ms) -> "
-              f"overhead {sliced / (bare_each + extra):.2f}x")
+        print(f"  {width}x{height} ({width * height / 1e6:.1f} MP): {len(tiles)} tiles, sliced ONNX "
+              f"{sliced['.onnx'] * 1000:.0f} ms, PyTorch {sliced['.pt'] * 1000:.0f} ms (ONNX / PyTorch "
+              f"{sliced['.onnx'] / sliced['.pt']:.2f}x); ONNX sum of bare tile inferences {bare_each * 1000:.0f} ms "
+              f"(+ full frame {extra * 1000:.0f} ms) -> overhead {sliced['.onnx'] / (bare_each + extra):.2f}x")
 
 
 def simulated_test_set(out: Path, seed: int, images: int) -> Path:
