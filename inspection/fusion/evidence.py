@@ -37,7 +37,7 @@ MAX_CROP_HALF_PX = 320    # a stain the size of the panel is cut to something a 
 CROP_CONTEXT = 2.5        # crop half-size over the defect's projected radius
 BOX_COLOUR = (255, 220, 0)
 PLOT_SIZE_IN, PLOT_DPI = (6.8, 2.6), 100   # heightmap figures are 680 x 260 px
-RIM_PX = 8                 # Poisson integration is least sure at the frame's rim: the deepest point is not sought there
+RIM_PX = 16                # Poisson integration is least sure at the frame's rim: the deepest point is not sought there
 CAMERA_FRAMES_KEPT = 4    # hypotheses refer to the frame they came from, at most a few frames back
 PENDING_LIMIT = 64        # tactile frames or heightmaps waiting for their finding; older ones are dropped
 

@@ -64,7 +64,7 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 </table></div>
 <div><h2>Part overview</h2>{{ overview | safe }}
 <p class="legend">Colour = evidence: <span style="color:#1f77b4">vision</span>, <span style="color:#d62728">tactile</span>,
-<span style="color:#2ca02c">both</span>. Part frame, seen from +z; metres.</p></div></div>
+<span style="color:#2ca02c">both</span>. Part frame, seen from +z; click a defect for its evidence.</p></div></div>
 <h2>Defects</h2>
 <p class="legend">Defects measured by touch first, then those seen by the camera only; click an id for its evidence.</p>
 <table><tr><th>id</th><th>class</th><th>source</th><th>confidence</th><th>depth mm</th><th>width mm</th>
@@ -94,7 +94,8 @@ tactile findings {{ d.tactile_ids | join(', ') or 'none' }}.</p>
 
 
 def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -> str:
-    """Top view (x right, y up) of the part outline and every defect, as inline SVG."""
+    """Top view (x right, y up) of the part outline and every defect (each a link to its evidence) with a
+    scale bar, as inline SVG."""
     points = [d.position[:2] for d in report.defects] + [tuple(p) for p in (outline or [])]
     if not points:
         return "<p>No defects and no part outline.</p>"
@@ -115,8 +116,13 @@ def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -
         cx, cy = to_svg(defect.position[0], defect.position[1])
         colour = SOURCE_COLOURS[defect.source.value]
         label = "".join(c for c in defect.id if c.isalnum() or c in "_-")  # ids are ours; keep the SVG inert
-        shapes.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="none" stroke="{colour}" stroke-width="2"/>'
-                      f'<text x="{cx + 8:.1f}" y="{cy - 8:.1f}" font-size="11">{label}</text>')
+        shapes.append(f'<a href="#{label}"><circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="none" stroke="{colour}" '
+                      f'stroke-width="2"/><text x="{cx + 8:.1f}" y="{cy - 8:.1f}" font-size="11">{label}</text></a>')
+    bar_m = next(b for b in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+                 if b * scale >= 60 or b == 20.0)
+    bar_label = f"{bar_m * 1000:g} mm" if bar_m < 1 else f"{bar_m:g} m"
+    shapes.append(f'<path d="M10 {height - 12:.1f} h{bar_m * scale:.1f}" stroke="#222" stroke-width="3"/>'
+                  f'<text x="10" y="{height - 18:.1f}" font-size="11">{bar_label}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'style="border:1px solid #ccc">{"".join(shapes)}</svg>')
 
