@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.vision.checkpoint import check_checkpoint
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 # Like Ultralytics: class offsets larger than any image keep NMS from comparing boxes of different classes.
@@ -138,6 +139,7 @@ class UltralyticsBackend:
         runtime.configure_environment()
         from ultralytics import YOLO
 
+        check_checkpoint(model_path)  # Ultralytics unpickles with weights_only=False
         try:
             self.model = YOLO(str(model_path), task="detect")
         except Exception as exc:  # Ultralytics raises many types for a wrong or damaged file

@@ -21,6 +21,7 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic, write_text_
 from inspection.datasets import Dataset, assign_splits, dataset_stats, load_dataset, write_yolo
 from inspection.errors import InputError
 from inspection.model import DEFECT_CLASSES
+from inspection.vision.checkpoint import check_checkpoint
 from inspection.vision.detector import METADATA_VERSION, metadata_path
 from inspection.vision.model_card import render_model_card
 
@@ -137,6 +138,8 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     from ultralytics import YOLO
 
     dataset = read_training_dataset(options)
+    if options.weights:
+        check_checkpoint(options.weights)  # Ultralytics unpickles with weights_only=False
     model = YOLO(str(options.weights) if options.weights else f"{ARCHITECTURE}.yaml", task="detect")
     if options.weights:
         names = [model.names[i] for i in sorted(model.names)]
