@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -28,6 +28,12 @@ from inspection.fusion.summary import RunEvidence, build_report, truth_from_scen
 from inspection.model import DefectHypothesis, FusedDefect, TactileFinding, Verdict
 from inspection.sim.cell_sim import SimulatedCell
 from inspection.sim.scene import Scene
+from inspection.vision.stage import StageOneResult
+
+if TYPE_CHECKING:
+    from inspection.planning.planner import Plan
+    from inspection.planning.surface import Surface
+    from inspection.vision.localize import CameraView, PartSurface
 
 ABLATIONS = ("vision-only", "paper", "low-confidence", "full-coverage")
 PART_SCHEMA = "inspection.campaign.part/1"
@@ -91,6 +97,25 @@ def _final_rows(defects: list[FusedDefect], truth: list[TruthDefect]) -> list[di
             for d, t in zip(defects, matched)]
 
 
+@dataclass
+class PreparedPart:
+    """One part set up in the simulated cell: what every ablation of it shares."""
+
+    spec: PartSpec
+    scene: Scene
+    sim: SimulatedCell
+    noise_seed: int
+    truth: list[TruthDefect]
+    part_surface: PartSurface  # Stage I's ray casts
+    surface: Surface  # the planner's mesh
+    frames: list[np.ndarray]
+    views: list[CameraView]  # one per frame
+    full_coverage_presses: int
+    full_plan: Plan | None  # the full-coverage raster; None when the planner refused it
+    full_plan_error: str
+    wall_s: dict[str, float]  # "shared" (scene, truth, frames) and "baseline_plan"
+
+
 class PartRunner:
     """The pipeline's models and planner, loaded once per process and reused for every part."""
 
@@ -113,10 +138,19 @@ class PartRunner:
 
     def run(self, spec: PartSpec, ablations: Sequence[str], done: Callable[[str, dict[str, Any]], None]) -> None:
         """Run ``ablations`` on the part of ``spec``; ``done(ablation, record)`` as each one finishes."""
-        from inspection.sim.mesh_io import export_stl
+        part = self.prepare(spec)
+        stage_one: dict[str, tuple[StageOneResult, float]] = {}
+        for name in ablations:
+            detector = "low-confidence" if name == "low-confidence" else "paper"
+            if detector not in stage_one:
+                stage_one[detector] = self.stage_one(part, detector)
+            done(name, self.ablation(part, name, *stage_one[detector]))
+
+    def prepare(self, spec: PartSpec) -> PreparedPart:
+        """The simulated cell with its part, the ground truth, the camera frames and the full-coverage baseline."""
         from inspection.planning.surface import load_mesh
+        from inspection.sim.mesh_io import export_stl
         from inspection.vision.localize import CameraView, PartSurface
-        from inspection.vision.stage import StageOne
 
         started = time.perf_counter()
         scene, noise_seed = make_scene(spec)
@@ -126,89 +160,92 @@ class PartRunner:
             # The vision and planner nodes read the part mesh the sim node exports: so do we.
             mesh = export_stl(scene.part, Path(folder) / "part.stl")
             part_surface, surface = PartSurface.from_file(mesh), load_mesh(mesh)
-        camera = sim.camera
+        rendered = sim.camera  # what the sim node's camera_info tells the vision node
         view = CameraView.from_cell(self.cell)
-        view = replace(view, camera=replace(self.cell.camera, width=camera.width, height=camera.height, fx=camera.fx,
-                                            fy=camera.fy, cx=camera.cx, cy=camera.cy))
+        view = replace(view, camera=replace(self.cell.camera, width=rendered.width, height=rendered.height,
+                                            fx=rendered.fx, fy=rendered.fy, cx=rendered.cx, cy=rendered.cy))
         views = [replace(view, view_id=f"frame{k}") for k in range(self.params["coordinator_node"]["capture_views"])]
         frames = [sim.capture().image for _ in views]
         # The planner node's baseline: the whole surface rastered with the same footprint.
         full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
-        full_plan, full_plan_error = None, None
-        full_started = time.perf_counter()
+        shared_s = time.perf_counter() - started
+        full_plan, full_plan_error = None, ""
         try:
             full_plan = self.planner.plan(surface, full_coverage=True)
         except InputError as exc:
             full_plan_error = str(exc)
-        full_plan_s = time.perf_counter() - full_started
-        shared_s = time.perf_counter() - started - full_plan_s
+        return PreparedPart(spec, scene, sim, noise_seed, truth, part_surface, surface, frames, views,
+                            full_coverage_presses, full_plan, full_plan_error,
+                            {"shared": shared_s, "baseline_plan": time.perf_counter() - started - shared_s})
 
+    def stage_one(self, part: PreparedPart, detector: str) -> tuple[StageOneResult, float]:
+        """Stage I on the part's frames with the ``paper`` or ``low-confidence`` detector, and its wall time."""
+        from inspection.vision.stage import StageOne
+
+        started = time.perf_counter()
         vision = self.params["vision_node"]
-        stage_one: dict[str, tuple[Any, float]] = {}
-        for name in ablations:
-            detector = "low-confidence" if name == "low-confidence" else "paper"
-            if detector not in stage_one:
-                begun = time.perf_counter()
-                stage = StageOne(self.detectors[detector], part_surface, vision["merge_distance_m"],
-                                 vision["region_margin_m"])
-                stage_one[detector] = (stage.inspect(frames, views), time.perf_counter() - begun)
-            result, stage1_s = stage_one[detector]
-            sim.rng = np.random.default_rng([noise_seed, ABLATIONS.index(name)])  # same noise whatever else runs
-            evidence = RunEvidence(hypotheses=result.hypotheses, full_coverage_presses=full_coverage_presses)
-            plan_s = execute_s = 0.0
-            plan = None
-            if name == "full-coverage":
-                plan = full_plan
-                if full_plan_error:
-                    evidence.missing.append(f"stopped in phase plan: {full_plan_error}")
-            elif name != "vision-only" and result.regions:
-                begun = time.perf_counter()
-                try:
-                    plan = self.planner.plan(surface, result.regions)
-                except InputError as exc:
-                    evidence.missing.append(f"stopped in phase plan: {exc}")
-                plan_s = time.perf_counter() - begun
-            if plan is not None:
-                evidence.planned_presses, evidence.cycle_time_s = len(plan.presses), plan.cycle_time_s
-                evidence.missing += [f"region {u.region}: unreachable ({u.reason})" for u in plan.unreachable]
-                begun = time.perf_counter()
-                pairs = self.execute(sim, plan)
-                execute_s = time.perf_counter() - begun
-                evidence.findings = [f for f, _ in pairs]
-                evidence.verdicts = {f.id: v for f, v in pairs}
-            begun = time.perf_counter()
-            report, fusion = build_report(f"campaign-{spec.seed}-{spec.index}-{name}", f"sim-{spec.seed}-{spec.index}",
-                                          evidence, truth)
-            vision_only, _ = build_report("vision-only", "vision-only", RunEvidence(hypotheses=result.hypotheses), truth)
-            fuse_s = time.perf_counter() - begun
-            record = {
-                "schema": PART_SCHEMA, "index": spec.index, "ablation": name,
-                "part": {"kind": scene.part.params["kind"], "length_m": round(scene.part.params["length_m"], 4),
-                         "width_m": round(scene.part.params["width_m"], 4), "area_m2": round(surface.area, 5)},
-                "truth": [{"id": t.id, "class_name": t.class_name, "size_mm": round(_size_mm(t.extent_m), 3),
-                           "depth_mm": round(1000 * abs(t.depth_m), 4), "camera_visible": bool(t.camera_visible)}
-                          for t in truth],
-                "stage1": _stage1_rows(result.hypotheses, truth),
-                "final": _final_rows(report.defects, truth),
-                "vision_only_truth": sorted(t for t in _matched([d.position for d in vision_only.defects], truth)
-                                            if t is not None),
-                "report_summary": {k: v for k, v in report.summary.to_json().items() if k not in ("schema_version", "kind")},
-                "rejected": len(fusion.rejected),
-                "planned_presses": evidence.planned_presses,
-                "tactile_findings": len(evidence.findings),
-                "unreachable": len(plan.unreachable) if plan is not None else 0,
-                "cycle_time_s": round(plan.cycle_time_s, 3) if plan is not None else 0.0,
-                "full_coverage_presses": full_coverage_presses,
-                "full_coverage_cycle_time_s": round(full_plan.cycle_time_s, 3) if full_plan is not None else None,
-                "complete": report.complete, "missing": report.missing,
-                "wall_s": {"shared": round(shared_s, 3), "baseline_plan": round(full_plan_s, 3),
-                           "stage1": round(stage1_s, 3), "plan": round(plan_s, 3), "execute": round(execute_s, 3),
-                           "fuse": round(fuse_s, 3),
-                           "total": round(shared_s + full_plan_s + stage1_s + plan_s + execute_s + fuse_s, 3)},
-            }
-            done(name, record)
+        stage = StageOne(self.detectors[detector], part.part_surface, vision["merge_distance_m"],
+                         vision["region_margin_m"])
+        return stage.inspect(part.frames, part.views), time.perf_counter() - started
 
-    def execute(self, sim: SimulatedCell, plan) -> list[tuple[TactileFinding, Verdict]]:
+    def ablation(self, part: PreparedPart, name: str, result: StageOneResult, stage1_s: float) -> dict[str, Any]:
+        """Plan, press, fuse and score one ablation as the coordinator runs an inspection; its part record."""
+        spec = part.spec
+        part.sim.rng = np.random.default_rng([part.noise_seed, ABLATIONS.index(name)])  # same noise whatever else runs
+        evidence = RunEvidence(hypotheses=result.hypotheses, full_coverage_presses=part.full_coverage_presses)
+        wall = {**part.wall_s, "stage1": stage1_s, "plan": 0.0, "execute": 0.0}
+        plan = None
+        if name == "full-coverage":
+            plan = part.full_plan
+            if part.full_plan_error:
+                evidence.missing.append(f"stopped in phase plan: {part.full_plan_error}")
+        elif name != "vision-only" and result.regions:
+            started = time.perf_counter()
+            try:
+                plan = self.planner.plan(part.surface, result.regions)
+            except InputError as exc:  # refused as unsafe, or a bad region: the coordinator's partial report
+                evidence.missing.append(f"stopped in phase plan: {exc}")
+            wall["plan"] = time.perf_counter() - started
+        if plan is not None:
+            evidence.planned_presses, evidence.cycle_time_s = len(plan.presses), plan.cycle_time_s
+            evidence.missing += [f"region {u.region}: unreachable ({u.reason})" for u in plan.unreachable]
+            started = time.perf_counter()
+            pairs = self.execute(part.sim, plan)
+            wall["execute"] = time.perf_counter() - started
+            evidence.findings = [f for f, _ in pairs]
+            evidence.verdicts = {f.id: v for f, v in pairs}
+        started = time.perf_counter()
+        report, fusion = build_report(f"campaign-{spec.seed}-{spec.index}-{name}", f"sim-{spec.seed}-{spec.index}",
+                                      evidence, part.truth)
+        vision_only, _ = build_report("vision-only", "vision-only", RunEvidence(hypotheses=result.hypotheses),
+                                      part.truth)
+        wall["fuse"] = time.perf_counter() - started
+        wall["total"] = sum(wall.values())
+        params = part.scene.part.params
+        return {
+            "schema": PART_SCHEMA, "index": spec.index, "ablation": name,
+            "part": {"kind": params["kind"], "length_m": round(params["length_m"], 4),
+                     "width_m": round(params["width_m"], 4), "area_m2": round(part.surface.area, 5)},
+            "truth": [{"id": t.id, "class_name": t.class_name, "size_mm": round(_size_mm(t.extent_m), 3),
+                       "depth_mm": round(1000 * abs(t.depth_m), 4), "camera_visible": bool(t.camera_visible)}
+                      for t in part.truth],
+            "stage1": _stage1_rows(result.hypotheses, part.truth),
+            "final": _final_rows(report.defects, part.truth),
+            "vision_only_truth": sorted(t for t in _matched([d.position for d in vision_only.defects], part.truth)
+                                        if t is not None),
+            "report_summary": {k: v for k, v in report.summary.to_json().items() if k not in ("schema_version", "kind")},
+            "rejected": len(fusion.rejected),
+            "planned_presses": evidence.planned_presses,
+            "tactile_findings": len(evidence.findings),
+            "unreachable": len(plan.unreachable) if plan is not None else 0,
+            "cycle_time_s": round(plan.cycle_time_s, 3) if plan is not None else 0.0,
+            "full_coverage_presses": part.full_coverage_presses,
+            "full_coverage_cycle_time_s": round(part.full_plan.cycle_time_s, 3) if part.full_plan is not None else None,
+            "complete": report.complete, "missing": report.missing,
+            "wall_s": {k: round(v, 3) for k, v in wall.items()},
+        }
+
+    def execute(self, sim: SimulatedCell, plan: Plan) -> list[tuple[TactileFinding, Verdict]]:
         """The arm follows the plan's trajectory in the simulated cell; each press frame goes through Stage II."""
         from inspection.tactile.stage import NoContact
 
