@@ -47,6 +47,7 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.ros_convert import (
     ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, records_from_json,
 )
+from inspection.planning.plan_summary import read_plan_summary
 from inspection.retry import with_retries
 
 NODE_NAME = "coordinator_node"
@@ -323,13 +324,13 @@ class CoordinatorNode(Node):
             self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
             if regions:
                 self.wait_for("press plan", lambda: self.newer("plan", regions_at), self.params["plan_timeout_s"])
-                plan = json.loads(self.latest["plan"][1].data)
-                evidence.planned_presses = len(plan["presses"])
-                evidence.cycle_time_s = float(plan["cycle_time_s"])
-                evidence.full_coverage_presses = plan.get("full_coverage_presses")
-                evidence.missing += [f"region {u['region']}: unreachable ({u['reason']})" for u in plan["unreachable"]]
-                if plan.get("refused"):
-                    raise RuntimeError(f"press plan refused by the safety check: {plan['refused']}")
+                plan = read_plan_summary(self.latest["plan"][1].data)
+                evidence.planned_presses = plan.presses
+                evidence.cycle_time_s = plan.cycle_time_s
+                evidence.full_coverage_presses = plan.full_coverage_presses
+                evidence.missing += [f"region {region}: unreachable ({reason})" for region, reason in plan.unreachable]
+                if plan.refused:
+                    raise RuntimeError(f"press plan refused by the safety check: {plan.refused}")
                 self.wait_for("press trajectory", lambda: self.newer("trajectory", regions_at),
                               self.params["plan_timeout_s"])
                 self.enter(Phase.EXECUTE, 0.35, f"Stage II: {evidence.planned_presses} presses, "

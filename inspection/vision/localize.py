@@ -70,9 +70,11 @@ class PartSurface:
 
     @staticmethod
     def from_file(path: str | Path) -> "PartSurface":
-        from inspection.sim.mesh_io import read_mesh_arrays
+        """The planner's checked surface (NaN, degenerate, millimetres or kilometres are refused, naming the file)."""
+        from inspection.planning.surface import load_mesh
 
-        return PartSurface(*read_mesh_arrays(path))
+        surface = load_mesh(path)
+        return PartSurface(surface.vertices, surface.triangles)
 
     def _vertex_normals(self) -> np.ndarray:
         corners = self.vertices[self.triangles]

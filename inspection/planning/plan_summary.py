@@ -1,0 +1,46 @@
+"""What the coordinator needs from a plan message (inspection/plan/json), read defensively: a message
+that is not valid JSON, lacks a field or carries a wrong type is an InputError naming the topic and
+the field, so the run ends in a partial report instead of a crashed coordinator.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from inspection.errors import InputError
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    presses: int
+    cycle_time_s: float
+    full_coverage_presses: int | None
+    unreachable: tuple[tuple[str, str], ...]  # (region, reason)
+    refused: str  # why the safety check refused the plan; empty when it did not
+
+
+def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSummary:
+    try:
+        plan = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(plan, dict):
+        raise InputError(f"{where}: expected an object, got {type(plan).__name__}")
+    presses, cycle, full = plan.get("presses"), plan.get("cycle_time_s"), plan.get("full_coverage_presses")
+    if not isinstance(presses, list):
+        raise InputError(f"{where}.presses: expected a list, got {presses!r:.80}")
+    if isinstance(cycle, bool) or not isinstance(cycle, (int, float)) or not math.isfinite(cycle) or cycle < 0:
+        raise InputError(f"{where}.cycle_time_s: expected a finite number of seconds >= 0, got {cycle!r:.80}")
+    if full is not None and (isinstance(full, bool) or not isinstance(full, int)):
+        raise InputError(f"{where}.full_coverage_presses: expected an integer or null, got {full!r:.80}")
+    unreachable = plan.get("unreachable", [])
+    if not isinstance(unreachable, list) or not all(
+            isinstance(u, dict) and isinstance(u.get("region"), str) and isinstance(u.get("reason"), str)
+            for u in unreachable):
+        raise InputError(f"{where}.unreachable: expected a list of {{'region', 'reason'}} strings")
+    refused = plan.get("refused", "")
+    if not isinstance(refused, str):
+        raise InputError(f"{where}.refused: expected a string, got {refused!r:.80}")
+    return PlanSummary(len(presses), float(cycle), full, tuple((u["region"], u["reason"]) for u in unreachable),
+                       refused)
