@@ -1,4 +1,5 @@
-"""The robot cell described by config/cell.yaml: robot, part, camera and tactile sensor.
+"""The robot cell described by config/cell.yaml: robot, part, camera, tactile sensor and the hard
+safety limits every trajectory is checked against (inspection.planning.safety).
 
 All lengths are metres and all angles radians (REP-103). Poses are ``xyz`` plus ``rpy`` (roll about
 x, pitch about y, yaw about z, fixed axes, as in URDF). The camera pose is that of its optical frame
