@@ -194,12 +194,15 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("spawn")  # open3d is not fork-safe
-        with ProcessPoolExecutor(min(options.workers, len(todo)), mp_context=context, initializer=_start_worker,
-                                 initargs=(options.cell_file, params, low)) as pool:
+        pool = ProcessPoolExecutor(min(options.workers, len(todo)), mp_context=context, initializer=_start_worker,
+                                   initargs=(options.cell_file, params, low))
+        try:
             futures = [pool.submit(_run_part, options.spec(i), missing, parts_dir) for i, missing in todo.items()]
             for future in as_completed(futures):
                 future.result()
                 bar.update()
+        finally:  # on an error or Ctrl-C, parts not started yet are dropped (a rerun does them)
+            pool.shutdown(cancel_futures=True)
     bar.close()
     records = {a: [finished(parts_dir, i, a, keys[a]) for i in range(options.parts)] for a in options.ablations}
     lost = [f"{a} part {i}" for a, rows in records.items() for i, r in enumerate(rows) if r is None]
