@@ -86,7 +86,9 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.update(runtime.configure_environment())
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 200)))
+    # Domains above 101 put the RTPS ports (7400 + 250 * domain + ...) in Linux's ephemeral range (32768+),
+    # where another socket may hold them and Fast DDS then moves silently out of its peers' sight.
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
