@@ -23,7 +23,7 @@ from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
 from inspection.planning import shapes
-from inspection.planning.plan_summary import read_plan_summary
+from inspection.planning.plan_summary import read_plan_summary, regions_without_findings
 from inspection.planning.regions_io import read_regions
 from inspection.planning.surface import load_mesh
 from inspection.sim.mesh_io import load_mesh_part
@@ -109,7 +109,7 @@ def test_region_file_refuses_bad_values_naming_the_field(tmp_path, document, mes
         read_regions(path)
 
 
-GOOD_PLAN = {"presses": [{}, {}], "cycle_time_s": 12.5, "full_coverage_presses": 90,
+GOOD_PLAN = {"presses": [{"region": "r0"}, {"region": "r0"}], "cycle_time_s": 12.5, "full_coverage_presses": 90,
              "unreachable": [{"region": "r1", "reason": "approach pose: IK did not converge", "position": [0, 0, 0]}]}
 
 
@@ -117,12 +117,21 @@ def test_plan_message_is_read() -> None:
     plan = read_plan_summary(json.dumps(GOOD_PLAN))
     assert (plan.presses, plan.cycle_time_s, plan.full_coverage_presses, plan.refused) == (2, 12.5, 90, "")
     assert plan.unreachable == (("r1", "approach pose: IK did not converge"),)
+    assert plan.press_regions == ("r0", "r0")
+
+
+def test_regions_short_of_findings_are_named() -> None:
+    lines = regions_without_findings(["a", "a", "b", "c"], ["a", "c", "c"])
+    assert lines == ["region a: 1 of 2 presses gave no tactile finding",
+                     "region b: 1 of 1 presses gave no tactile finding"]
+    assert regions_without_findings(["a"], ["a"]) == []
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("{not json", r"inspection/plan/json: not valid JSON"),
     ("[1, 2]", r"inspection/plan/json: expected an object, got list"),
     (json.dumps({**GOOD_PLAN, "presses": 3}), r"inspection/plan/json\.presses: expected a list"),
+    (json.dumps({**GOOD_PLAN, "presses": [{"region": 7}]}), r"\.presses: expected objects with a 'region' string"),
     (json.dumps({**GOOD_PLAN, "cycle_time_s": float("nan")}), r"\.cycle_time_s: expected a finite number"),
     (json.dumps({**GOOD_PLAN, "cycle_time_s": -1.0}), r"\.cycle_time_s: expected a finite number of seconds >= 0"),
     (json.dumps({k: v for k, v in GOOD_PLAN.items() if k != "cycle_time_s"}), r"\.cycle_time_s: expected"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 
 import numpy as np
@@ -109,6 +110,12 @@ def pipeline(tmp_path_factory):
             rclpy.shutdown(context=context)
 
 
+def _not_inspected(report) -> int:
+    """Presses without a finding, summed over the report's per-region lines."""
+    lines = [re.fullmatch(r"region d\d+: (\d) of 2 presses gave no tactile finding", m) for m in report.missing]
+    return sum(int(line.group(1)) for line in lines if line)
+
+
 def _finding_ids(records: list[dict]) -> list[str]:
     return [json.loads(r["data"])["finding"]["id"] for r in records]
 
@@ -126,6 +133,7 @@ def test_garbage_tactile_frames_are_skipped_named_and_reported(pipeline) -> None
     _, report = pipeline.inspect(first=("wrong_size", "wrong_encoding", "empty"))
     assert report.summary.tactile_presses == PRESSES - 3, pipeline.explain()
     assert f"3 of {PRESSES} planned presses gave no tactile finding" in report.missing
+    assert _not_inspected(report) == 3  # and which regions they were in
     assert any(m.startswith("stopped in phase execute: tactile findings") for m in report.missing)
     output = pipeline.nodes["tactile"].output
     assert "data has" in output and "expected step*height" in output  # wrong size, empty
@@ -138,6 +146,7 @@ def test_tactile_sensor_falling_silent_ends_in_a_partial_report(pipeline) -> Non
     run_dir, report = pipeline.inspect(first=("pass", "pass"), then="drop")
     assert report.summary.tactile_presses == 2, pipeline.explain()
     assert f"{PRESSES - 2} of {PRESSES} planned presses gave no tactile finding" in report.missing
+    assert _not_inspected(report) == PRESSES - 2
     assert len(journal_events(run_dir, "finding")) == 2
     assert "no tactile frame within 5 s" in pipeline.nodes["tactile"].output
 

@@ -47,7 +47,7 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.ros_convert import (
     ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, records_from_json,
 )
-from inspection.planning.plan_summary import read_plan_summary
+from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
 from inspection.retry import with_retries
 
 NODE_NAME = "coordinator_node"
@@ -309,6 +309,7 @@ class CoordinatorNode(Node):
         self.journal = Journal(run_dir / "journal.jsonl")
         self.evidence, self.latency = EvidenceStore(run_dir), LatencyLog()
         started = time.monotonic()
+        plan: PlanSummary | None = None
         try:
             self.enter(Phase.CAPTURE, 0.05, "capturing camera views", run_dir)
             self.call(self.vision_reset, "vision reset", self.params["service_timeout_s"])
@@ -342,6 +343,8 @@ class CoordinatorNode(Node):
             reason = "cancelled" if isinstance(exc, Cancelled) else str(exc)
             evidence.missing.append(f"stopped in phase {self.phase.value}: {reason}")
             self.get_logger().warning(f"inspection incomplete: {reason}")
+        if plan is not None and not plan.refused:  # name the regions whose presses gave no finding
+            evidence.missing += regions_without_findings(plan.press_regions, [f.region_id for f, _ in self.findings])
         evidence.findings = [f for f, _ in self.findings]
         evidence.verdicts = {f.id: v for f, v in self.findings}
         self.enter(Phase.FUSE, 0.9, "fusing both stages", run_dir)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
+from typing import Iterable
 
 from inspection.errors import InputError
 
@@ -18,6 +20,7 @@ class PlanSummary:
     full_coverage_presses: int | None
     unreachable: tuple[tuple[str, str], ...]  # (region, reason)
     refused: str  # why the safety check refused the plan; empty when it did not
+    press_regions: tuple[str, ...] = ()  # the region of each planned press, in order
 
 
 def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSummary:
@@ -30,6 +33,9 @@ def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSum
     presses, cycle, full = plan.get("presses"), plan.get("cycle_time_s"), plan.get("full_coverage_presses")
     if not isinstance(presses, list):
         raise InputError(f"{where}.presses: expected a list, got {presses!r:.80}")
+    regions = [p.get("region", "") if isinstance(p, dict) else None for p in presses]
+    if not all(isinstance(r, str) for r in regions):
+        raise InputError(f"{where}.presses: expected objects with a 'region' string")
     if isinstance(cycle, bool) or not isinstance(cycle, (int, float)) or not math.isfinite(cycle) or cycle < 0:
         raise InputError(f"{where}.cycle_time_s: expected a finite number of seconds >= 0, got {cycle!r:.80}")
     if full is not None and (isinstance(full, bool) or not isinstance(full, int)):
@@ -43,4 +49,11 @@ def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSum
     if not isinstance(refused, str):
         raise InputError(f"{where}.refused: expected a string, got {refused!r:.80}")
     return PlanSummary(len(presses), float(cycle), full, tuple((u["region"], u["reason"]) for u in unreachable),
-                       refused)
+                       refused, tuple(regions))
+
+
+def regions_without_findings(press_regions: Iterable[str], finding_regions: Iterable[str]) -> list[str]:
+    """One line per planned region that got fewer tactile findings than presses: what was not inspected."""
+    planned, found = Counter(press_regions), Counter(finding_regions)
+    return [f"region {region}: {count - found[region]} of {count} presses gave no tactile finding"
+            for region, count in planned.items() if found[region] < count]
