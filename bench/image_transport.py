@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ def probe(width: int, height: int, frames: int, rate_hz: float, use_profile: boo
     env.update(runtime.configure_environment())
     if not use_profile:
         env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
-    env["ROS_DOMAIN_ID"] = str(random.randint(1, 200))
+    env["ROS_DOMAIN_ID"] = runtime.private_domain_id()
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "receiver.json"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -47,7 +46,7 @@ def count_images(path: Path) -> tuple[int, str]:
 def dds(args: argparse.Namespace) -> None:
     env = dict(os.environ)
     env.update(runtime.configure_environment())
-    env.update(ROS_DOMAIN_ID=str(random.randint(1, 200)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env.update(ROS_DOMAIN_ID=runtime.private_domain_id(), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "run.mcap"
         recorder = subprocess.Popen(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import threading
 import time
@@ -86,9 +85,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.update(runtime.configure_environment())
-    # Domains above 101 put the RTPS ports (7400 + 250 * domain + ...) in Linux's ephemeral range (32768+),
-    # where another socket may hold them and Fast DDS then moves silently out of its peers' sight.
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+    os.environ.setdefault("ROS_DOMAIN_ID", runtime.private_domain_id())
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     env = runtime.configure_environment()
     os.environ.update(env)
-    os.environ["ROS_DOMAIN_ID"] = str(random.randint(1, 200))
+    os.environ["ROS_DOMAIN_ID"] = runtime.private_domain_id()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
     import rclpy

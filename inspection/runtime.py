@@ -55,3 +55,13 @@ def configure_environment() -> dict[str, str]:
     os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     keys = ("YOLO_OFFLINE", "YOLO_CONFIG_DIR", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION")
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def private_domain_id() -> str:
+    """A random ROS_DOMAIN_ID for a run that should keep to itself (tests, demo, benchmarks).
+
+    Only 1..101: above 101 the RTPS ports (7400 + 250 * domain + ...) fall in Linux's ephemeral range
+    (32768+), where another socket can hold them and Fast DDS moves silently out of discovery's reach."""
+    import random
+
+    return str(random.randint(1, 101))

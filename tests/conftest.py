@@ -16,7 +16,7 @@ def ros_env() -> dict[str, str]:
     """Environment for child processes that talk DDS: a random domain, localhost only, our profile."""
     env = dict(os.environ)
     env.update(runtime.configure_environment())
-    env["ROS_DOMAIN_ID"] = str(random.randint(1, 200))
+    env["ROS_DOMAIN_ID"] = runtime.private_domain_id()
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -65,8 +65,7 @@ def pipeline(tmp_path_factory):
     cell_file.write_text(yaml.safe_dump(document))
     mesh, runs = folder / "part.stl", folder / "runs"
     env = {**__import__("os").environ, **runtime.configure_environment(), "PYTHONUNBUFFERED": "1",
-           # at most 101: higher domains put the RTPS ports in the ephemeral range (see bench/soak.py)
-           "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+           "ROS_DOMAIN_ID": runtime.private_domain_id(), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     with pytest.MonkeyPatch.context() as patch:
         for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE",
                     "RMW_IMPLEMENTATION"):

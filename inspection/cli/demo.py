@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import time
 from pathlib import Path
 
@@ -56,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from std_srvs.srv import Trigger
     from tqdm import tqdm
 
+    from inspection import runtime
     from inspection.cli.run import parse_overrides
     from inspection.config import load_node_params
     from inspection.launcher import PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, wait_for_file
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 200)))  # keep the demo to itself
+    os.environ.setdefault("ROS_DOMAIN_ID", runtime.private_domain_id())  # keep the demo to itself
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     params_file = default_params_file(None)
     mesh = out / "part.stl"
