@@ -13,7 +13,8 @@ from inspection.model import DefectHypothesis, ScanRegion
 from inspection.nodes.image_probe_node import numbered_pattern, read_sequence
 from inspection.nodes.ros_convert import (
     ImageConversionError, camera_info_from_config, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info,
-    joint_trajectory, numpy_to_image, quaternion_from_z_to, records_from_json, records_to_messages,
+    joint_trajectory, matrix_from_pose, numpy_to_image, pose_from_matrix, pose_stamped, pose_stamped_to_matrix,
+    poses_message, poses_to_matrices, quaternion_from_z_to, records_from_json, records_to_messages, stamp_to_ns,
     trajectory_arrays, z_axis_of,
 )
 from inspection.schema import SchemaError
@@ -124,3 +125,41 @@ def test_trajectory_round_trip() -> None:
     np.testing.assert_allclose(back_times, times, atol=1e-9)
     with pytest.raises(ValueError, match="do not match"):
         joint_trajectory(names[:5], positions, times)
+
+
+def _random_transform(rng: np.random.Generator) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    transform = np.eye(4)
+    transform[:3, :3] = q * np.sign(np.linalg.det(q))  # a rotation, not a reflection
+    transform[:3, 3] = rng.uniform(-1, 1, 3)
+    return transform
+
+
+def test_rigid_transforms_round_trip_through_poses_including_half_turns() -> None:
+    rng = np.random.default_rng(3)
+    half_turns = [np.diag([1.0, -1.0, -1.0, 1.0]), np.diag([-1.0, 1.0, -1.0, 1.0]), np.diag([-1.0, -1.0, 1.0, 1.0])]
+    for transform in [_random_transform(rng) for _ in range(200)] + half_turns + [np.eye(4)]:
+        pose = pose_from_matrix(transform)
+        assert pose.orientation.w >= 0
+        assert np.allclose(matrix_from_pose(pose), transform, atol=1e-9)
+    looking_down = np.diag([1.0, -1.0, -1.0, 1.0])  # the cell camera: optical z along world -z
+    assert np.allclose(z_axis_of(pose_from_matrix(looking_down).orientation), (0, 0, -1))
+
+
+def test_camera_pose_and_view_plan_messages_keep_stamp_frame_and_poses() -> None:
+    rng = np.random.default_rng(4)
+    transform = _random_transform(rng)
+    message = pose_stamped(transform, "world", Time(sec=12, nanosec=345))
+    stamp, back = pose_stamped_to_matrix(message, "camera/pose", "world")
+    assert stamp == stamp_to_ns(Time(sec=12, nanosec=345)) == 12_000_000_345 and np.allclose(back, transform)
+    with pytest.raises(ValueError, match="camera/pose: header.frame_id 'part', expected 'world'"):
+        pose_stamped_to_matrix(pose_stamped(transform, "part", Time()), "camera/pose", "world")
+    message.pose.orientation.w = 3.0
+    with pytest.raises(ValueError, match="camera/pose: pose.orientation: quaternion norm"):
+        pose_stamped_to_matrix(message, "camera/pose", "world")
+    plan = [_random_transform(rng) for _ in range(3)]
+    array = poses_message(plan, "world")
+    assert len(array.poses) == 3 and all(np.allclose(a, b) for a, b in zip(poses_to_matrices(array, "t", "world"), plan))
+    array.poses[2].position.x = float("nan")
+    with pytest.raises(ValueError, match=r"camera/view_plan: poses\[2\]: position and orientation must be finite"):
+        poses_to_matrices(array, "camera/view_plan", "world")

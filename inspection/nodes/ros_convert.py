@@ -7,7 +7,7 @@ from typing import Sequence, TypeVar
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
+from geometry_msgs.msg import Point, Pose, PoseArray, PoseStamped, Quaternion
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -152,6 +152,84 @@ def records_from_json(message: String, record_type: type[R]) -> tuple[str, list[
         raise SchemaError("side channel: expected an object with a 'records' list")
     records = [record_type.from_json(r, f"records[{i}]") for i, r in enumerate(payload["records"])]
     return str(payload.get("frame_id", "")), records
+
+
+# --- Rigid transforms (camera poses) -------------------------------------------------------------
+
+
+def stamp_to_ns(stamp) -> int:
+    """A builtin_interfaces/Time in integer nanoseconds (the key that pairs a frame with its pose)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def pose_from_matrix(transform: np.ndarray) -> Pose:
+    """A 4x4 rigid transform as a Pose (unit quaternion, w >= 0)."""
+    t = np.asarray(transform, float)
+    r = t[:3, :3]
+    trace = float(np.trace(r))
+    if trace > 0:  # Shepperd: divide by the largest of the four candidates, never a small one
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = np.array([(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, s / 4])
+    else:
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(max(1.0 + r[i, i] - r[j, j] - r[k, k], 1e-300))
+        q = np.empty(4)
+        q[i], q[j], q[k], q[3] = s / 4, (r[j, i] + r[i, j]) / s, (r[k, i] + r[i, k]) / s, (r[k, j] - r[j, k]) / s
+    q = q / np.linalg.norm(q) * (1.0 if q[3] >= 0 else -1.0)
+    pose = Pose()
+    pose.position = Point(x=float(t[0, 3]), y=float(t[1, 3]), z=float(t[2, 3]))
+    pose.orientation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+    return pose
+
+
+def matrix_from_pose(pose: Pose, field: str = "pose") -> np.ndarray:
+    """A Pose as a 4x4 rigid transform; raises ValueError naming ``field`` for NaN or a non-unit quaternion."""
+    q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
+    p = np.array([pose.position.x, pose.position.y, pose.position.z], float)
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(p))):
+        raise ValueError(f"{field}: position and orientation must be finite")
+    if abs(np.linalg.norm(q) - 1.0) > 1e-3:
+        raise ValueError(f"{field}.orientation: quaternion norm {np.linalg.norm(q):.4f}, expected 1")
+    x, y, z, w = q / np.linalg.norm(q)
+    transform = np.eye(4)
+    transform[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    transform[:3, 3] = p
+    return transform
+
+
+def pose_stamped(transform: np.ndarray, frame_id: str, stamp) -> PoseStamped:
+    """A camera's (optical frame's) pose in ``frame_id`` at ``stamp``, as on camera/pose."""
+    message = PoseStamped()
+    message.header.frame_id, message.header.stamp = frame_id, stamp
+    message.pose = pose_from_matrix(transform)
+    return message
+
+
+def pose_stamped_to_matrix(message: PoseStamped, topic: str, frame_id: str) -> tuple[int, np.ndarray]:
+    """(stamp in ns, 4x4 pose) of a PoseStamped that must be in ``frame_id``; ValueError names topic and field."""
+    if message.header.frame_id != frame_id:
+        raise ValueError(f"{topic}: header.frame_id '{message.header.frame_id}', expected '{frame_id}'")
+    return stamp_to_ns(message.header.stamp), matrix_from_pose(message.pose, f"{topic}: pose")
+
+
+def poses_message(transforms: Sequence[np.ndarray], frame_id: str, stamp=None) -> PoseArray:
+    """4x4 transforms as a PoseArray (e.g. the camera view plan: one optical-frame pose per view)."""
+    message = PoseArray()
+    message.header.frame_id = frame_id
+    if stamp is not None:
+        message.header.stamp = stamp
+    message.poses = [pose_from_matrix(t) for t in transforms]
+    return message
+
+
+def poses_to_matrices(message: PoseArray, topic: str, frame_id: str) -> list[np.ndarray]:
+    """The transforms of a PoseArray that must be in ``frame_id``; ValueError names topic and pose index."""
+    if message.header.frame_id != frame_id:
+        raise ValueError(f"{topic}: header.frame_id '{message.header.frame_id}', expected '{frame_id}'")
+    return [matrix_from_pose(p, f"{topic}: poses[{i}]") for i, p in enumerate(message.poses)]
 
 
 # --- Camera ----------------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ ROS-free, so the sim node, the demo and the evaluation campaign drive the same s
 follows joint trajectories in time; whenever the tactile sensor rests pressed into the part (the
 dwell of a press), one tactile frame is rendered from the true surface under the gel: the part mesh
 ray cast along the sensor axis plus every defect's displacement.
+
+The camera follows a view plan (``inspection.sim.views.view_plan``): the fixed cell camera, or a grid of
+normal views that covers a part larger than one image. ``capture(k)`` renders view k; the ground truth
+calls a defect ``camera_visible`` when any planned view shows it, since that is what Stage I can find.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from inspection.sim.render import Render, Renderer
 from inspection.sim.robot import SimulatedRobot
 from inspection.sim.scene import Scene
 from inspection.sim.tactile_sensor import TactileFrame, TactileSimulator, gel_grid
+from inspection.sim.views import view_plan
 
 NO_HIT_GAP_M = 0.01  # gel pixels whose ray misses the part (over an edge) see nothing within reach
 
@@ -37,12 +42,15 @@ class PressEvent:
 
 class SimulatedCell:
     def __init__(self, cell: CellConfig, scene: Scene, width: int | None = None, height: int | None = None,
-                 lighting: Lighting | None = None, seed: int = 0) -> None:
+                 lighting: Lighting | None = None, seed: int = 0, views: str = "fixed", view_overlap: float = 0.2,
+                 ) -> None:
         import open3d as o3d
 
         self.cell = cell
         self.scene = scene
-        self.camera = Camera.from_cell(cell, width, height)
+        self.camera = Camera.from_cell(cell, width, height)  # the cell camera; every view shares its lens
+        self.views = view_plan(views, scene.part, self.camera, view_overlap)
+        self._visible: dict[str, bool] | None = None
         self.lighting = lighting or Lighting.default()
         self.renderer = Renderer(scene)
         self.robot = SimulatedRobot(cell)
@@ -56,9 +64,13 @@ class SimulatedCell:
         self._in_contact = False
         self.presses = 0
 
-    def capture(self) -> Render:
-        """One camera image of the part from the cell camera."""
-        return self.renderer.render(self.camera, self.lighting, self.rng)
+    def capture(self, view: int = 0) -> Render:
+        """One camera image of the part from planned view ``view`` (view 0 of a fixed plan: the cell camera)."""
+        return self.renderer.render(self.views[view], self.lighting, self.rng)
+
+    def world_from_camera(self, view: int) -> np.ndarray:
+        """Pose (4x4) of view ``view``'s optical frame in the world, as the cell's camera driver reports it."""
+        return self.cell.part_to_world() @ self.views[view].part_from_camera
 
     def background_frame(self) -> np.ndarray:
         return self.tactile.background(self.rng)
@@ -126,11 +138,17 @@ class SimulatedCell:
     def ground_truth(self) -> dict[str, Any]:
         """The scene's ground truth (part, defects) with the camera visibility of each defect."""
         record = self.scene.to_json()
-        visible = {view.defect_id: view.camera_visible for view in self.capture_visibility()}
+        visible = self.capture_visibility()
         for defect in record["defects"]:
             defect["camera_visible"] = visible.get(defect["id"], False)
         return record
 
-    def capture_visibility(self):
-        """Per-defect visibility in the cell camera (a noiseless render)."""
-        return self.renderer.render(self.camera, self.lighting, np.random.default_rng(0)).defects
+    def capture_visibility(self) -> dict[str, bool]:
+        """Defect id -> visible in at least one planned view (noiseless renders; computed once)."""
+        if self._visible is None:
+            visible: dict[str, bool] = {}
+            for camera in self.views:
+                for view in self.renderer.render(camera, self.lighting, np.random.default_rng(0)).defects:
+                    visible[view.defect_id] = visible.get(view.defect_id, False) or view.camera_visible
+            self._visible = visible
+        return self._visible

@@ -1,5 +1,9 @@
 """Camera poses that cover a part, and how much of its surface they really cover.
 
+A part larger than one camera footprint is inspected from a view plan (``view_plan``): the fixed cell
+camera alone, or normal views on a grid at the cell camera's stand-off, so that every defect is in some
+image. All poses here are in the part frame (``Camera.part_from_camera``).
+
 A view looks along the inward surface normal from a working distance, image x along the part's u
 direction, on a (u, v) grid whose step leaves overlap between neighbouring images. Coverage counts
 the surface area (area-uniform samples) seen by at least one view unoccluded, within ``max_angle``
@@ -15,6 +19,7 @@ import numpy as np
 from inspection.sim.camera import Camera, look_at
 from inspection.sim.parts import Part
 
+VIEW_PLANS = ("grid", "fixed")
 DEFAULT_MAX_ANGLE = np.radians(60.0)
 DEFAULT_MAX_MM_PER_PX = 0.5
 
@@ -51,6 +56,21 @@ def grid_views(part: Part, camera: Camera, distance: float = 0.5, overlap: float
     us = (np.arange(nu) + 0.5) / nu * length - length / 2
     vs = (np.arange(nv) + 0.5) / nv * width - width / 2
     return [normal_view(part, camera, float(u), float(v), distance) for u in us for v in vs]
+
+
+def standoff_m(camera: Camera) -> float:
+    """The camera's distance from the part frame's origin (the centre of the part's top surface)."""
+    return float(np.linalg.norm(camera.centre))
+
+
+def view_plan(kind: str, part: Part, camera: Camera, overlap: float = 0.2) -> list[Camera]:
+    """``fixed``: the given (cell) camera only; ``grid``: normal views at its stand-off covering the part,
+    neighbouring images sharing ``overlap`` of their footprint."""
+    if kind == "fixed":
+        return [camera]
+    if kind == "grid":
+        return grid_views(part, camera, standoff_m(camera), overlap)
+    raise ValueError(f"view plan '{kind}': expected one of {list(VIEW_PLANS)}")
 
 
 def random_view(rng: np.random.Generator, part: Part, camera: Camera) -> Camera:
