@@ -91,6 +91,10 @@ SIM = (
     ParamSpec("image_height", 0, "rendered camera height in pixels; 0 uses cell.yaml", low=0, high=16384),
     ParamSpec("camera_rate_hz", 0.0, "free-running camera rate; 0 renders only on the sim/capture service",
               low=0.0, high=30.0),
+    ParamSpec("camera_views", "grid", "camera view plan: 'grid' = normal views at the cell camera's stand-off "
+              "covering the part (each capture renders the next), 'fixed' = the cell camera only",
+              choices=("grid", "fixed")),
+    ParamSpec("view_overlap", 0.2, "share of a grid view's footprint overlapping its neighbour", low=0.0, high=0.9),
     ParamSpec("joint_state_rate_hz", 50.0, "arm simulation and joint_states rate", low=1.0, high=1000.0),
     ParamSpec("time_scale", 1.0, "simulated seconds per wall-clock second (> 1 runs the arm faster)",
               low=0.01, high=100.0),
@@ -110,7 +114,10 @@ TACTILE = (
 
 COORDINATOR = (
     ParamSpec("capture_service", "sim/capture", "Trigger service that makes the camera take one frame"),
-    ParamSpec("capture_views", 1, "camera frames taken per inspection (views of the part)", low=1, high=100),
+    ParamSpec("capture_views", 0, "camera frames taken per inspection; 0 = one per pose of the latched "
+              "camera/view_plan (1 when none comes within view_plan_timeout_s)", low=0, high=100),
+    ParamSpec("view_plan_timeout_s", 5.0, "capture_views 0: wait this long for camera/view_plan",
+              low=0.1, high=3600.0),
     ParamSpec("trajectory_topic", "joint_trajectory", "where the arm's trajectory controller takes trajectories"),
     ParamSpec("run_root", "runs", "folder under which each inspection gets its run folder"),
     ParamSpec("part_id", "part", "identifier of the inspected part, written into the report"),

@@ -12,7 +12,7 @@ from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.fusion.evidence import (
     BOX_COLOUR, MIN_CROP_HALF_PX, CameraModel, EvidenceStore, attach, camera_crop, deepest_point, heightmap_figure,
-    missing_note,
+    missing_note, placement,
 )
 from inspection.model import DefectHypothesis, FusedDefect, InspectionReport, ReportSummary, Source, TactileFinding
 
@@ -84,6 +84,10 @@ def test_camera_model_from_the_cell_needs_matching_intrinsics() -> None:
     k = cell.camera.intrinsic_matrix() / 2
     k[2, 2] = 1
     assert np.allclose(CameraModel.from_cell(cell, cell.camera.width // 2, cell.camera.height // 2, k, np.zeros(5)).k, k)
+    moved = cell.camera_to_world()
+    moved[:3, 3] += (0.1, -0.05, 0.0)
+    posed = CameraModel.from_cell(cell, cell.camera.width, cell.camera.height, camera_to_world=moved)
+    assert np.allclose(posed.part_from_camera[:3, 3] - model.part_from_camera[:3, 3], (0.1, -0.05, 0.0))
 
 
 def _dent_heightmap(row: int = 100, col: int = 200, depth_mm: float = 0.2) -> np.ndarray:
@@ -145,9 +149,34 @@ def test_hypotheses_are_cropped_from_the_frame_they_came_from(tmp_path) -> None:
     store.add_camera_frame(5, _frame_with_spot(0.0, 0.0), CAMERA)
     store.add_camera_frame(9, np.zeros((HEIGHT, WIDTH, 3), np.uint8), CAMERA)  # a later frame
     problems = store.add_hypotheses(5, [_hypothesis(0.0, 0.0), _hypothesis(1.0, 0.0, hypothesis_id="d001")])
-    assert problems == ["d001: outside the camera frame"]
+    assert problems == ["d001: outside every camera frame"]
     crop = cv2.imread(str(tmp_path / "evidence" / "camera_d000.png"))
     assert tuple(crop[MIN_CROP_HALF_PX, MIN_CROP_HALF_PX]) == (30, 30, 200)  # BGR on disk: frame 5's red spot
+
+
+def _moved(camera: CameraModel, dx: float, dy: float = 0.0) -> CameraModel:
+    pose = camera.part_from_camera.copy()
+    pose[:2, 3] += (dx, dy)
+    return CameraModel(camera.k, camera.distortion, pose)
+
+
+def test_each_hypothesis_is_cropped_from_the_view_that_shows_it_best_with_that_views_pose(tmp_path) -> None:
+    """Two views 0.5 m apart (each sees 0.64 x 0.48 m): a defect under the first is cropped from it, centred
+    by its own pose, though a later frame came in."""
+    store = EvidenceStore(tmp_path)
+    right = _moved(CAMERA, 0.5)
+    store.add_camera_frame(1, _frame_with_spot(0.0, 0.0), right)  # the spot at the centre of view 1: x = 0.5 m
+    store.add_camera_frame(2, np.zeros((HEIGHT, WIDTH, 3), np.uint8), CAMERA)  # the latest frame, a poorer view
+    store.add_camera_frame(3, _frame_with_spot(0.0, 0.0), _moved(CAMERA, 0.0, 0.3))  # after the hypotheses' stamp
+    hypotheses = [_hypothesis(0.5, 0.0, hypothesis_id="d000"), _hypothesis(0.3, 0.0, hypothesis_id="d001"),
+                  _hypothesis(0.0, 0.3, hypothesis_id="d002")]
+    assert placement((HEIGHT, WIDTH), CAMERA, hypotheses[0]) < 0 < placement((HEIGHT, WIDTH), right, hypotheses[0])
+    assert placement((HEIGHT, WIDTH), CAMERA, hypotheses[1]) < placement((HEIGHT, WIDTH), right, hypotheses[1])
+    assert store.add_hypotheses(2, hypotheses) == ["d002: outside every camera frame"]  # only frame 3 shows it
+    crop = cv2.imread(str(tmp_path / "evidence" / "camera_d000.png"))
+    assert tuple(crop[MIN_CROP_HALF_PX, MIN_CROP_HALF_PX]) == (30, 30, 200)
+    facing_away = DefectHypothesis("d9", "dent", 0.8, (0.0, 0.0, 0.0), (0, 0, -1), (0.004, 0.004))
+    assert placement((HEIGHT, WIDTH), CAMERA, facing_away) == -np.inf  # the underside of a sheet
 
 
 def test_attach_names_existing_files_per_defect_and_notes_say_what_is_missing(tmp_path) -> None:

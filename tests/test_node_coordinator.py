@@ -1,16 +1,20 @@
 """Coordinator node over real DDS: a run that cannot proceed, or is stopped, still ends in a report
-that says what is missing, and its journal."""
+that says what is missing, and its journal; capture_views 0 takes one frame per pose of the view plan."""
 from __future__ import annotations
 
 import json
 import signal
 import time
 
+import numpy as np
+from geometry_msgs.msg import PoseArray
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from inspection.cell import load_cell
 from inspection.model import InspectionReport
 from inspection.nodes.common import LATCHED
+from inspection.nodes.ros_convert import poses_message
 from tests.conftest import spin_until, start_node, stop_node
 
 
@@ -82,3 +86,52 @@ def test_cancel_stops_the_run_in_a_partial_report_that_says_it_was_cancelled(ros
     html = (run_dir / "report.html").read_text()
     assert "Partial report" in html and "stopped in phase capture: cancelled" in html
     assert json.loads((run_dir / "latency.json").read_text()) == {}  # nothing measured before the cancel
+
+
+def _stage_one_stand_in(ros_node, captures: list[int]) -> None:
+    """vision/reset, and a camera trigger whose every frame Stage I answers at once with no regions."""
+    regions = ros_node.create_publisher(String, "inspection/scan_regions/json", LATCHED)
+
+    def reset(_request, response):
+        response.success, response.message = True, "stand-in"
+        return response
+
+    def capture(_request, response):
+        captures.append(len(captures))
+        regions.publish(String(data=json.dumps({"stamp": {"sec": len(captures), "nanosec": 0}, "records": []})))
+        return reset(_request, response)
+
+    ros_node.create_service(Trigger, "vision/reset", reset)
+    ros_node.create_service(Trigger, "sim/capture", capture)
+
+
+def test_capture_views_0_takes_one_frame_per_pose_of_the_view_plan(ros_env, ros_node, tmp_path) -> None:
+    plan = ros_node.create_publisher(PoseArray, "camera/view_plan", LATCHED)
+    plan.publish(poses_message([np.eye(4)] * 3, load_cell().world_frame))
+    captures: list[int] = []
+    _stage_one_stand_in(ros_node, captures)
+    process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
+                         "-p", "capture_views:=0")
+    try:
+        run_dir = tmp_path / _start(ros_node).split("/")[-1]
+        assert spin_until(ros_node, (run_dir / "report.json").is_file, 60), stop_node(process)
+    finally:
+        stop_node(process)
+    report = InspectionReport.load(run_dir / "report.json")
+    assert report.complete and report.missing == [] and len(captures) == 3
+
+
+def test_capture_views_0_without_a_view_plan_takes_one_view_and_says_so(ros_env, ros_node, tmp_path) -> None:
+    captures: list[int] = []
+    _stage_one_stand_in(ros_node, captures)
+    process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
+                         "-p", "capture_views:=0", "-p", "view_plan_timeout_s:=1.0")
+    try:
+        run_dir = tmp_path / _start(ros_node).split("/")[-1]
+        assert spin_until(ros_node, (run_dir / "report.json").is_file, 60), stop_node(process)
+    finally:
+        stop_node(process)
+    report = InspectionReport.load(run_dir / "report.json")
+    assert len(captures) == 1 and not report.complete
+    assert report.missing == ["camera view plan: camera/view_plan: nothing after 1 s; took 1 camera view "
+                              "(set capture_views for a camera without a plan)"]

@@ -1,10 +1,11 @@
-"""Simulator node over real DDS: ground truth, camera frames on request, trajectory execution and a
-tactile frame for every press."""
+"""Simulator node over real DDS: ground truth, camera frames on request (the view plan, and each frame's
+camera pose under its stamp), trajectory execution and a tactile frame for every press."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
@@ -14,10 +15,13 @@ from trajectory_msgs.msg import JointTrajectory
 from inspection.cell import load_cell
 from inspection.config import load_node_params
 from inspection.model import ScanRegion
-from inspection.nodes.ros_convert import image_to_numpy, joint_trajectory
+from inspection.nodes.ros_convert import (
+    image_to_numpy, joint_trajectory, pose_stamped_to_matrix, poses_to_matrices, stamp_to_ns,
+)
 from inspection.nodes.sim_node import make_scene
 from inspection.planning.planner import TactileScanPlanner
 from inspection.planning.surface import Surface
+from inspection.sim.cell_sim import SimulatedCell
 from tests.conftest import spin_until, start_node, stop_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -133,3 +137,36 @@ def test_estop_halts_the_arm_within_one_control_period_until_reset(ros_env, ros_
     finally:
         output = stop_node(process)
     assert "EMERGENCY STOP" in output and "rejected (emergency stop active" in output
+
+
+def test_sim_node_publishes_the_view_plan_and_each_frames_pose_under_its_stamp(ros_env, ros_node) -> None:
+    process = start_node("inspection.nodes.sim_node", ros_env, "-p", "seed:=7", "-p", "image_width:=160",
+                         "-p", "image_height:=90", "-p", "camera_views:=grid")
+    got: dict[str, list] = {"plan": [], "pose": [], "image": []}
+    ros_node.create_subscription(PoseArray, "camera/view_plan", got["plan"].append, LATCHED)
+    ros_node.create_subscription(PoseStamped, "camera/pose", got["pose"].append, RELIABLE)
+    ros_node.create_subscription(Image, "camera/image_raw", got["image"].append, qos_profile_sensor_data)
+    client = ros_node.create_client(Trigger, "sim/capture")
+    try:
+        assert spin_until(ros_node, lambda: got["plan"], 60), stop_node(process)
+        cell = load_cell()
+        scene = make_scene(load_node_params("sim_node", overrides={"seed": 7}))
+        expected = SimulatedCell(cell, scene, 160, 90, views="grid")
+        plan = poses_to_matrices(got["plan"][0], "camera/view_plan", cell.world_frame)
+        assert len(plan) == len(expected.views) > 1
+        assert all(np.allclose(p, expected.world_from_camera(k), atol=1e-9) for k, p in enumerate(plan))
+        assert client.wait_for_service(timeout_sec=30)
+        spin_until(ros_node, lambda: False, 1.0)  # best-effort images: let the node's writer match our reader
+        answers = []
+        for _ in range(len(plan) + 1):  # one more than the plan: the cycle starts again
+            future = client.call_async(Trigger.Request())
+            assert spin_until(ros_node, future.done, 60)
+            answers.append(future.result().message)
+            count = len(answers)
+            assert spin_until(ros_node, lambda: len(got["pose"]) >= count and len(got["image"]) >= count, 30)
+    finally:
+        stop_node(process)
+    assert answers[0] == f"published view 0 of {len(plan)} on camera/image_raw"
+    poses = [pose_stamped_to_matrix(m, "camera/pose", cell.world_frame) for m in got["pose"]]
+    assert [stamp for stamp, _ in poses] == [stamp_to_ns(m.header.stamp) for m in got["image"]]
+    assert all(np.allclose(pose, plan[k % len(plan)], atol=1e-9) for k, (_, pose) in enumerate(poses))

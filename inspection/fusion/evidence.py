@@ -4,7 +4,9 @@ The coordinator feeds an ``EvidenceStore`` as messages arrive (camera frames and
 tactile frames, reconstructed heightmaps and findings, paired by their header stamp), so a run that
 stops half way keeps what it had seen. Files, relative to the run folder, each written atomically:
 
-    evidence/camera_<hypothesis id>.png   the camera frame around the hypothesis, its extent boxed in yellow
+    evidence/camera_<hypothesis id>.png   the camera frame around the hypothesis, its extent boxed in yellow: of
+                                          the frames seen (several views of one part), the one where it
+                                          lies farthest inside the image, facing the camera
     evidence/tactile_<finding id>.png     the tactile frame of the press
     evidence/heightmap_<finding id>.npy   the reconstructed heightmap (float32, mm of gel indentation)
     evidence/heightmap_<finding id>.png   that heightmap colour-mapped with a mm colourbar, and the profile
@@ -38,7 +40,7 @@ CROP_CONTEXT = 2.5        # crop half-size over the defect's projected radius
 BOX_COLOUR = (255, 220, 0)
 PLOT_SIZE_IN, PLOT_DPI = (6.8, 2.6), 100   # heightmap figures are 680 x 260 px
 RIM_PX = 16                # Poisson integration is least sure at the frame's rim: the deepest point is not sought there
-CAMERA_FRAMES_KEPT = 4    # hypotheses refer to the frame they came from, at most a few frames back
+CAMERA_FRAMES_KEPT = 16   # every view of a multi-view capture (a grid over a 0.6 m part is 6); ~6 MB each at 1080p
 PENDING_LIMIT = 64        # tactile frames or heightmaps waiting for their finding; older ones are dropped
 
 
@@ -64,15 +66,17 @@ class CameraModel:
 
     @staticmethod
     def from_cell(cell: CellConfig, width: int, height: int, k: np.ndarray | None = None,
-                  distortion: np.ndarray | None = None) -> "CameraModel":
-        """The cell camera's pose with the frame's intrinsics: camera_info's ``k`` when given, else cell.yaml's,
-        which only fit a frame of the size cell.yaml names."""
+                  distortion: np.ndarray | None = None, camera_to_world: np.ndarray | None = None) -> "CameraModel":
+        """The frame's camera: its pose ``camera_to_world`` (camera/pose at the frame's stamp), else the fixed
+        cell camera's; camera_info's ``k`` when given, else cell.yaml's intrinsics, which only fit a frame of
+        the size cell.yaml names."""
         if k is None:
             if (width, height) != (cell.camera.width, cell.camera.height):
                 raise InputError(f"camera/image_raw: {width}x{height} frame without camera_info "
                                  f"(cell.yaml camera is {cell.camera.width}x{cell.camera.height})")
             k, distortion = cell.camera.intrinsic_matrix(), np.asarray(cell.camera.distortion)
-        pose = np.linalg.inv(cell.part_to_world()) @ cell.camera_to_world()
+        world_from_camera = cell.camera_to_world() if camera_to_world is None else np.asarray(camera_to_world, float)
+        pose = np.linalg.inv(cell.part_to_world()) @ world_from_camera
         return CameraModel(np.asarray(k, float), np.asarray(distortion if distortion is not None else [], float), pose)
 
     def project(self, points_part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +106,21 @@ def crop_window(shape: tuple[int, ...], centre_px: tuple[float, float], half_px:
     x0, y0 = max(0, int(round(cx)) - half_px), max(0, int(round(cy)) - half_px)
     x1, y1 = min(width, int(round(cx)) + half_px + 1), min(height, int(round(cy)) + half_px + 1)
     return x0, y0, x1, y1
+
+
+def placement(shape: tuple[int, ...], camera: CameraModel, hypothesis: DefectHypothesis) -> float:
+    """How well a frame shows ``hypothesis``: the distance of its projected centre from the nearest image
+    border, as a share of that image side (0.5 at the centre); -inf when it is outside the frame, behind the
+    camera or on a surface facing away from it."""
+    centre = np.asarray(hypothesis.position, float)
+    if float(np.dot(hypothesis.normal, camera.part_from_camera[:3, 3] - centre)) <= 0:
+        return -np.inf
+    pixels, depth = camera.project(centre)
+    height, width = shape[:2]
+    x, y = float(pixels[0, 0]), float(pixels[0, 1])
+    if depth[0] <= 0 or not (0 <= x < width and 0 <= y < height):
+        return -np.inf
+    return min(min(x, width - 1 - x) / width, min(y, height - 1 - y) / height)
 
 
 def camera_crop(image_rgb: np.ndarray, camera: CameraModel, hypothesis: DefectHypothesis) -> np.ndarray | None:
@@ -210,18 +229,19 @@ class EvidenceStore:
                 self.camera_frames.popitem(last=False)
 
     def add_hypotheses(self, stamp: int, hypotheses: list[DefectHypothesis]) -> list[str]:
-        """Crop every hypothesis from the frame it came from (same stamp), or the latest one before it (the
-        cell camera does not move); returns the ids that got no crop and why."""
+        """Crop every hypothesis from the frame, among those up to ``stamp`` (the frames Stage I has seen), that
+        shows it best (``placement``): hypotheses accumulate over views, each seen well in some of them.
+        Returns the ids that got no crop and why."""
         with self.lock:
-            earlier = [s for s in self.camera_frames if s <= stamp]
-            if not earlier:
-                return [f"{h.id}: no camera frame received" for h in hypotheses]
-            image, camera = self.camera_frames[max(earlier)]
+            frames = [frame for s, frame in self.camera_frames.items() if s <= stamp]
+        if not frames:
+            return [f"{h.id}: no camera frame received" for h in hypotheses]
         problems = []
         for hypothesis in hypotheses:
+            image, camera = max(frames, key=lambda frame: placement(frame[0].shape, frame[1], hypothesis))
             crop = camera_crop(image, camera, hypothesis)
             if crop is None:
-                problems.append(f"{hypothesis.id}: outside the camera frame")
+                problems.append(f"{hypothesis.id}: outside every camera frame")
                 continue
             write_bytes_atomic(self.folder / f"camera_{hypothesis.id}.png", png_bytes(crop))
         return problems

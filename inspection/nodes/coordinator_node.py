@@ -8,8 +8,10 @@ Publishes  inspection/state (std_msgs/String JSON {"phase", "progress", "message
 Uses       vision/reset and the camera trigger service (sim/capture here), inspection/scan_regions/json,
            inspection/plan/json + inspection/trajectory, inspection/findings/json, sim/ground_truth (if any),
            inspection/estop/state (std_msgs/Bool, latched: the e-stop ends the run; no start while it is active)
-Evidence   camera/image_raw + camera/camera_info, tactile/image_raw + tactile/heightmap: camera crops per
-           hypothesis, tactile frames and heightmap plots per finding, in run_dir/evidence/ as they arrive
+           camera/view_plan (geometry_msgs/PoseArray, latched): capture_views 0 takes one frame per pose of it
+Evidence   camera/image_raw + camera/camera_info + camera/pose (the frame's camera pose, same stamp; absent on
+           a fixed camera), tactile/image_raw + tactile/heightmap: camera crops per hypothesis (from the view that
+           shows it best), tactile frames and heightmap plots per finding, in run_dir/evidence/ as they arrive
            (inspection.fusion.evidence); latency from frame stamps to results in run_dir/latency.json
 Every wait has a timeout; a timeout, a cancel, an e-stop or a refused plan ends in a partial report that
 says what is missing. A camera view whose frame never reaches Stage I is captured again (capture_retries).
@@ -24,6 +26,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -45,14 +49,17 @@ from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLo
 from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import (
-    ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, records_from_json,
+    ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, pose_stamped_to_matrix,
+    poses_to_matrices, records_from_json,
 )
 from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
 from inspection.retry import with_retries
+from inspection.stamped import StampedBuffer
 
 NODE_NAME = "coordinator_node"
 FINDINGS_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 EVIDENCE_SETTLE_S = 2.0  # a finding's frame and heightmap come on other topics, possibly just after it
+POSE_WAIT_S = 2.0  # a camera frame's pose comes on another topic, published just before it
 
 
 class Phase(str, Enum):
@@ -92,6 +99,7 @@ class CoordinatorNode(Node):
         self.journal: Journal | None = None
         self.cell = load_cell(self.params["cell_file"] or None)
         self.camera_info: CameraInfo | None = None
+        self.camera_poses: StampedBuffer[np.ndarray] = StampedBuffer(32)
         self.evidence: EvidenceStore | None = None
         self.latency = LatencyLog()
         self.state_publisher = self.create_publisher(String, "inspection/state", LATCHED)
@@ -111,6 +119,10 @@ class CoordinatorNode(Node):
         self.create_subscription(CameraInfo, "camera/camera_info", self.camera_info_callback, image_qos(),
                                  callback_group=self.group)
         self.create_subscription(Image, "camera/image_raw", self.camera_callback, image_qos(), callback_group=self.group)
+        self.create_subscription(PoseStamped, "camera/pose", self.camera_pose_callback, RELIABLE,
+                                 callback_group=self.group)
+        self.create_subscription(PoseArray, "camera/view_plan", self._keep("view_plan"), LATCHED,
+                                 callback_group=self.group)
         self.create_subscription(Image, "tactile/image_raw", self.tactile_frame_callback,
                                  image_qos(reliable=True, depth=20), callback_group=self.group)
         self.create_subscription(Image, "tactile/heightmap", self.heightmap_callback, RELIABLE, callback_group=self.group)
@@ -184,6 +196,12 @@ class CoordinatorNode(Node):
     def camera_info_callback(self, message: CameraInfo) -> None:
         self.camera_info = message
 
+    def camera_pose_callback(self, message: PoseStamped) -> None:
+        try:
+            self.camera_poses.put(*pose_stamped_to_matrix(message, "camera/pose", self.cell.world_frame))
+        except ValueError as exc:
+            self.get_logger().error(f"ignored a camera pose: {exc}")
+
     def camera_callback(self, message: Image) -> None:
         store, info = self.evidence, self.camera_info
         if store is None:
@@ -192,7 +210,12 @@ class CoordinatorNode(Node):
             k = distortion = None
             if info is not None and (info.width, info.height) == (message.width, message.height):
                 k, distortion = intrinsics_from_camera_info(info)
-            camera = CameraModel.from_cell(self.cell, message.width, message.height, k, distortion)
+            pose = None
+            if self.camera_poses.ever:  # a moving camera: this frame's pose, never another's
+                pose = self.camera_poses.get(_stamp(message), POSE_WAIT_S)
+                if pose is None:
+                    raise InputError(f"camera/pose: none with the frame's stamp within {POSE_WAIT_S:.0f} s")
+            camera = CameraModel.from_cell(self.cell, message.width, message.height, k, distortion, pose)
             store.add_camera_frame(_stamp(message), image_to_rgb8(message), camera)
         except (ImageConversionError, InputError, ValueError) as exc:
             self.get_logger().warning(f"camera/image_raw: no camera crops from this frame: {exc}")
@@ -298,6 +321,24 @@ class CoordinatorNode(Node):
         self.wait_for(f"Stage I scan regions of camera view {view}", lambda: self.newer("regions", since),
                       self.params["detect_timeout_s"])
 
+    def views_to_capture(self, evidence: RunEvidence) -> int:
+        """capture_views, or with 0 the number of poses in camera/view_plan; 1 (named in the report's missing
+        list) when no usable plan comes within view_plan_timeout_s."""
+        if self.params["capture_views"] > 0:
+            return self.params["capture_views"]
+        timeout = self.params["view_plan_timeout_s"]
+        try:
+            self.wait_for("camera/view_plan", lambda: "view_plan" in self.latest, timeout)
+            views = len(poses_to_matrices(self.latest["view_plan"][1], "camera/view_plan", self.cell.world_frame))
+            if views == 0:
+                raise ValueError("camera/view_plan: no poses")
+            return views
+        except (TimeoutError, ValueError) as exc:
+            evidence.missing.append(f"camera view plan: {exc}; took 1 camera view (set capture_views for a camera "
+                                    "without a plan)")
+            self.get_logger().warning(evidence.missing[-1])
+            return 1
+
     def retrying(self, what: str, attempt: int, error: BaseException) -> None:
         self.get_logger().warning(f"{what}: {error}; trying again (attempt {attempt + 1})")
         if self.journal is not None:
@@ -313,7 +354,9 @@ class CoordinatorNode(Node):
         try:
             self.enter(Phase.CAPTURE, 0.05, "capturing camera views", run_dir)
             self.call(self.vision_reset, "vision reset", self.params["service_timeout_s"])
-            for view in range(self.params["capture_views"]):
+            views = self.views_to_capture(evidence)
+            self.enter(Phase.CAPTURE, 0.05, f"capturing {views} camera view(s)", run_dir)
+            for view in range(views):
                 with_retries(lambda _n, view=view: self.capture_view(view), 1 + self.params["capture_retries"],
                              (TimeoutError,), lambda n, exc, view=view: self.retrying(f"camera view {view}", n, exc))
             self.enter(Phase.DETECT, 0.15, "Stage I: detecting and localising", run_dir)

@@ -1,6 +1,9 @@
 """Simulated cell node: stands in for the cell's camera, arm and tactile sensor drivers.
 
 Publishes  camera/image_raw, camera/camera_info   on the capture service, or at camera_rate_hz
+           camera/pose (geometry_msgs/PoseStamped, world frame)  the camera's optical frame for each frame,
+                                                   same stamp as the image, published just before it
+           camera/view_plan (geometry_msgs/PoseArray, world frame, latched)  one optical-frame pose per view
            joint_states                            the simulated arm, at joint_state_rate_hz
            tactile/image_raw                       one frame per press (sensor resting pressed in)
            tactile/press (std_msgs/String)         JSON {"stamp", "index", "sensor_to_part", "depth_m"} per frame
@@ -8,9 +11,12 @@ Publishes  camera/image_raw, camera/camera_info   on the capture service, or at 
            sim/ground_truth (std_msgs/String, latched)   the scene: part, defects, camera visibility
            inspection/estop/state (std_msgs/Bool, latched)       true while the emergency stop is active
 Subscribes joint_trajectory (trajectory_msgs/JointTrajectory): executed in time, as a position controller
-Service    sim/capture (std_srvs/Trigger): render and publish one camera frame
+Service    sim/capture (std_srvs/Trigger): render and publish one camera frame, from the next view of the plan
            inspection/estop (std_srvs/Trigger): emergency stop; the arm holds where it is at that instant and
            trajectories are refused until inspection/estop_reset (std_srvs/Trigger)
+The view plan (camera_views) is the fixed cell camera, or a grid of normal views at its stand-off that covers
+the whole part; captures cycle through it (the simulated camera moves without an arm). Optical frames follow
+REP-103's camera_optical convention: z forward, x right, y down.
 Topic names and types are those of the real cell's drivers, so the pipeline cannot tell them apart. On the
 cell, inspection/estop must be wired to the controller's stop (e.g. the UR dashboard's stop, or cancelling
 the joint_trajectory_controller's goal) and inspection/estop/state fed from the robot's safety status; the
@@ -24,6 +30,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -34,7 +41,9 @@ from trajectory_msgs.msg import JointTrajectory
 from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
-from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image, trajectory_arrays
+from inspection.nodes.ros_convert import (
+    camera_info_from_config, numpy_to_image, pose_stamped, poses_message, trajectory_arrays,
+)
 from inspection.sim.cell_sim import PressEvent, SimulatedCell
 from inspection.sim.parts import random_part
 from inspection.sim.scene import Scene, random_scene
@@ -59,7 +68,9 @@ class SimNode(Node):
         self.cell = load_cell(self.params["cell_file"] or None)
         scene = make_scene(self.params)
         self.sim = SimulatedCell(self.cell, scene, self.params["image_width"] or None,
-                                 self.params["image_height"] or None, seed=self.params["seed"])
+                                 self.params["image_height"] or None, seed=self.params["seed"],
+                                 views=self.params["camera_views"], view_overlap=self.params["view_overlap"])
+        self.next_view = 0
         rendered = self.sim.camera  # the cell camera at the rendered resolution
         self.rendered_camera = replace(self.cell.camera, width=rendered.width, height=rendered.height,
                                        fx=rendered.fx, fy=rendered.fy, cx=rendered.cx, cy=rendered.cy)
@@ -74,6 +85,8 @@ class SimNode(Node):
             export_stl(scene.part, self.params["export_mesh"])
         self.image_publisher = self.create_publisher(Image, "camera/image_raw", image_qos())
         self.info_publisher = self.create_publisher(CameraInfo, "camera/camera_info", image_qos())
+        self.pose_publisher = self.create_publisher(PoseStamped, "camera/pose", RELIABLE)
+        self.view_plan_publisher = self.create_publisher(PoseArray, "camera/view_plan", LATCHED)
         self.joint_publisher = self.create_publisher(JointState, "joint_states", 10)
         self.tactile_publisher = self.create_publisher(Image, "tactile/image_raw", RELIABLE)
         self.press_publisher = self.create_publisher(String, "tactile/press", RELIABLE)
@@ -94,24 +107,39 @@ class SimNode(Node):
         stamp = self.get_clock().now().to_msg()
         self.background_publisher.publish(numpy_to_image(self.sim.background_frame(), "rgb8",
                                                          self.cell.tactile.frame, stamp))
-        self.truth_publisher.publish(String(data=json.dumps(self.sim.ground_truth())))
+        views = self.sim.views
+        self.view_plan_publisher.publish(poses_message([self.sim.world_from_camera(k) for k in range(len(views))],
+                                                       self.cell.world_frame, stamp))
+        # Ground truth renders every view once (seconds): after start-up, in the camera's group, so the node
+        # answers at once and the first capture waits for it rather than sharing the CPU with it.
+        self.truth_timer = self.create_timer(0.0, self.publish_ground_truth, callback_group=camera_group)
         geometric = sum(d.is_geometric for d in scene.defects)
         self.get_logger().info(f"simulated {scene.part.params['kind']} with {len(scene.defects)} defects "
-                               f"({geometric} geometric), camera {self.sim.camera.width}x{self.sim.camera.height}")
+                               f"({geometric} geometric), camera {self.sim.camera.width}x{self.sim.camera.height}, "
+                               f"{len(views)} view(s) ({self.params['camera_views']})")
+
+    def publish_ground_truth(self) -> None:
+        self.truth_timer.cancel()
+        self.truth_publisher.publish(String(data=json.dumps(self.sim.ground_truth())))
 
     def now_s(self) -> float:
         """Simulated time: wall-clock seconds since start times ``time_scale``."""
         return (time.monotonic() - self.start_time) * self.params["time_scale"]
 
     def capture_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        view = self.next_view
         self.publish_camera_frame()
-        response.success, response.message = True, "published one frame on camera/image_raw"
+        response.success = True
+        response.message = f"published view {view} of {len(self.sim.views)} on camera/image_raw"
         return response
 
     def publish_camera_frame(self) -> None:
+        """Render the next view of the plan; its pose goes out first, under the image's stamp."""
+        view, self.next_view = self.next_view, (self.next_view + 1) % len(self.sim.views)
         with self.sim_lock:
-            render = self.sim.capture()
+            render = self.sim.capture(view)
         stamp = self.get_clock().now().to_msg()
+        self.pose_publisher.publish(pose_stamped(self.sim.world_from_camera(view), self.cell.world_frame, stamp))
         self.image_publisher.publish(numpy_to_image(render.image, "rgb8", self.cell.camera.frame, stamp))
         self.info_publisher.publish(camera_info_from_config(self.rendered_camera, stamp))
 

@@ -1,6 +1,8 @@
 """Vision node (Stage I): camera frames in, defect hypotheses and tactile scan regions out.
 
 Subscribes camera/image_raw, camera/camera_info (REP-2003 sensor-data QoS; mono8, rgb8, bgr8, 16-bit)
+           camera/pose (geometry_msgs/PoseStamped, world frame, reliable): the camera's optical frame (z forward)
+           when the frame with the same header stamp was taken
 Publishes  inspection/hypotheses (geometry_msgs/PoseArray) + inspection/hypotheses/json (std_msgs/String)
            inspection/scan_regions (PoseArray) + inspection/scan_regions/json (String, latched)
            inspection/markers (visualization_msgs/MarkerArray), camera/annotated (Image with boxes)
@@ -10,6 +12,12 @@ Each PoseArray pose is a defect centre with +z along the outward surface normal,
 JSON twin carries the full records (inspection.model, schema-versioned) under the same stamp.
 Frames arriving faster than the detector runs are dropped (latest kept) and counted; a bad frame is
 logged and skipped. Hypotheses accumulate over frames (several views of one part) until vision/reset.
+
+Camera pose: each frame is cast from the camera/pose whose stamp equals the frame's (waiting up to
+POSE_WAIT_S for it; a frame whose pose never comes is skipped as bad, never cast from a wrong pose). Until
+any pose has been received the camera is the fixed one of cell.yaml, so a fixed-camera cell publishes no
+pose. On a cell whose camera moves, whoever moves it publishes camera/pose: the arm driver, or a node that
+looks up the camera's optical frame in TF at each image's stamp (tf2 is not installable here).
 """
 from __future__ import annotations
 
@@ -17,7 +25,8 @@ import threading
 from dataclasses import replace
 
 import cv2
-from geometry_msgs.msg import PoseArray
+import numpy as np
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -29,15 +38,19 @@ from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.mailbox import LatestMailbox
 from inspection.model import DefectHypothesis
-from inspection.nodes.common import LATCHED, declare_parameters, image_qos, run_node
+from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import (
-    ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, records_to_messages,
+    ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, pose_stamped_to_matrix,
+    records_to_messages, stamp_to_ns,
 )
+from inspection.stamped import StampedBuffer
 from inspection.vision.localize import CameraView, PartSurface, merge_hypotheses, scan_regions
 from inspection.vision.stage import StageOne
 
 NODE_NAME = "vision_node"
+POSE_WAIT_S = 2.0  # a frame's pose is published just before it, but travels on another (reliable) topic
+POSES_KEPT = 32
 
 
 class VisionNode(Node):
@@ -53,6 +66,7 @@ class VisionNode(Node):
         self.frames = 0
         self.bad_frames = 0
         self.mailbox: LatestMailbox[Image] = LatestMailbox()
+        self.poses: StampedBuffer[np.ndarray] = StampedBuffer(POSES_KEPT)
         self.lock = threading.Lock()
         self.hypotheses_publisher = self.create_publisher(PoseArray, "inspection/hypotheses", 10)
         self.hypotheses_json_publisher = self.create_publisher(String, "inspection/hypotheses/json", 10)
@@ -62,6 +76,7 @@ class VisionNode(Node):
         self.annotated_publisher = self.create_publisher(Image, "camera/annotated", image_qos())
         self.create_subscription(CameraInfo, "camera/camera_info", self.info_callback, image_qos())
         self.create_subscription(Image, "camera/image_raw", self.mailbox.put, image_qos())
+        self.create_subscription(PoseStamped, "camera/pose", self.pose_callback, RELIABLE)
         self.create_service(Trigger, "vision/reset", self.reset_service)
         Diagnostics(self, self.diagnostics, self.params["diagnostics_period_s"])
         self.worker = threading.Thread(target=self.work, name="vision_worker", daemon=True)
@@ -75,6 +90,12 @@ class VisionNode(Node):
     def info_callback(self, message: CameraInfo) -> None:
         self.camera_info = message
 
+    def pose_callback(self, message: PoseStamped) -> None:
+        try:
+            self.poses.put(*pose_stamped_to_matrix(message, "camera/pose", self.cell.world_frame))
+        except ValueError as exc:
+            self.get_logger().error(f"ignored a camera pose: {exc}")
+
     def reset_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
             forgotten, self.hypotheses = len(self.hypotheses), []
@@ -82,7 +103,8 @@ class VisionNode(Node):
         return response
 
     def view_for(self, message: Image) -> CameraView:
-        """The cell camera's pose with the intrinsics the frame was taken with (camera_info when present)."""
+        """The camera's pose when the frame was taken (camera/pose at its stamp, else the fixed cell camera)
+        with the intrinsics it was taken with (camera_info when present)."""
         camera = self.cell.camera
         info = self.camera_info
         if info is not None and (info.width, info.height) == (message.width, message.height):
@@ -92,7 +114,14 @@ class VisionNode(Node):
         elif (message.width, message.height) != (camera.width, camera.height):
             raise ImageConversionError(f"{message.width}x{message.height} frame without matching camera_info "
                                        f"(cell.yaml camera is {camera.width}x{camera.height})")
-        view = CameraView.from_cell(self.cell, view_id=f"frame{self.frames}")
+        world_from_camera = None
+        if self.poses.ever:
+            stamp = stamp_to_ns(message.header.stamp)
+            world_from_camera = self.poses.get(stamp, POSE_WAIT_S)
+            if world_from_camera is None:
+                raise InputError(f"camera/pose: none stamped {stamp} ns within {POSE_WAIT_S:.0f} s of the frame, "
+                                 "so it cannot be localised")
+        view = CameraView.from_cell(self.cell, view_id=f"frame{self.frames}", camera_to_world=world_from_camera)
         return replace(view, camera=camera)
 
     def work(self) -> None:
