@@ -6,14 +6,17 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inspection import paths
+from inspection.cell import load_cell
 from inspection.cli.run import parse_overrides
 from inspection.config import load_node_params
 from inspection.errors import InputError
 from inspection.launcher import PIPELINE_NODES, SIM_NODES, node_command, write_overrides
 from inspection.paths import model_file
+from inspection.sim.camera import Camera
 from tests.conftest import run_cli
 
 LAUNCH = paths.share_dir() / "launch" / "pipeline.launch.py"
@@ -55,6 +58,12 @@ def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     assert summary["final_recall"] is not None and summary["final_recall"] >= summary["stage1_recall"]
     assert summary["tactile_presses"] > 0 and summary["cycle_time_s"] > 0
     assert summary["full_coverage_presses"] > summary["tactile_presses"]
+    # The camera covers the part in several views: Stage I finds defects outside the fixed cell camera's image.
+    fixed = Camera.from_cell(load_cell())
+    seen = np.array([d["position"] for d in report["defects"] if d["vision_ids"]])
+    pixels, depth = fixed.project(seen)
+    outside = (pixels[:, 0] < 0) | (pixels[:, 0] >= fixed.width) | (pixels[:, 1] < 0) | (pixels[:, 1] >= fixed.height)
+    assert np.any(outside | (depth <= 0)), pixels
     assert (report_file.parent / "report.html").is_file() and (report_file.parent / "journal.jsonl").is_file()
     assert list(tmp_path.glob("run_*.mcap"))
     _check_evidence(report_file.parent, report)
