@@ -18,18 +18,20 @@ test: venv
 	$(PY) -m pytest -q tests
 
 # Every bench/*.py, with lighter settings for the long ones so the whole run stays near 10 min on 2 cores
-# (run a script alone, without them, for its full figures). Each prints its own wall time at the end.
+# (run a script alone, without them, for its full figures). Each prints its wall time; a failing bench is
+# named at the end (exit 1) and does not stop the others.
 bench: venv
-	@for script in bench/*.py; do \
+	@failed=""; for script in bench/*.py; do \
 	  case $$script in \
 	    bench/soak.py) args="--minutes 1 --report-every 20";; \
 	    bench/vision_node.py) args="--frames 4";; \
 	    *) args="";; \
 	  esac; \
 	  echo "== $$script $$args"; start=$$(date +%s); \
-	  $(PY) $$script $$args || exit 1; \
+	  $(PY) $$script $$args || failed="$$failed $$script"; \
 	  echo "== $$script: $$(( $$(date +%s) - start )) s"; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "== failed:$$failed"; exit 1; fi
 
 doctor: venv
 	$(VENV)/bin/inspection doctor

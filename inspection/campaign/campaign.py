@@ -24,7 +24,7 @@ from inspection.schema import read_json_file
 
 CAMPAIGN_SCHEMA = "inspection.campaign/1"
 PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")
-NODES = ("vision_node", "planner_node", "tactile_node", "coordinator_node")
+NODES = ("sim_node", "vision_node", "planner_node", "tactile_node", "coordinator_node")
 MIN_PART_SCALE = 0.5  # smaller parts leave no room for defects inside the 40 mm edge margin of the scene
 
 

@@ -1,7 +1,8 @@
 """One simulated part through the whole pipeline, once per ablation, with the nodes' own core calls.
 
-The steps are the coordinator's: capture the camera views (sim node: ``SimulatedCell.capture``), Stage I
-(vision node: ``StageOne.inspect``), plan (planner node: ``TactileScanPlanner.plan`` over the scan
+The steps are the coordinator's: capture the camera views (sim node: ``SimulatedCell.capture`` of each
+view of its plan, with that view's pose), Stage I (vision node: ``StageOne.inspect`` frame by frame,
+hypotheses merged across frames), plan (planner node: ``TactileScanPlanner.plan`` over the scan
 regions, and the full-coverage raster as the baseline), execute (sim node: ``SimulatedCell.step`` while
 the arm follows the trajectory; tactile node: ``StageTwo.analyse`` per press), then fuse and score
 (coordinator: ``build_report`` against ``SimulatedCell.ground_truth``). Only the transport differs from
@@ -154,18 +155,26 @@ class PartRunner:
 
         started = time.perf_counter()
         scene, noise_seed = make_scene(spec)
-        sim = SimulatedCell(self.cell, scene, spec.width or None, spec.height or None, seed=noise_seed)
+        sim_params = self.params["sim_node"]
+        sim = SimulatedCell(self.cell, scene, spec.width or None, spec.height or None, seed=noise_seed,
+                            views=sim_params["camera_views"], view_overlap=sim_params["view_overlap"])
         truth = truth_from_scene(sim.ground_truth())
         with tempfile.TemporaryDirectory(prefix="campaign-part-") as folder:
             # The vision and planner nodes read the part mesh the sim node exports: so do we.
             mesh = export_stl(scene.part, Path(folder) / "part.stl")
             part_surface, surface = PartSurface.from_file(mesh), load_mesh(mesh)
-        rendered = sim.camera  # what the sim node's camera_info tells the vision node
-        view = CameraView.from_cell(self.cell)
-        view = replace(view, camera=replace(self.cell.camera, width=rendered.width, height=rendered.height,
-                                            fx=rendered.fx, fy=rendered.fy, cx=rendered.cx, cy=rendered.cy))
-        views = [replace(view, view_id=f"frame{k}") for k in range(self.params["coordinator_node"]["capture_views"])]
-        frames = [sim.capture().image for _ in views]
+        rendered = sim.camera  # every view shares the cell camera's lens, as camera_info tells the vision node
+        camera = replace(self.cell.camera, width=rendered.width, height=rendered.height, fx=rendered.fx,
+                         fy=rendered.fy, cx=rendered.cx, cy=rendered.cy)
+        # The coordinator captures capture_views frames (0: one per planned view); the sim node cycles its plan
+        # and publishes each frame's camera pose, which the vision node casts the frame from.
+        count = self.params["coordinator_node"]["capture_views"] or len(sim.views)
+        frames, views = [], []
+        for k in range(count):
+            view = k % len(sim.views)
+            frames.append(sim.capture(view).image)
+            views.append(replace(CameraView.from_cell(self.cell, f"frame{k}", sim.world_from_camera(view)),
+                                 camera=camera))
         # The planner node's baseline: the whole surface rastered with the same footprint.
         full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
         shared_s = time.perf_counter() - started
@@ -179,14 +188,23 @@ class PartRunner:
                             {"shared": shared_s, "baseline_plan": time.perf_counter() - started - shared_s})
 
     def stage_one(self, part: PreparedPart, detector: str) -> tuple[StageOneResult, float]:
-        """Stage I on the part's frames with the ``paper`` or ``low-confidence`` detector, and its wall time."""
+        """Stage I with the ``paper`` or ``low-confidence`` detector, frame by frame as the vision node runs it
+        (each frame's hypotheses merged into those of the frames before); its result and wall time."""
+        from inspection.vision.localize import merge_hypotheses, scan_regions
         from inspection.vision.stage import StageOne
 
         started = time.perf_counter()
         vision = self.params["vision_node"]
         stage = StageOne(self.detectors[detector], part.part_surface, vision["merge_distance_m"],
                          vision["region_margin_m"])
-        return stage.inspect(part.frames, part.views), time.perf_counter() - started
+        result = StageOneResult()
+        for frame, view in zip(part.frames, part.views):
+            found = stage.inspect([frame], [view])
+            result.detections += found.detections
+            result.off_part += found.off_part
+            result.hypotheses = merge_hypotheses(result.hypotheses + found.hypotheses, vision["merge_distance_m"])
+        result.regions = scan_regions(result.hypotheses, vision["region_margin_m"])
+        return result, time.perf_counter() - started
 
     def ablation(self, part: PreparedPart, name: str, result: StageOneResult, stage1_s: float) -> dict[str, Any]:
         """Plan, press, fuse and score one ablation as the coordinator runs an inspection; its part record."""
