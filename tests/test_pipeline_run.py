@@ -46,9 +46,8 @@ def test_overrides_go_in_a_node_section_after_the_parameter_file(tmp_path) -> No
 
 @pytest.mark.skipif(not model_file("defect_detector.onnx").is_file(), reason="no shipped detector model")
 def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
-    # A low operating threshold makes Stage I flag geometric candidates, so every stage does real work.
-    result = run_cli("demo", "--out", str(tmp_path), "--seed", "5", "--timeout", "240",
-                     "--set", "vision_node.confidence=0.05", timeout=400)
+    # Seed 5 at the shipped operating point: Stage I flags geometric defects, so every stage does real work.
+    result = run_cli("demo", "--out", str(tmp_path), "--seed", "5", "--timeout", "240", timeout=400)
     assert result.returncode == 0, result.stderr[-3000:] + (tmp_path / "nodes.log").read_text()[-5000:]
     assert "Stage I (vision) found" in result.stdout and "after Stage II (touch)" in result.stdout
     (report_file,) = tmp_path.glob("run_*/report.json")
@@ -57,6 +56,7 @@ def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     assert report["complete"], report["missing"]
     assert summary["final_recall"] is not None and summary["final_recall"] >= summary["stage1_recall"]
     assert summary["tactile_presses"] > 0 and summary["cycle_time_s"] > 0
+    assert any(d["vision_ids"] and d["tactile_ids"] for d in report["defects"])  # confirmed by touch
     assert summary["full_coverage_presses"] > summary["tactile_presses"]
     # The camera covers the part in several views: Stage I finds defects outside the fixed cell camera's image.
     fixed = Camera.from_cell(load_cell())
