@@ -85,3 +85,17 @@ def stop_node(process: subprocess.Popen) -> str:
         except subprocess.TimeoutExpired:
             process.kill()
     return process.stdout.read() if process.stdout else ""
+
+
+def load_edited_cell(tmp_path, edit):
+    """Load the shipped cell.yaml after ``edit`` changed its parsed document (a bad-value test's input)."""
+    import yaml
+
+    from inspection import paths
+    from inspection.cell import load_cell
+
+    document = yaml.safe_load(paths.config_file("cell.yaml").read_text())
+    edit(document)
+    path = tmp_path / "cell.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return load_cell(path)

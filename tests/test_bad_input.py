@@ -18,7 +18,6 @@ import pytest
 import trimesh
 import yaml
 
-from inspection import paths
 from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
@@ -28,6 +27,7 @@ from inspection.planning.regions_io import read_regions
 from inspection.planning.surface import load_mesh
 from inspection.sim.mesh_io import load_mesh_part
 from inspection.vision.localize import PartSurface
+from tests.conftest import load_edited_cell
 
 PANEL = shapes.cylinder_panel(1.0, 0.3, 0.3)
 
@@ -156,12 +156,8 @@ def test_bad_plan_message_is_named(text, message) -> None:
     (lambda d: d.pop("schema_version"), r"schema_version: missing"),
 ])
 def test_cell_file_refuses_wrong_types_and_values_naming_the_key(tmp_path, edit, message) -> None:
-    document = yaml.safe_load(paths.config_file("cell.yaml").read_text())
-    edit(document)
-    path = tmp_path / "cell.yaml"
-    path.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=message):
-        load_cell(path)
+        load_edited_cell(tmp_path, edit)
 
 
 def test_cell_file_that_is_not_a_mapping_is_named(tmp_path) -> None:

@@ -11,6 +11,7 @@ from inspection import paths
 from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.params import NODE_PARAMETERS
+from tests.conftest import load_edited_cell
 
 
 def test_every_node_section_loads_and_matches_the_spec() -> None:
@@ -87,12 +88,8 @@ def test_cell_loads_with_consistent_frames() -> None:
     ],
 )
 def test_bad_cell_values_are_named(tmp_path, edit, message) -> None:
-    document = yaml.safe_load(paths.config_file("cell.yaml").read_text())
-    edit(document)
-    path = tmp_path / "cell.yaml"
-    path.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=message):
-        load_cell(path)
+        load_edited_cell(tmp_path, edit)
 
 
 def test_share_dir_override(tmp_path, monkeypatch) -> None:

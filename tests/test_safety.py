@@ -20,7 +20,7 @@ from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.safety import SafetyChecker, UnsafePlanError
 from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, joint_move
-from tests.conftest import run_cli
+from tests.conftest import load_edited_cell, run_cli
 
 CELL = load_cell()
 PANEL = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
@@ -139,12 +139,8 @@ def test_cli_refuses_an_unsafe_plan_and_writes_nothing(tmp_path) -> None:
     (lambda d: d["safety"].update(slow_zone_m=0.03), "safety.slow_zone_m 0.03 must be below tactile.approach"),
 ])
 def test_bad_safety_section_is_named_at_load(tmp_path, edit, message) -> None:
-    document = yaml.safe_load(paths.config_file("cell.yaml").read_text())
-    edit(document)
-    path = tmp_path / "cell.yaml"
-    path.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=message):
-        load_cell(path)
+        load_edited_cell(tmp_path, edit)
 
 
 @pytest.mark.parametrize(("cell", "settings", "message"), [
