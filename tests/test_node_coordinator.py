@@ -105,33 +105,31 @@ def _stage_one_stand_in(ros_node, captures: list[int]) -> None:
     ros_node.create_service(Trigger, "sim/capture", capture)
 
 
-def test_capture_views_0_takes_one_frame_per_pose_of_the_view_plan(ros_env, ros_node, tmp_path) -> None:
-    plan = ros_node.create_publisher(PoseArray, "camera/view_plan", LATCHED)
-    plan.publish(poses_message([np.eye(4)] * 3, load_cell().world_frame))
-    captures: list[int] = []
+def _run_with_capture_views_0(ros_env, ros_node, tmp_path, captures: list[int],
+                              plan_timeout_s: float) -> InspectionReport:
+    """One inspection by a coordinator started with ``capture_views:=0`` against the Stage I stand-in."""
     _stage_one_stand_in(ros_node, captures)
     process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
-                         "-p", "capture_views:=0")
+                         "-p", "capture_views:=0", "-p", f"view_plan_timeout_s:={plan_timeout_s}")
     try:
         run_dir = tmp_path / _start(ros_node).split("/")[-1]
         assert spin_until(ros_node, (run_dir / "report.json").is_file, 60), stop_node(process)
     finally:
         stop_node(process)
-    report = InspectionReport.load(run_dir / "report.json")
+    return InspectionReport.load(run_dir / "report.json")
+
+
+def test_capture_views_0_takes_one_frame_per_pose_of_the_view_plan(ros_env, ros_node, tmp_path) -> None:
+    plan = ros_node.create_publisher(PoseArray, "camera/view_plan", LATCHED)
+    plan.publish(poses_message([np.eye(4)] * 3, load_cell().world_frame))
+    captures: list[int] = []
+    report = _run_with_capture_views_0(ros_env, ros_node, tmp_path, captures, plan_timeout_s=5.0)
     assert report.complete and report.missing == [] and len(captures) == 3
 
 
 def test_capture_views_0_without_a_view_plan_takes_one_view_and_says_so(ros_env, ros_node, tmp_path) -> None:
     captures: list[int] = []
-    _stage_one_stand_in(ros_node, captures)
-    process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
-                         "-p", "capture_views:=0", "-p", "view_plan_timeout_s:=1.0")
-    try:
-        run_dir = tmp_path / _start(ros_node).split("/")[-1]
-        assert spin_until(ros_node, (run_dir / "report.json").is_file, 60), stop_node(process)
-    finally:
-        stop_node(process)
-    report = InspectionReport.load(run_dir / "report.json")
+    report = _run_with_capture_views_0(ros_env, ros_node, tmp_path, captures, plan_timeout_s=1.0)
     assert len(captures) == 1 and not report.complete
     assert report.missing == ["camera view plan: camera/view_plan: nothing after 1 s; took 1 camera view "
                               "(set capture_views for a camera without a plan)"]
