@@ -5,14 +5,19 @@ import os
 import random
 import subprocess
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
 from inspection import runtime
 
 
-@pytest.fixture()
-def ros_env() -> dict[str, str]:
+ROS_ISOLATION_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE",
+                      "RMW_IMPLEMENTATION")
+
+
+def isolated_ros_env() -> dict[str, str]:
     """Environment for child processes that talk DDS: a random domain, localhost only, our profile."""
     env = dict(os.environ)
     env.update(runtime.configure_environment())
@@ -20,6 +25,29 @@ def ros_env() -> dict[str, str]:
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@contextmanager
+def probe_node(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prefix: str = "test_probe") -> Iterator:
+    """An rclpy node in the test process, on the same isolated domain as the children started with ``env``."""
+    import rclpy
+    from rclpy.node import Node
+
+    for key in ROS_ISOLATION_KEYS:
+        monkeypatch.setenv(key, env[key])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node(f"{prefix}_{random.randint(0, 1_000_000)}", context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+@pytest.fixture()
+def ros_env() -> dict[str, str]:
+    return isolated_ros_env()
 
 
 def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -32,21 +60,8 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
 
 @pytest.fixture()
 def ros_node(ros_env, monkeypatch):
-    """An rclpy node in the test process, on the same isolated domain as ``ros_env`` children."""
-    import rclpy
-    from rclpy.node import Node
-
-    for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE",
-                "RMW_IMPLEMENTATION"):
-        monkeypatch.setenv(key, ros_env[key])
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = Node(f"test_probe_{random.randint(0, 1_000_000)}", context=context)
-    try:
+    with probe_node(ros_env, monkeypatch) as node:
         yield node
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
 
 
 def spin_until(node, condition, timeout_s: float) -> bool:

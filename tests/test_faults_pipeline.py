@@ -10,7 +10,6 @@ before the fault is lost.
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 
@@ -21,12 +20,12 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from inspection import paths, runtime
+from inspection import paths
 from inspection.config import load_node_params
 from inspection.model import ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.sim_node import make_scene
-from tests.conftest import spin_until
+from tests.conftest import isolated_ros_env, probe_node, spin_until
 from tests.fault_harness import NodeProcess, StageOneStandIn, journal_events, start_inspection, wait_for_report
 
 SEED = 1
@@ -55,24 +54,14 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    import rclpy
-    from rclpy.node import Node
-
     folder = tmp_path_factory.mktemp("faults")
     document = yaml.safe_load(paths.config_file("cell.yaml").read_text())
     document["part"]["pose"]["xyz"][0] = 0.82
     cell_file = folder / "cell.yaml"
     cell_file.write_text(yaml.safe_dump(document))
     mesh, runs = folder / "part.stl", folder / "runs"
-    env = {**__import__("os").environ, **runtime.configure_environment(), "PYTHONUNBUFFERED": "1",
-           "ROS_DOMAIN_ID": runtime.private_domain_id(), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE",
-                    "RMW_IMPLEMENTATION"):
-            patch.setenv(key, env[key])
-        context = rclpy.Context()
-        rclpy.init(context=context)
-        node = Node(f"fault_probe_{random.randint(0, 1_000_000)}", context=context)
+    env = isolated_ros_env()
+    with pytest.MonkeyPatch.context() as patch, probe_node(env, patch, "fault_probe") as node:
         nodes = {"sim": NodeProcess("inspection.nodes.sim_node", env, "-p", f"seed:={SEED}", "-p", "image_width:=160",
                                     "-p", "image_height:=90", "-p", f"export_mesh:={mesh}",
                                     "-p", f"time_scale:={TIME_SCALE}", "-p", f"cell_file:={cell_file}")}
@@ -105,8 +94,6 @@ def pipeline(tmp_path_factory):
         finally:
             for process in nodes.values():
                 process.stop()
-            node.destroy_node()
-            rclpy.shutdown(context=context)
 
 
 def _not_inspected(report) -> int:
