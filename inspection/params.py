@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from inspection.config import ParamSpec
 
+CELL_FILE = ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package")
+DIAGNOSTICS_PERIOD = ParamSpec("diagnostics_period_s", 1.0,
+                               "publish counters and memory on inspection/diagnostics this often",
+                               low=0.1, high=3600.0)
+
 IMAGE_PROBE = (
     ParamSpec("mode", "receive", "publish a test pattern, or receive and count frames", choices=("publish", "receive")),
     ParamSpec("topic", "camera/image_raw", "image topic to publish on or listen to"),
@@ -42,7 +47,7 @@ PLANNER = (
               choices=("auto", "builtin", "moveit")),
     ParamSpec("moveit_group", "ur_manipulator", "MoveIt planning group of the arm (moveit backend)"),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres; the node plans on this surface"),
-    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
+    CELL_FILE,
     ParamSpec("plan_on_regions", True, "plan as soon as new scan regions arrive (else only on the plan service)"),
 )
 
@@ -64,9 +69,8 @@ VISION = (
     ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
               low=0.0, high=0.5),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
-    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
-    ParamSpec("diagnostics_period_s", 1.0, "publish counters and memory on inspection/diagnostics this often",
-              low=0.1, high=3600.0),
+    CELL_FILE,
+    DIAGNOSTICS_PERIOD,
 )
 
 RECORDER = (
@@ -99,7 +103,7 @@ SIM = (
     ParamSpec("time_scale", 1.0, "simulated seconds per wall-clock second (> 1 runs the arm faster)",
               low=0.01, high=100.0),
     ParamSpec("export_mesh", "", "write the simulated part mesh (STL, part frame) here for the planner"),
-    ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package"),
+    CELL_FILE,
 )
 
 TACTILE = (
@@ -108,8 +112,7 @@ TACTILE = (
     ParamSpec("acceptance_file", "", "acceptance limits; empty means config/acceptance.yaml of the package"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA device such as 'cuda:0'"),
     ParamSpec("part_frame", "part", "frame of the published finding markers"),
-    ParamSpec("diagnostics_period_s", 1.0, "publish counters and memory on inspection/diagnostics this often",
-              low=0.1, high=3600.0),
+    DIAGNOSTICS_PERIOD,
 )
 
 COORDINATOR = (
