@@ -158,7 +158,6 @@ class PartRunner:
         sim_params = self.params["sim_node"]
         sim = SimulatedCell(self.cell, scene, spec.width or None, spec.height or None, seed=noise_seed,
                             views=sim_params["camera_views"], view_overlap=sim_params["view_overlap"])
-        truth = truth_from_scene(sim.ground_truth())
         with tempfile.TemporaryDirectory(prefix="campaign-part-") as folder:
             # The vision and planner nodes read the part mesh the sim node exports: so do we.
             mesh = export_stl(scene.part, Path(folder) / "part.stl")
@@ -175,6 +174,7 @@ class PartRunner:
             frames.append(sim.capture(view).image)
             views.append(replace(CameraView.from_cell(self.cell, f"frame{k}", sim.world_from_camera(view)),
                                  camera=camera))
+        truth = truth_from_scene(sim.ground_truth())  # after the captures: their renders give the visibility
         # The planner node's baseline: the whole surface rastered with the same footprint.
         full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
         shared_s = time.perf_counter() - started

@@ -20,7 +20,7 @@ from inspection.cell import CellConfig
 from inspection.sim.camera import Camera
 from inspection.sim.defects import Defect
 from inspection.sim.lighting import Lighting
-from inspection.sim.render import Render, Renderer
+from inspection.sim.render import DefectView, Render, Renderer
 from inspection.sim.robot import SimulatedRobot
 from inspection.sim.scene import Scene
 from inspection.sim.tactile_sensor import TactileFrame, TactileSimulator, gel_grid
@@ -50,7 +50,7 @@ class SimulatedCell:
         self.scene = scene
         self.camera = Camera.from_cell(cell, width, height)  # the cell camera; every view shares its lens
         self.views = view_plan(views, scene.part, self.camera, view_overlap)
-        self._visible: dict[str, bool] | None = None
+        self._defect_views: dict[int, list[DefectView]] = {}  # planned view -> what it shows of each defect
         self.lighting = lighting or Lighting.default()
         self.renderer = Renderer(scene)
         self.robot = SimulatedRobot(cell)
@@ -66,7 +66,9 @@ class SimulatedCell:
 
     def capture(self, view: int = 0) -> Render:
         """One camera image of the part from planned view ``view`` (view 0 of a fixed plan: the cell camera)."""
-        return self.renderer.render(self.views[view], self.lighting, self.rng)
+        render = self.renderer.render(self.views[view], self.lighting, self.rng)
+        self._defect_views[view] = render.defects
+        return render
 
     def world_from_camera(self, view: int) -> np.ndarray:
         """Pose (4x4) of view ``view``'s optical frame in the world, as the cell's camera driver reports it."""
@@ -144,11 +146,15 @@ class SimulatedCell:
         return record
 
     def capture_visibility(self) -> dict[str, bool]:
-        """Defect id -> visible in at least one planned view (noiseless renders; computed once)."""
-        if self._visible is None:
-            visible: dict[str, bool] = {}
-            for camera in self.views:
-                for view in self.renderer.render(camera, self.lighting, np.random.default_rng(0)).defects:
-                    visible[view.defect_id] = visible.get(view.defect_id, False) or view.camera_visible
-            self._visible = visible
-        return self._visible
+        """Defect id -> visible in at least one planned view.
+
+        Visibility does not depend on the sensor noise, so a view already captured is not rendered again;
+        the others are rendered once (with a fixed noise seed, leaving the capture noise stream alone)."""
+        visible: dict[str, bool] = {}
+        for index, camera in enumerate(self.views):
+            if index not in self._defect_views:
+                self._defect_views[index] = self.renderer.render(camera, self.lighting,
+                                                                 np.random.default_rng(0)).defects
+            for view in self._defect_views[index]:
+                visible[view.defect_id] = visible.get(view.defect_id, False) or view.camera_visible
+        return visible
