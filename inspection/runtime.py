@@ -9,6 +9,7 @@ large images survive DDS.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,4 @@ def private_domain_id() -> str:
 
     Only 1..101: above 101 the RTPS ports (7400 + 250 * domain + ...) fall in Linux's ephemeral range
     (32768+), where another socket can hold them and Fast DDS moves silently out of discovery's reach."""
-    import random
-
     return str(random.randint(1, 101))
