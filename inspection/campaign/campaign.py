@@ -139,14 +139,12 @@ _RUNNER: PartRunner | None = None
 
 
 def _start_worker(cell_file: Path | None, params: dict[str, dict[str, Any]], low_confidence: float | None) -> None:
-    """Load the models once per process. Torch gets one thread, as in `inspection eval tactile`: the
-    tactile network is tiny, and OpenMP threads spinning on shared CPUs made it 100x slower here."""
+    """Load the models once per process, with the tactile node's single torch thread."""
     global _RUNNER
-    import torch
-
     from inspection.cell import load_cell
+    from inspection.tactile.classifier import use_one_torch_thread
 
-    torch.set_num_threads(1)
+    use_one_torch_thread()
     _RUNNER = PartRunner(load_cell(cell_file), params, low_confidence)
 
 

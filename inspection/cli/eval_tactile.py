@@ -14,12 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from inspection.atomic import write_json_atomic
+    from inspection.tactile.classifier import use_one_torch_thread
     from inspection.tactile.evaluate import evaluate_dataset
 
-    torch.set_num_threads(1)
+    use_one_torch_thread()
     report = evaluate_dataset(args.dataset, args.weights, args.calibration, args.device)
     write_json_atomic(args.json, report)
     print(f"accuracy {report['accuracy']:.3f} on {report['frames']} frames; depth MAE {report['depth_mae_mm']} mm, "

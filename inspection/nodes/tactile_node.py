@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 
 import numpy as np
-import torch
 from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -38,6 +37,7 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at
 from inspection.paths import model_file
+from inspection.tactile.classifier import use_one_torch_thread
 from inspection.tactile.stage import NoContact, StageTwo
 
 NODE_NAME = "tactile_node"
@@ -58,9 +58,7 @@ class TactileNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self.params = declare_parameters(self, NODE_NAME)
-        # One thread, as `inspection eval tactile` and the campaign use: the network is tiny, and OpenMP
-        # threads spinning on shared CPUs made a frame about 200x slower (220 ms vs 1.2 ms) here.
-        torch.set_num_threads(1)
+        use_one_torch_thread()
         self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
                                    self.params["acceptance_file"] or None, self.params["device"])
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()

@@ -27,6 +27,14 @@ DIFF_SCALE = 40.0
 HEIGHT_SCALE = 10.0
 
 
+def use_one_torch_thread() -> None:
+    """Tactile inference on one CPU thread: the network is tiny, and OpenMP threads spinning on shared
+    CPUs made a frame about 200x slower here (220 ms vs 1.2 ms with two threads under load)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def network_input(reconstruction: Reconstruction, residual_mm: np.ndarray) -> np.ndarray:
     """The (4, H, W) float32 array the network sees."""
     size = (INPUT_HW[1], INPUT_HW[0])
