@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection.cell import load_cell  # noqa: E402
-from inspection.model import ScanRegion  # noqa: E402
+from inspection.records import ScanRegion  # noqa: E402
 from inspection.planning import shapes  # noqa: E402
 from inspection.planning.coverage import tangent_axis  # noqa: E402
 from inspection.planning.interfaces import Press  # noqa: E402

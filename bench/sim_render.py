@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection.cell import load_cell  # noqa: E402
-from inspection.model import DEFECT_CLASSES  # noqa: E402
+from inspection.records import DEFECT_CLASSES  # noqa: E402
 from inspection.sim.camera import Camera  # noqa: E402
 from inspection.sim.dataset import DatasetOptions, write_dataset  # noqa: E402
 from inspection.sim.lighting import Lighting  # noqa: E402

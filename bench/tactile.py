@@ -17,7 +17,7 @@ import torch
 
 from inspection import paths
 from inspection.cell import load_cell
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 from inspection.sim.tactile_dataset import read_rgb, sample_scene
 from inspection.sim.tactile_sensor import TactileSimulator, surface_gap, threaded_rod_gap
 from inspection.tactile.calibration import Calibration

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection import runtime  # noqa: E402
 from inspection.cell import Pose  # noqa: E402
-from inspection.model import Detection2D  # noqa: E402
+from inspection.records import Detection2D  # noqa: E402
 from inspection.config import load_node_params  # noqa: E402
 from inspection.vision.detector import DefectDetector, DetectorSettings, read_metadata  # noqa: E402
 from inspection.vision.slicing import tile_grid  # noqa: E402

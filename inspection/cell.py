@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from inspection import paths
 from inspection.config import ConfigError, read_yaml
-from inspection.schema import SchemaError, check_schema_version, from_dict
+from inspection.json_codec import SchemaError, check_schema_version, from_dict
 
 Vector3 = tuple[float, float, float]
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from inspection.schema import to_jsonable
+from inspection.json_codec import to_jsonable
 
 
 class Journal:

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from inspection.model import InspectionReport, ScanRegion
+from inspection.records import InspectionReport, ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.ros_convert import records_to_messages
 from tests.conftest import spin_until

@@ -9,7 +9,7 @@ import pytest
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.ros_convert import records_to_messages
 from tests.conftest import spin_until

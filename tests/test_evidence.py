@@ -14,7 +14,7 @@ from inspection.fusion.evidence import (
     BOX_COLOUR, MIN_CROP_HALF_PX, CameraModel, EvidenceStore, attach, camera_crop, deepest_point, heightmap_figure,
     missing_note, placement,
 )
-from inspection.model import DefectHypothesis, FusedDefect, InspectionReport, ReportSummary, Source, TactileFinding
+from inspection.records import DefectHypothesis, FusedDefect, InspectionReport, ReportSummary, Source, TactileFinding
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 500.0
 # 0.5 m above the part, looking down its -z: image x along part x, image y along part -y.

@@ -22,7 +22,7 @@ from std_srvs.srv import Trigger
 
 from inspection import paths
 from inspection.config import load_node_params
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.sim_node import make_scene
 from tests.conftest import isolated_ros_env, probe_node, spin_until

@@ -5,7 +5,7 @@ import pytest
 
 from inspection.fusion.fuse import FusionConfig, fuse
 from inspection.fusion.scoring import TruthDefect, match
-from inspection.model import DefectHypothesis, Source, TactileFinding, Verdict
+from inspection.records import DefectHypothesis, Source, TactileFinding, Verdict
 
 UP = (0.0, 0.0, 1.0)
 

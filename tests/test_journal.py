@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from inspection.journal import Journal, read_journal
-from inspection.model import TactileFinding
+from inspection.records import TactileFinding
 
 
 def test_records_round_trip_and_torn_line_is_skipped(tmp_path) -> None:

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inspection.model import (
+from inspection.records import (
     DefectHypothesis, Detection2D, FusedDefect, InspectionReport, ReportSummary, ScanRegion, Source,
     TactileFinding, Verdict,
 )
-from inspection.schema import SCHEMA_VERSION, SchemaError
+from inspection.json_codec import SCHEMA_VERSION, SchemaError
 
 EXAMPLES = [
     Detection2D(10, 20, 30, 45, "scratch", 0.9, "view_0"),

@@ -12,7 +12,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from inspection.cell import load_cell
-from inspection.model import InspectionReport
+from inspection.records import InspectionReport
 from inspection.nodes.common import LATCHED
 from inspection.nodes.ros_convert import poses_message
 from tests.conftest import spin_until, start_node, stop_node

@@ -12,7 +12,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from inspection.cell import load_cell
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.ros_convert import records_to_messages, trajectory_arrays
 from inspection.planning.shapes import cylinder_panel
 from tests.conftest import spin_until, start_node, stop_node

@@ -14,7 +14,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from inspection.cell import load_cell
 from inspection.config import load_node_params
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.ros_convert import (
     image_to_numpy, joint_trajectory, pose_stamped_to_matrix, poses_to_matrices, stamp_to_ns,
 )

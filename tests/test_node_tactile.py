@@ -9,7 +9,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from inspection.cell import load_cell
-from inspection.model import TactileFinding
+from inspection.records import TactileFinding
 from inspection.nodes.ros_convert import numpy_to_image
 from inspection.sim.defects import random_defect
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, surface_gap

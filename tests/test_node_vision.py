@@ -16,7 +16,7 @@ from std_srvs.srv import Trigger
 
 from inspection.cell import load_cell
 from inspection.config import load_node_params
-from inspection.model import GEOMETRIC_CLASSES, DefectHypothesis, ScanRegion
+from inspection.records import GEOMETRIC_CLASSES, DefectHypothesis, ScanRegion
 from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image, pose_stamped
 from inspection.nodes.sim_node import make_scene
 from inspection.paths import model_file

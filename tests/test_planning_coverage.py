@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.cell import load_cell
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.planning import shapes
 from inspection.planning.coverage import RegionError
 from inspection.planning.interfaces import StageError

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.cell import Pose, load_cell
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.planning import shapes
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.surface import Surface

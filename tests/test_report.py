@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from inspection.fusion.report import write_report
-from inspection.model import FusedDefect, InspectionReport, ReportSummary, Source, Verdict
+from inspection.records import FusedDefect, InspectionReport, ReportSummary, Source, Verdict
 from tests.conftest import run_cli
 
 

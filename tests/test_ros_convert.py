@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from std_msgs.msg import String
 
 from inspection.cell import load_cell
-from inspection.model import DefectHypothesis, ScanRegion
+from inspection.records import DefectHypothesis, ScanRegion
 from inspection.nodes.image_probe_node import numbered_pattern, read_sequence
 from inspection.nodes.ros_convert import (
     ImageConversionError, camera_info_from_config, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info,
@@ -17,7 +17,7 @@ from inspection.nodes.ros_convert import (
     poses_message, poses_to_matrices, quaternion_from_z_to, records_from_json, records_to_messages, stamp_to_ns,
     trajectory_arrays, z_axis_of,
 )
-from inspection.schema import SchemaError
+from inspection.json_codec import SchemaError
 
 ARRAYS = {
     "mono8": np.arange(12, dtype=np.uint8).reshape(3, 4),

@@ -14,7 +14,7 @@ import yaml
 from inspection import paths
 from inspection.cell import load_cell
 from inspection.config import ConfigError
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.planning import shapes
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.safety import SafetyChecker, UnsafePlanError

@@ -13,7 +13,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from inspection import paths
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.ros_convert import records_to_messages
 from inspection.planning.shapes import cylinder_panel

@@ -17,7 +17,7 @@ import torch
 
 from inspection.errors import InputError
 from inspection.fusion.report import write_report
-from inspection.model import FusedDefect, InspectionReport, ReportSummary, Source, Verdict
+from inspection.records import FusedDefect, InspectionReport, ReportSummary, Source, Verdict
 from inspection.paths import model_file
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier

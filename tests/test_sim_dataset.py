@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from inspection.datasets.loader import load_dataset
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 from inspection.sim.dataset import _clip, _tiles, is_val, structure_table
 from inspection.sim.scene import Scene
 from tests.conftest import run_cli

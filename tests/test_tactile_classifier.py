@@ -7,7 +7,7 @@ import pytest
 from inspection import paths
 from inspection.cell import load_cell
 from inspection.errors import InputError
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 from inspection.sim.tactile_dataset import TactileDataset, write_dataset
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier, network_input

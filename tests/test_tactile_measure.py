@@ -6,7 +6,7 @@ import pytest
 
 from inspection.cell import load_cell
 from inspection.errors import InputError
-from inspection.model import TactileFinding
+from inspection.records import TactileFinding
 from inspection.sim.defects import Defect
 from inspection.sim.tactile_dataset import sensor_pose
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, surface_gap

@@ -9,7 +9,7 @@ import pytest
 
 from inspection.cell import load_cell
 from inspection.errors import InputError
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect
 from inspection.sim.tactile_dataset import TactileDataset, sensor_pose, write_dataset
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, ball_gap, surface_gap

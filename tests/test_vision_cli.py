@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 from tests.conftest import run_cli
 
 

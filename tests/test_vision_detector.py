@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inspection import paths, runtime
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 from inspection.vision.backends import box_iou_one, decode_yolo_output, letterbox
 
 runtime.configure_environment()

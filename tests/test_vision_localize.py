@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from inspection.cell import load_cell
-from inspection.model import Detection2D
+from inspection.records import Detection2D
 from inspection.vision.localize import CameraView, Localizer, PartSurface, merge_hypotheses, scan_regions
 
 RADIUS = 0.8  # m, convex-up cylinder, axis along y at z = -RADIUS (part frame: top line at z = 0)

@@ -20,7 +20,7 @@ from inspection.atomic import write_json_atomic
 from inspection.campaign.metrics import summarise
 from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartRunner, PartSpec, model_path
 from inspection.errors import InputError
-from inspection.schema import read_json_file
+from inspection.json_codec import read_json_file
 
 CAMPAIGN_SCHEMA = "inspection.campaign/1"
 PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")

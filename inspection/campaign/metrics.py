@@ -14,7 +14,7 @@ import math
 import statistics
 from typing import Any, Callable
 
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 
 # Longest extent (mm) of the size buckets: pits, small dents and bumps, larger ones, long scratches and stains.
 SIZE_BUCKETS_MM: tuple[tuple[str, float, float], ...] = (

@@ -26,7 +26,7 @@ from inspection.cell import CellConfig
 from inspection.errors import InputError
 from inspection.fusion.scoring import TruthDefect, match
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
-from inspection.model import DefectHypothesis, FusedDefect, TactileFinding, Verdict
+from inspection.records import DefectHypothesis, FusedDefect, TactileFinding, Verdict
 from inspection.sim.cell_sim import SimulatedCell
 from inspection.sim.scene import Scene
 from inspection.vision.stage import StageOneResult

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from inspection.atomic import write_bytes_atomic, write_json_atomic
     from inspection.errors import InputError
-    from inspection.model import TACTILE_CLASSES
+    from inspection.records import TACTILE_CLASSES
     from inspection.tactile import classifier, training
     from inspection.tactile.evaluate import classification_metrics
 

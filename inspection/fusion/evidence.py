@@ -30,7 +30,7 @@ import numpy as np
 from inspection.atomic import write_bytes_atomic
 from inspection.cell import CellConfig
 from inspection.errors import InputError
-from inspection.model import DefectHypothesis, InspectionReport, Source, TactileFinding
+from inspection.records import DefectHypothesis, InspectionReport, Source, TactileFinding
 
 EVIDENCE_DIR = "evidence"
 EVIDENCE_KINDS = ("camera", "tactile", "heightmap")

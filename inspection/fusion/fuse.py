@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from inspection.model import OPTICAL_CLASSES, DefectHypothesis, FusedDefect, Source, TactileFinding, Verdict
+from inspection.records import OPTICAL_CLASSES, DefectHypothesis, FusedDefect, Source, TactileFinding, Verdict
 
 ELONGATED_CLASSES = ("scratch", "crack")
 

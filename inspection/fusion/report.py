@@ -21,7 +21,7 @@ from jinja2 import Environment, select_autoescape
 from inspection.atomic import write_json_atomic, write_text_atomic
 from inspection.errors import InputError
 from inspection.fusion.evidence import EVIDENCE_KINDS, missing_note
-from inspection.model import FusedDefect, InspectionReport, Source
+from inspection.records import FusedDefect, InspectionReport, Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CAPTIONS = {"camera": "camera crop (Stage I)", "tactile": "tactile frame (Stage II)",

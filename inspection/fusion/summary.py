@@ -11,7 +11,7 @@ from typing import Any
 
 from inspection.fusion.fuse import FusionConfig, FusionResult, fuse
 from inspection.fusion.scoring import TruthDefect, match
-from inspection.model import DefectHypothesis, InspectionReport, ReportSummary, TactileFinding, Verdict
+from inspection.records import DefectHypothesis, InspectionReport, ReportSummary, TactileFinding, Verdict
 
 
 @dataclass

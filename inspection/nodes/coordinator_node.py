@@ -46,7 +46,7 @@ from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
-from inspection.model import DefectHypothesis, ScanRegion, TactileFinding, Verdict
+from inspection.records import DefectHypothesis, ScanRegion, TactileFinding, Verdict
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import (
     ImageConversionError, image_to_numpy, image_to_rgb8, intrinsics_from_camera_info, pose_stamped_to_matrix,

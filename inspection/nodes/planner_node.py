@@ -23,7 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.cell import load_cell
 from inspection.errors import InputError
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import joint_trajectory, records_from_json
 from inspection.planning.planner import Plan, PlannerSettings, build_planner

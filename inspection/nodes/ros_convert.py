@@ -13,7 +13,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from inspection.cell import CameraConfig
-from inspection.schema import JsonRecord, SchemaError
+from inspection.json_codec import JsonRecord, SchemaError
 
 R = TypeVar("R", bound=JsonRecord)
 
@@ -100,7 +100,7 @@ def image_to_rgb8(msg: Image) -> np.ndarray:
 # Layout: a geometry_msgs/PoseArray carries one pose per record (position = centre, orientation =
 # rotation taking +z onto the outward surface normal) and a std_msgs/String on `<topic>/json` with
 # the same header stamp carries the full records as {"stamp": ..., "frame_id": ..., "records": [...]}
-# (inspection.model JSON, schema-versioned). RViz shows the PoseArray; programs read the JSON.
+# (inspection.records JSON, schema-versioned). RViz shows the PoseArray; programs read the JSON.
 
 
 def quaternion_from_z_to(direction: tuple[float, float, float]) -> Quaternion:

@@ -32,7 +32,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
 from inspection.mailbox import LatestMailbox
-from inspection.model import TactileFinding
+from inspection.records import TactileFinding
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at

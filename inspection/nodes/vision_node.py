@@ -9,7 +9,7 @@ Publishes  inspection/hypotheses (geometry_msgs/PoseArray) + inspection/hypothes
            inspection/diagnostics (std_msgs/String JSON: frames in, processed, dropped, bad, memory)
 Service    vision/reset (std_srvs/Trigger): forget the hypotheses of earlier frames (a new part)
 Each PoseArray pose is a defect centre with +z along the outward surface normal, in the part frame; the
-JSON twin carries the full records (inspection.model, schema-versioned) under the same stamp.
+JSON twin carries the full records (inspection.records, schema-versioned) under the same stamp.
 Frames arriving faster than the detector runs are dropped (latest kept) and counted; a bad frame is
 logged and skipped. Hypotheses accumulate over frames (several views of one part) until vision/reset.
 
@@ -37,7 +37,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.mailbox import LatestMailbox
-from inspection.model import DefectHypothesis
+from inspection.records import DefectHypothesis
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.planning.interfaces import Press, ToolPath, ToolPaths
 from inspection.planning.surface import Surface
 

@@ -19,7 +19,7 @@ import numpy as np
 from inspection.cell import CellConfig
 from inspection.config import ConfigError
 from inspection.errors import InputError
-from inspection.model import ScanRegion
+from inspection.records import ScanRegion
 from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, RegionCoveragePlanner
 from inspection.planning.interfaces import (CompoundMeshModifier, CompoundToolPathModifier, Press,
                                             StandoffModifier, ToolPathPlannerPipeline, ToolPaths)

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 from inspection.errors import InputError
-from inspection.model import ScanRegion
-from inspection.schema import SchemaError, read_json_file
+from inspection.records import ScanRegion
+from inspection.json_codec import SchemaError, read_json_file
 
 # No part in this cell is larger than this; coordinates beyond it were almost certainly millimetres.
 MAX_COORDINATE_M = 20.0

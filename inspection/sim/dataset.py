@@ -21,7 +21,7 @@ import numpy as np
 
 from inspection.atomic import staged_folder, write_json_atomic, write_text_atomic
 from inspection.errors import InputError
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 
 MAX_DEFECT_TILES = 4
 TILE_MARGIN = 48  # px: a defect whose centre is this far inside a tile is not given its own tile

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from inspection.model import DEFECT_CLASSES, GEOMETRIC_CLASSES, Vector3
-from inspection.schema import SchemaError
+from inspection.records import DEFECT_CLASSES, GEOMETRIC_CLASSES, Vector3
+from inspection.json_codec import SchemaError
 
 # Size ranges per class (metres): (length), (width), (depth or height). Scratches and dents follow the
 # issue's ranges; pits are small and sharp; cracks are long, hair-thin and comparatively deep.

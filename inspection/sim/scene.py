@@ -16,9 +16,9 @@ import numpy as np
 
 from inspection.atomic import write_json_atomic
 from inspection.errors import InputError
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 from inspection.sim.defects import Defect, random_defect
-from inspection.schema import read_json_file
+from inspection.json_codec import read_json_file
 from inspection.sim.parts import Part, build_part, random_part
 
 SCENE_SCHEMA = "inspection.sim.scene/1"

@@ -24,7 +24,7 @@ import numpy as np
 from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.cell import TactileConfig
 from inspection.errors import InputError
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect, random_defect
 from inspection.sim.tactile_sensor import LocalSurface, TactileFrame, TactileSimulator, ball_gap, surface_gap
 from inspection.tactile.optics import SensorOptics

@@ -13,7 +13,7 @@ import yaml
 
 from inspection import paths
 from inspection.errors import InputError
-from inspection.model import GEOMETRIC_CLASSES, TactileFinding, Verdict
+from inspection.records import GEOMETRIC_CLASSES, TactileFinding, Verdict
 
 # Limit name -> the TactileFinding field it bounds (a bump's "depth" is its height).
 LIMIT_FIELDS = {"max_depth_mm": "depth_mm", "max_height_mm": "depth_mm", "max_width_mm": "width_mm",

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 from inspection.tactile.reconstruct import Reconstruction
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 
 
 def classification_metrics(truth: list[int], predicted: list[int]) -> dict[str, Any]:

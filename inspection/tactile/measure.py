@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.model import TactileFinding
+from inspection.records import TactileFinding
 from inspection.tactile.reconstruct import Reconstruction
 
 # The region is cut at this fraction of the peak; the profile shapes of inspection.sim.defects then give

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.model import TactileFinding, Verdict
+from inspection.records import TactileFinding, Verdict
 from inspection.tactile.acceptance import AcceptanceRules
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier

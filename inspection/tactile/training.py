@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from inspection.model import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES
 
 
 def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progress: bool = True,

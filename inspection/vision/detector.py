@@ -19,7 +19,7 @@ import numpy as np
 
 from inspection import paths
 from inspection.errors import InputError
-from inspection.model import Detection2D
+from inspection.records import Detection2D
 from inspection.vision.backends import Backend, OnnxBackend, UltralyticsBackend
 from inspection.vision.slicing import cut_flags, merge_detections, tile_grid
 

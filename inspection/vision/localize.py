@@ -15,7 +15,7 @@ import numpy as np
 
 from inspection.cell import CameraConfig, CellConfig
 from inspection.errors import InputError
-from inspection.model import GEOMETRIC_CLASSES, DefectHypothesis, Detection2D, ScanRegion
+from inspection.records import GEOMETRIC_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 
 # Detector boxes use pixel edges (pixel i spans [i, i + 1), as Ultralytics and the simulator's labels do);
 # the camera model puts pixel centres at integer coordinates (OpenCV, ROS CameraInfo).

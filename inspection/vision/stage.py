@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from inspection.model import DefectHypothesis, Detection2D, ScanRegion
+from inspection.records import DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings
 from inspection.vision.localize import CameraView, Localizer, PartSurface, merge_hypotheses, scan_regions
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from inspection.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from inspection.datasets import Dataset, assign_splits, dataset_stats, load_dataset, write_yolo
 from inspection.errors import InputError
-from inspection.model import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES
 from inspection.vision.checkpoint import check_checkpoint
 from inspection.vision.detector import METADATA_VERSION, metadata_path
 from inspection.vision.model_card import render_model_card

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from inspection.schema import JsonRecord, SchemaError
+from inspection.json_codec import JsonRecord, SchemaError
 
 Vector3 = tuple[float, float, float]
 
