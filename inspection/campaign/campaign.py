@@ -158,10 +158,9 @@ def _run_part(spec: PartSpec, todo: dict[str, str], parts_dir: Path) -> int:
 
 def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, Any]:
     """Run what is not done yet, then summarise every part of the campaign into OUT, its markdown and plots."""
-    from tqdm import tqdm
-
     from inspection.campaign.output import write_outputs
     from inspection.cell import load_cell
+    from inspection.progress import progress_bar
 
     options.check()
     params = load_params(options)
@@ -180,7 +179,7 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
     done = options.parts - len(todo)
     if done:
         print(f"resuming: {done} of {options.parts} parts already done in {parts_dir}", file=sys.stderr)
-    bar = tqdm(total=options.parts, initial=done, unit="part", desc="campaign", disable=not progress, file=sys.stderr)
+    bar = progress_bar(total=options.parts, initial=done, unit="part", desc="campaign", enabled=progress)
     low = options.low_confidence if "low-confidence" in options.ablations else None
     if todo and options.workers == 1:
         _start_worker(options.cell_file, params, low)

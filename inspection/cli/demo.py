@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
-    from tqdm import tqdm
 
     from inspection import runtime
     from inspection.cli.run import parse_overrides
     from inspection.config import load_node_params
     from inspection.launcher import PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, wait_for_file
+    from inspection.progress import progress_bar
 
     started = time.monotonic()
     out = args.out.resolve()
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_record:
             processes.start("recorder_node", params_file, {"output": str(out / "run_{time}.mcap")})
         start = node.create_client(Trigger, "inspection/start")
-        bar = tqdm(total=100, desc="starting nodes", unit="%", bar_format="{desc:<48} {bar} {n:.0f}%")
+        bar = progress_bar(total=100, desc="starting nodes", unit="%", bar_format="{desc:<48} {bar} {n:.0f}%")
         deadline = started + args.timeout
         while not start.wait_for_service(timeout_sec=0.5):
             if processes.exited() or time.monotonic() > deadline:

@@ -3,7 +3,6 @@ parameters) on a labelled YOLO/COCO/VOC dataset; writes metrics JSON and a PR-cu
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -52,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     map_confidence = min(0.001, deployed.confidence)
     detector = DefectDetector.load(model, replace(deployed, confidence=map_confidence))
 
-    from tqdm import tqdm
+    from inspection.progress import progress_bar
 
-    bar = tqdm(unit="img", desc="eval vision", file=sys.stderr)
+    bar = progress_bar(unit="img", desc="eval vision")
 
     def progress(done: int, total: int) -> None:
         bar.total = total

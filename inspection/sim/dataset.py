@@ -236,13 +236,13 @@ def _results(options: DatasetOptions) -> Iterator[RenderResult]:
 
 def write_dataset(options: DatasetOptions, progress: bool = True) -> dict[str, Any]:
     """Write the dataset into ``options.out`` (built in a hidden folder, renamed at the end)."""
-    from tqdm import tqdm
+    from inspection.progress import progress_bar
 
     options.check()
     if options.part is not None:
         _mesh_part(options.part, options.units)  # a bad mesh fails here, before any rendering
     with staged_folder(options.out) as staging:
-        return _write(options, staging, tqdm(total=options.images, unit="img", disable=not progress))
+        return _write(options, staging, progress_bar(total=options.images, unit="img", enabled=progress))
 
 
 def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:

@@ -157,7 +157,7 @@ def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfi
                   ball_radius_m: float | None = None, progress: bool = True,
                   optics: SensorOptics | None = None) -> dict[str, Any]:
     """Write ``frames`` labelled presses (or ball presses when ``ball_radius_m`` is set) to ``root``."""
-    from tqdm import tqdm
+    from inspection.progress import progress_bar
 
     if frames < 1:
         raise InputError(f"--frames: need at least 1 frame, got {frames}")
@@ -169,7 +169,7 @@ def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfi
     write_bytes_atomic(root / "background.png", _png(simulator.background(rng)))
     names = []
     order = list(TACTILE_CLASSES)
-    for index in tqdm(range(frames), desc="tactile frames", unit="frame", disable=not progress):
+    for index in progress_bar(range(frames), desc="tactile frames", unit="frame", enabled=progress):
         name = f"{index:06d}"
         if index % len(order) == 0:
             rng.shuffle(order)  # balanced classes in every block, random order inside it

@@ -178,9 +178,8 @@ def calibrate_folder(folder: str | Path, ball_radius_m: float, pixel_size_m: flo
                      progress: bool = True) -> tuple[Calibration, dict[str, Any]]:
     """Build a calibration from ``folder``: ``background.png`` (no contact) and ball presses, either in
     ``frames/`` (as `inspection sim tactile --ball` writes them) or as the other PNGs in the folder."""
-    from tqdm import tqdm
-
     from inspection.sim.tactile_dataset import read_rgb
+    from inspection.progress import progress_bar
     from inspection.tactile.difference import BackgroundModel, normalized_difference
     from inspection.tactile.reconstruct import LOOKUP_SMOOTHING_PX
 
@@ -196,7 +195,7 @@ def calibrate_folder(folder: str | Path, ball_radius_m: float, pixel_size_m: flo
         raise InputError(f"{frames_dir}: no ball press frames (*.png)")
     model = BackgroundModel.from_frame(read_rgb(background_path))
     colours, slopes, used, rejected = [], [], [], []
-    for path in tqdm(paths, desc="ball presses", unit="frame", disable=not progress):
+    for path in progress_bar(paths, desc="ball presses", unit="frame", enabled=progress):
         diff = normalized_difference(read_rgb(path), model)
         circle = detect_ball(diff)
         diff = cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX)  # as the reconstruction sees it

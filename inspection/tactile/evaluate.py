@@ -37,9 +37,8 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     Size errors are over frames with a defect that the classifier also called a defect, measured with
     the predicted class (as the pipeline does); a missed defect counts in the recall, not in the MAE.
     """
-    from tqdm import tqdm
-
     from inspection.sim.tactile_dataset import TactileDataset
+    from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import TactileClassifier
     from inspection.tactile.measure import measure, surface_residual
@@ -52,7 +51,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     classifier = TactileClassifier(weights, device)
     truth, predicted, timings = [], [], []
     errors: dict[str, list[tuple[float, float, float]]] = {name: [] for name in TACTILE_CLASSES[1:]}
-    for frame, label in tqdm(dataset, total=len(dataset), desc="evaluate", unit="frame", disable=not progress):
+    for frame, label in progress_bar(dataset, total=len(dataset), desc="evaluate", unit="frame", enabled=progress):
         started = time.perf_counter()
         rec = reconstructor.reconstruct(frame)
         residual = surface_residual(rec)

@@ -21,10 +21,9 @@ from inspection.records import TACTILE_CLASSES
 def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progress: bool = True,
                    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Network inputs (N, 4, H, W), class indices (N,) and labels of a dataset written by `sim tactile`."""
-    from tqdm import tqdm
-
     from inspection.errors import InputError
     from inspection.sim.tactile_dataset import TactileDataset
+    from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import network_input
     from inspection.tactile.measure import surface_residual
@@ -35,7 +34,7 @@ def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progre
         raise InputError(f"{dataset_dir}: a {dataset.meta.get('kind')!r} dataset; training needs defect presses")
     reconstructor = Reconstructor(Calibration.load(calibration_path), dataset.background)
     inputs, targets, labels = [], [], []
-    for frame, label in tqdm(dataset, total=len(dataset), desc="reconstruct", unit="frame", disable=not progress):
+    for frame, label in progress_bar(dataset, total=len(dataset), desc="reconstruct", unit="frame", enabled=progress):
         if label["class_name"] not in TACTILE_CLASSES:
             raise InputError(f"{dataset_dir}: label {label.get('frame')} has class {label['class_name']!r}")
         rec = reconstructor.reconstruct(frame)
@@ -70,8 +69,8 @@ def train(inputs: np.ndarray, targets: np.ndarray, epochs: int, seed: int, devic
     """Train from scratch; returns (network, history)."""
     import torch
     from torch import nn
-    from tqdm import tqdm
 
+    from inspection.progress import progress_bar
     from inspection.tactile.classifier import build_network
 
     torch.manual_seed(seed)
@@ -84,7 +83,7 @@ def train(inputs: np.ndarray, targets: np.ndarray, epochs: int, seed: int, devic
     data = torch.from_numpy(inputs)
     labels = torch.from_numpy(targets)
     history = []
-    for epoch in tqdm(range(epochs), desc="train", unit="epoch", disable=not progress):
+    for epoch in progress_bar(range(epochs), desc="train", unit="epoch", enabled=progress):
         network.train()
         order = torch.randperm(len(data), generator=generator)
         total, correct, loss_sum, started = 0, 0, 0.0, time.perf_counter()

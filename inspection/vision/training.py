@@ -169,10 +169,10 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     bar: dict[str, Any] = {}
 
     def start_bar(trainer: Any) -> None:
-        from tqdm import tqdm
+        from inspection.progress import progress_bar
 
-        bar["tqdm"] = tqdm(total=len(trainer.train_loader), unit="batch", leave=False,
-                           desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
+        bar["tqdm"] = progress_bar(total=len(trainer.train_loader), unit="batch", leave=False,
+                                   desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
 
     def step_bar(_trainer: Any) -> None:
         if "tqdm" in bar:
