@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection.cell import load_cell  # noqa: E402
 from inspection.records import ScanRegion  # noqa: E402
-from inspection.planning import shapes  # noqa: E402
 from inspection.planning.coverage import tangent_axis  # noqa: E402
 from inspection.planning.interfaces import Press  # noqa: E402
 from inspection.planning.motion import MotionError  # noqa: E402
 from inspection.planning.planner import TactileScanPlanner  # noqa: E402
 from inspection.planning.surface import Surface  # noqa: E402
+from inspection.sim import shapes  # noqa: E402
 
 
 def panel_regions(count: int, radius: float, seed: int) -> list[ScanRegion]:

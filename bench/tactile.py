@@ -17,14 +17,15 @@ import torch
 
 from inspection import paths
 from inspection.cell import load_cell
+from inspection.datasets.tactile import read_rgb
 from inspection.records import TACTILE_CLASSES
-from inspection.sim.tactile_dataset import read_rgb, sample_scene
+from inspection.sim.tactile_dataset import sample_scene
+from inspection.sim.tactile_realism import frame_statistics
 from inspection.sim.tactile_sensor import TactileSimulator, surface_gap, threaded_rod_gap
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier
 from inspection.tactile.difference import estimate_background
 from inspection.tactile.measure import surface_residual
-from inspection.tactile.realism import frame_statistics
 from inspection.tactile.reconstruct import Reconstructor
 
 CONFIG = load_cell().tactile

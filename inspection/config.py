@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,43 +16,11 @@ import yaml
 
 from inspection import paths
 from inspection.errors import InputError
+from inspection.params import NODE_PARAMETERS, ParamSpec
 
 
 class ConfigError(InputError):
     """A configuration file or value is wrong; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One node parameter: its default fixes the type; ranges and choices are checked on load."""
-
-    name: str
-    default: Any
-    description: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] | None = None
-    read_only: bool = False
-
-    @property
-    def type_name(self) -> str:
-        return _type_name(self.default)
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        return "string[]"
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return "float[]"
-    raise TypeError(f"unsupported parameter default {value!r}")
 
 
 def check_value(spec: ParamSpec, value: Any, where: str) -> Any:
@@ -148,8 +115,6 @@ def load_node_params(
     The node's own section is strict (unknown keys are errors); ``/**`` is shared by every node, so
     only the keys this node declares are taken from it.
     """
-    from inspection.params import NODE_PARAMETERS
-
     if node not in NODE_PARAMETERS:
         raise ConfigError(f"unknown node '{node}'; nodes with parameters are {sorted(NODE_PARAMETERS)}")
     specs = NODE_PARAMETERS[node]

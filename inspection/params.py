@@ -1,11 +1,47 @@
 """Every node parameter, declared once: name, default (which fixes the type), range, description.
 
 The nodes declare these with ROS ParameterDescriptors; the CLI and the tests validate
-config/pipeline.yaml against the same table (see inspection.config).
+config/pipeline.yaml against the same table (see inspection.config). The table and its ParamSpec
+record import nothing of the package, so the loader can import them and never the reverse.
 """
 from __future__ import annotations
 
-from inspection.config import ParamSpec
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: its default fixes the type; ranges and choices are checked on load."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    read_only: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return _type_name(self.default)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return "string[]"
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return "float[]"
+    raise TypeError(f"unsupported parameter default {value!r}")
+
 
 CELL_FILE = ParamSpec("cell_file", "", "cell description; empty means config/cell.yaml of the package")
 DIAGNOSTICS_PERIOD = ParamSpec("diagnostics_period_s", 1.0,

@@ -21,10 +21,10 @@ import yaml
 from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
-from inspection.planning import shapes
 from inspection.planning.plan_summary import read_plan_summary, regions_without_findings
 from inspection.planning.regions_io import read_regions
 from inspection.planning.surface import load_mesh
+from inspection.sim import shapes
 from inspection.sim.mesh_io import load_mesh_part
 from inspection.vision.localize import PartSurface
 from tests.conftest import load_edited_cell

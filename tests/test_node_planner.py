@@ -14,7 +14,7 @@ from trajectory_msgs.msg import JointTrajectory
 from inspection.cell import load_cell
 from inspection.records import ScanRegion
 from inspection.nodes.ros_convert import records_to_messages, trajectory_arrays
-from inspection.planning.shapes import cylinder_panel
+from inspection.sim.shapes import cylinder_panel
 from tests.conftest import spin_until, start_node, stop_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

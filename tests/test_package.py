@@ -1,14 +1,12 @@
-"""Packaging: ament_python layout, package.xml, entry points, and the ROS-free core."""
+"""Packaging: ament_python layout, package.xml, entry points. That the core stays ROS-free is an import
+contract (.importlinter), checked by tests/test_architecture.py."""
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,30 +25,6 @@ def test_package_xml_is_format_3_with_runtime_dependencies() -> None:
                 "std_srvs", "python3-numpy", "python3-opencv", "python3-scipy"):
         assert dep in deps, dep
     assert root.find("export/build_type").text == "ament_python"
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-ROS_MODULES = {"rclpy", "sensor_msgs", "geometry_msgs", "std_msgs", "std_srvs", "trajectory_msgs",
-               "visualization_msgs", "rcl_interfaces", "builtin_interfaces"}
-
-
-@pytest.mark.parametrize(
-    "module", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "inspection").rglob("*.py")
-                     if p.relative_to(ROOT / "inspection").parts[0] not in ("nodes", "cli")),
-)
-def test_core_never_imports_ros(module: str) -> None:
-    """Three layers: the core (checked here), thin nodes, and the CLI, which may start nodes."""
-    assert not (_imports(ROOT / module) & ROS_MODULES), f"{module} imports ROS; move that code to inspection/nodes"
 
 
 def _entry_points() -> dict[str, str]:

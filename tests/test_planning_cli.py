@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from inspection.planning import shapes
+from inspection.sim import shapes
 from tests.conftest import run_cli
 
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from inspection.cell import load_cell
 from inspection.records import ScanRegion
-from inspection.planning import shapes
 from inspection.planning.coverage import RegionError
 from inspection.planning.interfaces import StageError
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.surface import Surface
+from inspection.sim import shapes
 
 CELL = load_cell()
 WIDTH, HEIGHT = CELL.tactile.footprint_m

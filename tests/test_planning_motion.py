@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from inspection.cell import Pose, load_cell
 from inspection.records import ScanRegion
-from inspection.planning import shapes
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.surface import Surface
 from inspection.planning.trajectory import Limits, joint_move, trapezoid_duration
+from inspection.sim import shapes
 
 CELL = load_cell()
 PANEL = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))

@@ -12,8 +12,8 @@ from inspection.planning.interfaces import (CompoundMeshModifier, Press, StageEr
                                             ToolPathPlannerPipeline, ToolPaths)
 from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.ordering import TravelOrderModifier, nearest_neighbour, path_length, shortest_order
-from inspection.planning.shapes import sphere
 from inspection.planning.surface import Surface
+from inspection.sim.shapes import sphere
 
 START = np.zeros(3)
 

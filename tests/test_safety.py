@@ -15,11 +15,11 @@ from inspection import paths
 from inspection.cell import load_cell
 from inspection.config import ConfigError
 from inspection.records import ScanRegion
-from inspection.planning import shapes
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.safety import SafetyChecker, UnsafePlanError
 from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, joint_move
+from inspection.sim import shapes
 from tests.conftest import load_edited_cell, run_cli
 
 CELL = load_cell()

@@ -16,7 +16,7 @@ from inspection import paths
 from inspection.records import ScanRegion
 from inspection.nodes.common import LATCHED
 from inspection.nodes.ros_convert import records_to_messages
-from inspection.planning.shapes import cylinder_panel
+from inspection.sim.shapes import cylinder_panel
 from tests.conftest import spin_until
 from tests.fault_harness import NodeProcess, start_inspection, wait_for_report
 

@@ -6,9 +6,10 @@ import pytest
 
 from inspection import paths
 from inspection.cell import load_cell
+from inspection.datasets.tactile import TactileDataset
 from inspection.errors import InputError
 from inspection.records import TACTILE_CLASSES
-from inspection.sim.tactile_dataset import TactileDataset, write_dataset
+from inspection.sim.tactile_dataset import write_dataset
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier, network_input
 from inspection.tactile.evaluate import classification_metrics

@@ -11,7 +11,7 @@ from inspection.sim.tactile_dataset import sensor_pose, simulated_calibration
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, ball_gap, surface_gap
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.measure import measure
-from inspection.tactile.optics import SensorOptics
+from inspection.sim.tactile_optics import SensorOptics
 from inspection.tactile.reconstruct import Reconstructor
 
 CONFIG = load_cell().tactile

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from inspection.cell import load_cell
+from inspection.datasets.tactile import TactileDataset
 from inspection.errors import InputError
 from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect
-from inspection.sim.tactile_dataset import TactileDataset, sensor_pose, write_dataset
+from inspection.sim.tactile_dataset import sensor_pose, write_dataset
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, ball_gap, surface_gap
 
 CONFIG = load_cell().tactile

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.cell import load_cell
     from inspection.errors import InputError
     from inspection.sim.tactile_dataset import write_dataset
-    from inspection.tactile.optics import SensorOptics
+    from inspection.sim.tactile_optics import SensorOptics
 
     if args.markers and not 8 <= args.markers <= 120:
         raise InputError(f"--markers: pitch {args.markers} px is outside 8-120")

@@ -10,9 +10,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from inspection import runtime
-from inspection.config import ParamSpec, validate_params
+from inspection.config import validate_params
 from inspection.errors import InputError
-from inspection.params import NODE_PARAMETERS
+from inspection.params import NODE_PARAMETERS, ParamSpec
 
 
 # Results a late joiner must still get (plans, regions, ground truth, state): the last one is kept.

@@ -1,35 +1,28 @@
 """Labelled tactile datasets: random presses of the simulated GelSight Mini over every geometric
 defect class and clean contacts, or ball presses for calibration. Same seed -> same bytes.
 
-Layout of DIR:
-    dataset.json                 seed, kind, sensor, optics, frame list, height PNG scale
-    background.png               the no-contact frame of this session (RGB)
-    frames/000000.png            press frames (RGB)
-    labels/000000.json           class, press depth, surface, pose, drift, defects (mm) in the frame
-    truth/000000_height.png      true gel indentation, uint16 in units of HEIGHT_PNG_UNIT_MM
-    truth/000000_contact.png     true contact mask (0/255)
+The folder layout, and its reader, are in ``inspection.datasets.tactile``.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
 from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.cell import TactileConfig
+from inspection.datasets.tactile import HEIGHT_PNG_UNIT_MM
 from inspection.errors import InputError
 from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect, random_defect
+from inspection.sim.tactile_optics import SensorOptics
 from inspection.sim.tactile_sensor import LocalSurface, TactileFrame, TactileSimulator, ball_gap, surface_gap
-from inspection.tactile.optics import SensorOptics
 
-HEIGHT_PNG_UNIT_MM = 1e-4  # 0.1 um per count: 6.5 mm full scale
 MAX_DEFECT_EXTENT_M = 0.010  # dents and bumps larger than this do not fit under the 18.6 x 13.9 mm gel
 
 
@@ -39,14 +32,6 @@ def _png(image: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return data.tobytes()
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """An RGB uint8 frame from a PNG, or InputError naming the file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def sensor_pose(rotation_rad: float, height_m: float = 0.001) -> np.ndarray:
@@ -215,52 +200,11 @@ def _ball_press(rng: np.random.Generator, simulator: TactileSimulator, config: T
     return frame, label
 
 
-class TactileDataset:
-    """Reads a folder written by :func:`write_dataset`."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        meta_path = self.root / "dataset.json"
-        if not meta_path.is_file():
-            raise InputError(f"{meta_path}: not found; is {self.root} a dataset from `inspection sim tactile`?")
-        try:
-            self.meta = json.loads(meta_path.read_text())
-            self.names: list[str] = list(self.meta["frames"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{meta_path}: not a tactile dataset description ({exc})") from exc
-        self.background = read_rgb(self.root / "background.png")
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def label(self, index: int) -> dict[str, Any]:
-        path = self.root / "labels" / f"{self.names[index]}.json"
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: unreadable label ({exc})") from exc
-
-    def frame(self, index: int) -> np.ndarray:
-        return read_rgb(self.root / "frames" / f"{self.names[index]}.png")
-
-    def true_height_mm(self, index: int) -> np.ndarray:
-        path = self.root / "truth" / f"{self.names[index]}_height.png"
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise InputError(f"{path}: not a readable height map")
-        return image.astype(np.float32) * float(self.meta.get("height_png_unit_mm", HEIGHT_PNG_UNIT_MM))
-
-    def __iter__(self) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-        for index in range(len(self)):
-            yield self.frame(index), self.label(index)
-
-
 def simulated_calibration(config: TactileConfig, ball_radius_m: float, presses: int, seed: int,
                           optics=None, bins: int = 64):
     """Calibrate in memory from simulated ball presses, through the same steps as real frames."""
-    from inspection.tactile.calibration import ball_samples, build_table, detect_ball
+    from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, ball_samples, build_table, detect_ball
     from inspection.tactile.difference import BackgroundModel, normalized_difference
-    from inspection.tactile.reconstruct import LOOKUP_SMOOTHING_PX
 
     rng = np.random.default_rng(seed)
     simulator = TactileSimulator(config, optics)

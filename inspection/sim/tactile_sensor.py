@@ -9,7 +9,7 @@ Pipeline per frame (after Taxim, Si & Yuan 2022, and TACTO, Wang et al. 2022):
 3. elastomer: the gel follows the surface where it touches and falls off smoothly around the contact
    (Gaussian-pyramid skirt), with a one-pixel skin blur;
 4. optics: Lambertian shading under three coloured lights, non-uniform background, drift, noise,
-   optional markers (``inspection.tactile.optics``).
+   optional markers (``inspection.sim.tactile_optics``).
 
 Sensor frame: x along image columns, y along image rows, +z the sensor axis pointing out of the gel
 towards the surface. The gel's pixel (u, v) sits at x = (u - (W-1)/2) * pixel, y = (v - (H-1)/2) * pixel.
@@ -26,7 +26,7 @@ import numpy as np
 from inspection.cell import TactileConfig
 from inspection.errors import InputError
 from inspection.sim.defects import Defect
-from inspection.tactile.optics import SensorOptics
+from inspection.sim.tactile_optics import SensorOptics
 
 NO_CONTACT_GAP_M = 0.01  # gap used where the surface is out of reach (e.g. beyond a ball's rim)
 

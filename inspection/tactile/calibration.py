@@ -21,6 +21,9 @@ from inspection.errors import InputError
 from inspection.tactile.difference import detect_contact
 
 FORMAT_VERSION = 1
+# Gaussian sigma of the smoothing the difference image gets before the lookup: the table is built
+# from ball presses smoothed the same way the reconstruction smooths every frame.
+LOOKUP_SMOOTHING_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -178,10 +181,9 @@ def calibrate_folder(folder: str | Path, ball_radius_m: float, pixel_size_m: flo
                      progress: bool = True) -> tuple[Calibration, dict[str, Any]]:
     """Build a calibration from ``folder``: ``background.png`` (no contact) and ball presses, either in
     ``frames/`` (as `inspection sim tactile --ball` writes them) or as the other PNGs in the folder."""
-    from inspection.sim.tactile_dataset import read_rgb
+    from inspection.datasets.tactile import read_rgb
     from inspection.progress import progress_bar
     from inspection.tactile.difference import BackgroundModel, normalized_difference
-    from inspection.tactile.reconstruct import LOOKUP_SMOOTHING_PX
 
     folder = Path(folder)
     background_path = folder / "background.png"

@@ -37,7 +37,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     Size errors are over frames with a defect that the classifier also called a defect, measured with
     the predicted class (as the pipeline does); a missed defect counts in the recall, not in the MAE.
     """
-    from inspection.sim.tactile_dataset import TactileDataset
+    from inspection.datasets.tactile import TactileDataset
     from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import TactileClassifier

@@ -12,11 +12,8 @@ import cv2
 import numpy as np
 
 from inspection.tactile import poisson
-from inspection.tactile.calibration import Calibration
+from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, Calibration
 from inspection.tactile.difference import BackgroundModel, detect_contact, normalized_difference
-
-
-LOOKUP_SMOOTHING_PX = 1.0
 
 
 @dataclass(frozen=True)

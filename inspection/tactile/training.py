@@ -22,7 +22,7 @@ def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progre
                    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Network inputs (N, 4, H, W), class indices (N,) and labels of a dataset written by `sim tactile`."""
     from inspection.errors import InputError
-    from inspection.sim.tactile_dataset import TactileDataset
+    from inspection.datasets.tactile import TactileDataset
     from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import network_input

@@ -1,7 +1,8 @@
 """Reference part shapes (part frame: origin at the top-surface centre, +z out of it) for tests and benchmarks.
 
 Analytic surfaces give an independent truth for normals and coverage; they are not the simulator's
-parts (inspection.sim.parts), just simple meshes every planner test can rebuild in milliseconds.
+random parts (inspection.sim.parts), just simple meshes every planner test can rebuild in milliseconds.
+They live beside the simulator, not in planning, because the pipeline never plans on them.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Statistics that compare simulated frames with real ones: background colour and its spread, pixel
-noise, and contact contrast. Used to tune ``SensorOptics`` against real GelSight Mini frames."""
+noise, and contact contrast. Used to tune the simulator's optics (``inspection.sim.tactile_optics``)
+against real GelSight Mini frames."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
