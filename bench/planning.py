@@ -21,12 +21,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection.cell import load_cell  # noqa: E402
+from inspection.geometry.surface import PartSurface, tangent_frame  # noqa: E402
 from inspection.records import ScanRegion  # noqa: E402
-from inspection.planning.coverage import tangent_axis  # noqa: E402
 from inspection.planning.interfaces import Press  # noqa: E402
 from inspection.planning.motion import MotionError  # noqa: E402
 from inspection.planning.planner import TactileScanPlanner  # noqa: E402
-from inspection.planning.surface import Surface  # noqa: E402
 from inspection.sim import shapes  # noqa: E402
 
 
@@ -40,7 +39,7 @@ def panel_regions(count: int, radius: float, seed: int) -> list[ScanRegion]:
     return regions
 
 
-def planning_time(planner: TactileScanPlanner, surface: Surface) -> None:
+def planning_time(planner: TactileScanPlanner, surface: PartSurface) -> None:
     planner.plan(surface, panel_regions(2, 0.01, 99))  # warm-up
     singles, cpu = [], []
     for region in panel_regions(20, 0.01, 1):
@@ -64,7 +63,7 @@ def planning_time(planner: TactileScanPlanner, surface: Surface) -> None:
 
 
 def targeted_vs_full(planner: TactileScanPlanner, size: float) -> None:
-    surface = Surface.from_arrays(*shapes.cylinder_panel(1.0, size, size))
+    surface = PartSurface.from_arrays(*shapes.cylinder_panel(1.0, size, size))
     inside = size / 2 - 0.01
     regions = [r for r in panel_regions(20, 0.01, 1)
                if abs(r.center[1]) < inside and abs(math.asin(r.center[0])) < inside]
@@ -81,7 +80,7 @@ def targeted_vs_full(planner: TactileScanPlanner, size: float) -> None:
           f"cycle time {targeted.cycle_time_s / max(full.cycle_time_s, 1e-9):.3f}")
 
 
-def ik_success(planner: TactileScanPlanner, surface: Surface, spacing: float) -> None:
+def ik_success(planner: TactileScanPlanner, surface: PartSurface, spacing: float) -> None:
     """Every surface point within 0.3 m of the origin, tool along the normal: approach + press line + checks."""
     grid = np.arange(-0.3, 0.3 + 1e-9, spacing)
     queries = np.array([[x, y, 0.0] for x in grid for y in grid if math.hypot(x, y) <= 0.3])
@@ -91,7 +90,7 @@ def ik_success(planner: TactileScanPlanner, surface: Surface, spacing: float) ->
     checker = planner.clearance_checker(surface)
     seed, failures = planner.kinematics.home, {}
     points = hit.points[inside]
-    for point, normal, axis in zip(points, hit.normals[inside], tangent_axis(hit.normals[inside])):
+    for point, normal, axis in zip(points, hit.normals[inside], tangent_frame(hit.normals[inside])[0]):
         press = Press(("ws",), point, normal, axis, tactile.press_depth_m, tactile.approach_standoff_m,
                       tactile.approach_standoff_m)
         try:
@@ -120,7 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     cell = load_cell()
     planner = TactileScanPlanner(cell)
-    surface = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
+    surface = PartSurface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
     print(f"cell: {cell.robot.urdf}, part at {list(cell.part.pose.xyz)} m; footprint "
           f"{cell.tactile.footprint_m[0] * 1000:.1f} x {cell.tactile.footprint_m[1] * 1000:.1f} mm, overlap "
           f"{planner.settings.footprint_overlap}; load average {load_average()}")

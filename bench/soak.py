@@ -35,9 +35,9 @@ NODES = ("vision_node", "tactile_node")
 def _frames(seed: int, width: int, height: int, out: Path):
     """One camera frame of a simulated part (and the part's mesh), a tactile background and one press."""
     from inspection.cell import load_cell
+    from inspection.geometry.mesh_io import export_stl
     from inspection.sim.cell_sim import SimulatedCell
     from inspection.sim.defects import random_defect
-    from inspection.sim.mesh_io import export_stl
     from inspection.sim.scene import random_scene
     from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, surface_gap
 

@@ -128,10 +128,11 @@ def localisation_on_renders(model: Path, settings: DetectorSettings, dataset: Pa
     import json
 
     from inspection.cell import CameraConfig
+    from inspection.geometry.surface import PartSurface
     from inspection.sim.scene import Scene
     from inspection.vision.backends import box_iou_one
     from inspection.vision.evaluation import read_rgb
-    from inspection.vision.localize import CameraView, Localizer, PartSurface
+    from inspection.vision.localize import CameraView, Localizer
 
     detector = DefectDetector.load(model.with_suffix(".onnx"), settings)
     from_truth, from_detections = [], []
@@ -143,7 +144,7 @@ def localisation_on_renders(model: Path, settings: DetectorSettings, dataset: Pa
         config = CameraConfig("camera", cam["width"], cam["height"], cam["fx"], cam["fy"], cam["cx"], cam["cy"],
                               Pose(), distortion=tuple(cam["distortion"]))
         view = CameraView(meta["view_id"], config, np.asarray(cam["part_from_camera"]))
-        localizer = Localizer(PartSurface(scene.part.vertices, scene.part.triangles))
+        localizer = Localizer(PartSurface.from_arrays(scene.part.vertices, scene.part.triangles))
         boxes = [b for b in meta["boxes"] if _inside(b.get("box_full_frame", b["box"]), cam["width"], cam["height"])]
         truths = [Detection2D(*map(float, b.get("box_full_frame", b["box"])), b["class_name"], 1.0, view.view_id)
                   for b in boxes]

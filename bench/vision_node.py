@@ -42,11 +42,11 @@ def main() -> int:
 
     from inspection.cell import load_cell
     from inspection.config import load_node_params
+    from inspection.geometry.mesh_io import export_stl, load_mesh
     from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image
     from inspection.sim.cell_sim import SimulatedCell
-    from inspection.sim.mesh_io import export_stl
     from inspection.sim.scene import random_scene
-    from inspection.vision.localize import CameraView, PartSurface
+    from inspection.vision.localize import CameraView
     from inspection.vision.stage import StageOne
 
     cell = load_cell()
@@ -55,7 +55,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-vision-node-"))
     mesh = export_stl(scene.part, workdir / "part.stl")
     params = load_node_params("vision_node", overrides={"model": args.model, "part_mesh": str(mesh)})
-    stage = StageOne.from_params(params, PartSurface.from_file(mesh))
+    stage = StageOne.from_params(params, load_mesh(mesh))
     view = CameraView.from_cell(cell)
     stage.inspect([frame], [view])  # warm-up
     library = []

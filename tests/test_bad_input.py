@@ -21,12 +21,11 @@ import yaml
 from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
+from inspection.geometry.mesh_io import load_mesh
 from inspection.planning.plan_summary import read_plan_summary, regions_without_findings
 from inspection.planning.regions_io import read_regions
-from inspection.planning.surface import load_mesh
 from inspection.sim import shapes
-from inspection.sim.mesh_io import load_mesh_part
-from inspection.vision.localize import PartSurface
+from inspection.sim.parts import load_mesh_part
 from tests.conftest import load_edited_cell
 
 PANEL = shapes.cylinder_panel(1.0, 0.3, 0.3)
@@ -67,7 +66,7 @@ def _mesh_file(tmp_path, kind: str):
     return path
 
 
-READERS = {"simulator": load_mesh_part, "planner": load_mesh, "stage I": PartSurface.from_file}
+READERS = {"simulator": load_mesh_part, "planner": load_mesh, "stage I": load_mesh}
 
 
 @pytest.mark.parametrize("reader", READERS)

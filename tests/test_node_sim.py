@@ -14,13 +14,13 @@ from trajectory_msgs.msg import JointTrajectory
 
 from inspection.cell import load_cell
 from inspection.config import load_node_params
+from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.nodes.ros_convert import (
     image_to_numpy, joint_trajectory, pose_stamped_to_matrix, poses_to_matrices, stamp_to_ns,
 )
 from inspection.nodes.sim_node import make_scene
 from inspection.planning.planner import TactileScanPlanner
-from inspection.planning.surface import Surface
 from inspection.sim.cell_sim import SimulatedCell
 from tests.conftest import spin_until, start_node, stop_node
 
@@ -61,7 +61,7 @@ def test_sim_node_serves_camera_arm_and_tactile(ros_env, ros_node) -> None:
         # Plan presses over one geometric defect and let the simulated arm execute them.
         cell = load_cell()
         target = next(d for d in scene.defects if d.is_geometric)
-        plan = TactileScanPlanner(cell).plan(Surface.from_arrays(scene.part.vertices, scene.part.triangles),
+        plan = TactileScanPlanner(cell).plan(PartSurface.from_arrays(scene.part.vertices, scene.part.triangles),
                                              [ScanRegion("r0", target.center, target.normal, 0.004)])
         assert plan.presses and not plan.unreachable
         positions, times = plan.trajectory.as_arrays()

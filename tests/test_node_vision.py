@@ -21,7 +21,7 @@ from inspection.nodes.ros_convert import camera_info_from_config, numpy_to_image
 from inspection.nodes.sim_node import make_scene
 from inspection.paths import model_file
 from inspection.sim.cell_sim import SimulatedCell
-from inspection.sim.mesh_io import export_stl
+from inspection.geometry.mesh_io import export_stl
 from tests.conftest import spin_until, start_node, stop_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

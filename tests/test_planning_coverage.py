@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.cell import load_cell
+from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.planning.coverage import RegionError
 from inspection.planning.interfaces import StageError
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
-from inspection.planning.surface import Surface
 from inspection.sim import shapes
 
 CELL = load_cell()
@@ -31,7 +31,7 @@ DEPTH = CELL.tactile.press_depth_m
 class Shape:
     """A mesh plus its analytic surface: projection onto it and the outward normal."""
 
-    surface: Surface
+    surface: PartSurface
     project: Callable[[np.ndarray], np.ndarray]
     normal: Callable[[np.ndarray], np.ndarray]
 
@@ -42,7 +42,7 @@ def _cylinder() -> Shape:
         radial = (p - axis) * np.array([1.0, 0.0, 1.0])
         return axis + radial / np.linalg.norm(radial, axis=1, keepdims=True)
 
-    return Shape(Surface.from_arrays(*shapes.cylinder_panel(1.0, math.pi / 3, 0.5)), project,
+    return Shape(PartSurface.from_arrays(*shapes.cylinder_panel(1.0, math.pi / 3, 0.5)), project,
                  lambda p: shapes.cylinder_panel_normal(p, 1.0))
 
 
@@ -50,7 +50,7 @@ def _height_field(kx: float, ky: float) -> Shape:
     def project(p: np.ndarray) -> np.ndarray:
         return np.column_stack([p[:, 0], p[:, 1], -(kx * p[:, 0] ** 2 + ky * p[:, 1] ** 2) / 2])
 
-    return Shape(Surface.from_arrays(*shapes.height_field(kx, ky, 0.5, 0.01)), project,
+    return Shape(PartSurface.from_arrays(*shapes.height_field(kx, ky, 0.5, 0.01)), project,
                  lambda p: shapes.height_field_normal(p, kx, ky))
 
 
@@ -60,7 +60,7 @@ def _sphere() -> Shape:
     def project(p: np.ndarray) -> np.ndarray:
         return center + 0.15 * (p - center) / np.linalg.norm(p - center, axis=1, keepdims=True)
 
-    return Shape(Surface.from_arrays(*shapes.sphere(0.15, 5)), project, lambda p: shapes.sphere_normal(p, 0.15))
+    return Shape(PartSurface.from_arrays(*shapes.sphere(0.15, 5)), project, lambda p: shapes.sphere_normal(p, 0.15))
 
 
 SHAPES = {"cylinder": _cylinder(), "dome": _height_field(2.0, 2.0), "saddle": _height_field(2.0, -2.0),
@@ -153,7 +153,7 @@ def test_region_over_a_hole_puts_no_press_in_the_hole(planner) -> None:
     vertices, triangles = shapes.height_field(0.0, 0.0, 0.3, 0.005)
     centroids = vertices[triangles].mean(axis=1)
     keep = np.abs(centroids[:, :2]).max(axis=1) > 0.01  # a 20 mm square hole at the origin
-    surface = Surface.from_arrays(vertices, triangles[keep])
+    surface = PartSurface.from_arrays(vertices, triangles[keep])
     region = ScanRegion("h", (0.014, 0.0, 0.0), (0.0, 0.0, 1.0), 0.03)
     presses = planner.tool_paths(surface, [region]).presses
     assert presses
@@ -178,7 +178,7 @@ def test_closed_mesh_with_zero_average_normal_is_planned_from_outside(planner) -
 
 def test_flipped_triangle_winding_still_gives_outward_normals(planner) -> None:
     vertices, triangles = shapes.cylinder_panel(1.0, math.pi / 3, 0.5)
-    flipped = Surface.from_arrays(vertices, triangles[:, ::-1])
+    flipped = PartSurface.from_arrays(vertices, triangles[:, ::-1])
     region = _region(SHAPES["cylinder"], 0.05, 0.0, 0.01)
     _check_on_surface_and_normal(SHAPES["cylinder"], planner.tool_paths(flipped, [region]).presses)
 
@@ -191,7 +191,7 @@ def test_region_off_the_mesh_is_a_named_error(planner) -> None:
 
 
 def test_full_coverage_covers_the_whole_closed_part(planner) -> None:
-    small = Surface.from_arrays(*shapes.sphere(0.05, 4))
+    small = PartSurface.from_arrays(*shapes.sphere(0.05, 4))
     paths = planner.tool_paths(small, full_coverage=True)
     rng = np.random.default_rng(3)
     direction = rng.normal(size=(3000, 3))
@@ -202,7 +202,7 @@ def test_full_coverage_covers_the_whole_closed_part(planner) -> None:
 
 def test_full_coverage_baseline_is_not_inflated(planner) -> None:
     """The saving of targeted scanning is quoted against this count, so it must be near the ideal raster."""
-    plate = Surface.from_arrays(*shapes.height_field(0.0, 0.0, 0.2, 0.01))
+    plate = PartSurface.from_arrays(*shapes.height_field(0.0, 0.0, 0.2, 0.01))
     count = len(planner.tool_paths(plate, full_coverage=True).presses)
     pitch_x, pitch_y = planner.footprint.pitch
     ideal = math.ceil(0.2 / pitch_x) * math.ceil(0.2 / pitch_y)

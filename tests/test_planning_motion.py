@@ -10,16 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspection.cell import Pose, load_cell
+from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
-from inspection.planning.surface import Surface
 from inspection.planning.trajectory import Limits, joint_move, trapezoid_duration
 from inspection.sim import shapes
 
 CELL = load_cell()
-PANEL = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
-DOME = Surface.from_arrays(*shapes.height_field(2.0, 2.0, 0.5, 0.01))
-SPHERE = Surface.from_arrays(*shapes.sphere(0.15, 4))
+PANEL = PartSurface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
+DOME = PartSurface.from_arrays(*shapes.height_field(2.0, 2.0, 0.5, 0.01))
+SPHERE = PartSurface.from_arrays(*shapes.sphere(0.15, 4))
 
 
 def _panel_region(name: str, angle: float, y: float, radius: float = 0.01) -> ScanRegion:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inspection.geometry.surface import PartSurface
 from inspection.planning.interfaces import (CompoundMeshModifier, Press, StageError, ToolPath,
                                             ToolPathPlannerPipeline, ToolPaths)
 from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.ordering import TravelOrderModifier, nearest_neighbour, path_length, shortest_order
-from inspection.planning.surface import Surface
 from inspection.sim.shapes import sphere
 
 START = np.zeros(3)
@@ -55,12 +55,12 @@ def test_regions_are_visited_once_each_in_travel_order() -> None:
 
 
 class _Failing:
-    def plan(self, surface: Surface) -> ToolPaths:
+    def plan(self, surface: PartSurface) -> ToolPaths:
         raise ValueError("bad geometry")
 
 
 def test_pipeline_names_the_failing_stage_and_mesh_index() -> None:
-    surface = Surface.from_arrays(*sphere(0.1, 2))
+    surface = PartSurface.from_arrays(*sphere(0.1, 2))
     pipeline = ToolPathPlannerPipeline(CompoundMeshModifier([OrientNormalsModifier()]), _Failing(),
                                        TravelOrderModifier(START))
     with pytest.raises(StageError, match=r"tool path planner _Failing failed on mesh 0: bad geometry"):
@@ -69,7 +69,7 @@ def test_pipeline_names_the_failing_stage_and_mesh_index() -> None:
 
 def test_orienting_normals_is_idempotent_and_outward_on_a_closed_mesh() -> None:
     vertices, triangles = sphere(0.1, 2)
-    inside_out = Surface.from_arrays(vertices, triangles[:, ::-1])
+    inside_out = PartSurface.from_arrays(vertices, triangles[:, ::-1])
     once = OrientNormalsModifier().modify(inside_out)[0]
     twice = OrientNormalsModifier().modify(once)[0]
     assert np.array_equal(once.triangles, twice.triangles)

@@ -14,16 +14,16 @@ import yaml
 from inspection import paths
 from inspection.cell import load_cell
 from inspection.config import ConfigError
+from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
 from inspection.planning.safety import SafetyChecker, UnsafePlanError
-from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, joint_move
 from inspection.sim import shapes
 from tests.conftest import load_edited_cell, run_cli
 
 CELL = load_cell()
-PANEL = Surface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
+PANEL = PartSurface.from_arrays(*shapes.cylinder_panel(1.0, 0.6, 0.6))
 
 
 def _region(name: str, angle: float, y: float, radius: float = 0.01) -> ScanRegion:

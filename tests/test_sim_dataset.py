@@ -162,7 +162,7 @@ def test_val_split_takes_the_requested_fraction_of_renders() -> None:
 
 def test_customer_mesh_part(tmp_path: Path) -> None:
     """An integrator's STL (here a parametric panel exported in millimetres) renders with defects on it."""
-    from inspection.sim.mesh_io import export_stl
+    from inspection.geometry.mesh_io import export_stl
     from inspection.sim.parts import build_part
 
     part = build_part({"kind": "dome", "radius_u_m": 1.2, "radius_v_m": 1.0, "width_m": 0.3, "length_m": 0.4})

@@ -8,8 +8,8 @@ import pytest
 import trimesh
 
 from inspection.errors import InputError
-from inspection.sim.mesh_io import export_dae, export_stl, load_mesh_part
-from inspection.sim.parts import PART_KINDS, build_part, random_part
+from inspection.geometry.mesh_io import export_dae, export_stl
+from inspection.sim.parts import PART_KINDS, build_part, load_mesh_part, random_part
 
 
 @pytest.fixture(scope="module", params=PART_KINDS)

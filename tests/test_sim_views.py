@@ -37,10 +37,10 @@ def test_grid_views_sit_at_the_cell_cameras_standoff_along_the_normal(grid_cell)
 
 
 def _cast(sim: SimulatedCell, origin: np.ndarray, direction: np.ndarray):
-    from inspection.vision.localize import PartSurface
+    from inspection.geometry.surface import PartSurface
 
     part = sim.scene.part
-    points, normals, hit = PartSurface(part.vertices, part.triangles).cast(origin[None], direction[None])
+    points, normals, hit = PartSurface.from_arrays(part.vertices, part.triangles).cast(origin[None], direction[None])
     return points[0], normals[0], bool(hit[0])
 
 

@@ -11,8 +11,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from inspection.cell import load_cell
+from inspection.geometry.surface import PartSurface
 from inspection.records import Detection2D
-from inspection.vision.localize import CameraView, Localizer, PartSurface, merge_hypotheses, scan_regions
+from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 
 RADIUS = 0.8  # m, convex-up cylinder, axis along y at z = -RADIUS (part frame: top line at z = 0)
 HALF_SIZE = 0.003  # m: 6 mm square defects
@@ -28,7 +29,7 @@ def panel(resolution: float = 0.01, half_angle: float = 0.4) -> PartSurface:
     vertices = np.column_stack([RADIUS * np.sin(aa).ravel(), yy.ravel(), RADIUS * (np.cos(aa).ravel() - 1)])
     index = np.arange(aa.size).reshape(aa.shape)
     a, b, c, d = index[:-1, :-1].ravel(), index[:-1, 1:].ravel(), index[1:, :-1].ravel(), index[1:, 1:].ravel()
-    return PartSurface(vertices, np.vstack([np.column_stack([a, c, b]), np.column_stack([b, c, d])]))
+    return PartSurface.from_arrays(vertices, np.vstack([np.column_stack([a, c, b]), np.column_stack([b, c, d])]))
 
 
 def surface_point(angle: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,7 +175,7 @@ def test_localisation_on_simulator_frames(tmp_path):
         config = CameraConfig("camera", cam["width"], cam["height"], cam["fx"], cam["fy"], cam["cx"], cam["cy"],
                               Pose(), distortion=tuple(cam["distortion"]))
         view = CameraView(meta["view_id"], config, np.asarray(cam["part_from_camera"]))
-        localizer = Localizer(PartSurface(scene.part.vertices, scene.part.triangles))
+        localizer = Localizer(PartSurface.from_arrays(scene.part.vertices, scene.part.triangles))
         centres = {d.id: d.center for d in scene.defects}
         for box in meta["boxes"]:
             x1, y1, x2, y2 = box["box"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspection.sim.mesh_io import export_dae, export_stl
+from inspection.geometry.mesh_io import export_dae, export_stl
 from inspection.sim.parts import build_part
 
 # The default part of the Gazebo world: a fuselage-panel section, 1 m radius, 0.4 m of arc, 0.5 m long.

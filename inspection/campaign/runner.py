@@ -33,8 +33,8 @@ from inspection.vision.stage import StageOneResult
 
 if TYPE_CHECKING:
     from inspection.planning.planner import Plan
-    from inspection.planning.surface import Surface
-    from inspection.vision.localize import CameraView, PartSurface
+    from inspection.geometry.surface import PartSurface
+    from inspection.vision.localize import CameraView
 
 ABLATIONS = ("vision-only", "paper", "low-confidence", "full-coverage")
 PART_SCHEMA = "inspection.campaign.part/1"
@@ -108,7 +108,7 @@ class PreparedPart:
     noise_seed: int
     truth: list[TruthDefect]
     part_surface: PartSurface  # Stage I's ray casts
-    surface: Surface  # the planner's mesh
+    surface: PartSurface  # the planner's mesh
     frames: list[np.ndarray]
     views: list[CameraView]  # one per frame
     full_coverage_presses: int
@@ -149,9 +149,8 @@ class PartRunner:
 
     def prepare(self, spec: PartSpec) -> PreparedPart:
         """The simulated cell with its part, the ground truth, the camera frames and the full-coverage baseline."""
-        from inspection.planning.surface import load_mesh
-        from inspection.sim.mesh_io import export_stl
-        from inspection.vision.localize import CameraView, PartSurface
+        from inspection.geometry.mesh_io import export_stl, load_mesh
+        from inspection.vision.localize import CameraView
 
         started = time.perf_counter()
         scene, noise_seed = make_scene(spec)
@@ -161,7 +160,7 @@ class PartRunner:
         with tempfile.TemporaryDirectory(prefix="campaign-part-") as folder:
             # The vision and planner nodes read the part mesh the sim node exports: so do we.
             mesh = export_stl(scene.part, Path(folder) / "part.stl")
-            part_surface, surface = PartSurface.from_file(mesh), load_mesh(mesh)
+            part_surface = surface = load_mesh(mesh)
         rendered = sim.camera  # every view shares the cell camera's lens, as camera_info tells the vision node
         camera = replace(self.cell.camera, width=rendered.width, height=rendered.height, fx=rendered.fx,
                          fy=rendered.fy, cx=rendered.cx, cy=rendered.cy)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.errors import InputError
     from inspection.planning.planner import PlannerSettings, build_planner
     from inspection.planning.regions_io import read_regions
-    from inspection.planning.surface import load_mesh
+    from inspection.geometry.mesh_io import load_mesh
 
     if not args.full_coverage and not args.regions:
         raise InputError("--regions: required unless --full-coverage is given")

@@ -28,7 +28,7 @@ from inspection.nodes.common import LATCHED, declare_parameters, run_node
 from inspection.nodes.ros_convert import joint_trajectory, records_from_json
 from inspection.planning.planner import Plan, PlannerSettings, build_planner
 from inspection.planning.safety import UnsafePlanError
-from inspection.planning.surface import load_mesh
+from inspection.geometry.mesh_io import load_mesh
 
 NODE_NAME = "planner_node"
 

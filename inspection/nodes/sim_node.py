@@ -80,7 +80,7 @@ class SimNode(Node):
         self.estopped = False
         self.start_time = time.monotonic()
         if self.params["export_mesh"]:
-            from inspection.sim.mesh_io import export_stl
+            from inspection.geometry.mesh_io import export_stl
 
             export_stl(scene.part, self.params["export_mesh"])
         self.image_publisher = self.create_publisher(Image, "camera/image_raw", image_qos())

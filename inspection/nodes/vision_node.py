@@ -36,6 +36,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.cell import load_cell
 from inspection.errors import InputError
+from inspection.geometry.mesh_io import load_mesh
 from inspection.mailbox import LatestMailbox
 from inspection.records import DefectHypothesis
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
@@ -45,7 +46,7 @@ from inspection.nodes.ros_convert import (
     records_to_messages, stamp_to_ns,
 )
 from inspection.stamped import StampedBuffer
-from inspection.vision.localize import CameraView, PartSurface, merge_hypotheses, scan_regions
+from inspection.vision.localize import CameraView, merge_hypotheses, scan_regions
 from inspection.vision.stage import StageOne
 
 NODE_NAME = "vision_node"
@@ -60,7 +61,7 @@ class VisionNode(Node):
         self.cell = load_cell(self.params["cell_file"] or None)
         if not self.params["part_mesh"]:
             raise InputError("parameter part_mesh: the part mesh (part frame, metres) is needed to localise defects")
-        self.stage = StageOne.from_params(self.params, PartSurface.from_file(self.params["part_mesh"]))
+        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]))
         self.camera_info: CameraInfo | None = None
         self.hypotheses: list[DefectHypothesis] = []
         self.frames = 0

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface
 from inspection.planning.kinematics import RobotKinematics
 from inspection.robot_description import package_dirs
 
@@ -150,7 +151,7 @@ class ClearanceChecker:
     gel is meant to be off the part (stand-off poses, transits): transits stay out of the slow zone.
     """
 
-    surface: object  # inspection.planning.surface.Surface
+    surface: PartSurface
     links: tuple[LinkSamples, ...]
     sensor_radius_m: float
     min_clearance_m: float

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface, tangent_frame
 from inspection.records import ScanRegion
 from inspection.planning.interfaces import Press, ToolPath, ToolPaths
-from inspection.planning.surface import Surface
-
-PART_X, PART_Y = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
 
 
 class RegionError(InputError):
@@ -43,14 +41,6 @@ class Footprint:
         return min(self.width_m, self.height_m) / 8
 
 
-def tangent_axis(normal: np.ndarray) -> np.ndarray:
-    """Footprint width direction: the part's x (or y, near x-facing surfaces) projected onto the tangent plane."""
-    normal = np.atleast_2d(normal)
-    reference = np.where(np.abs(normal @ PART_X)[:, None] > 0.9, PART_Y, PART_X)
-    axis = reference - np.sum(reference * normal, axis=1, keepdims=True) * normal
-    return axis / np.linalg.norm(axis, axis=1, keepdims=True)
-
-
 def covered_by(press: Press, points: np.ndarray, footprint: Footprint, margin_m: float = 0.0,
                depth_fraction: float = 1.0) -> np.ndarray:
     """Which surface points the gel touches: inside the footprint and within the press depth of the gel plane."""
@@ -62,7 +52,7 @@ def covered_by(press: Press, points: np.ndarray, footprint: Footprint, margin_m:
             & (np.abs(z) <= footprint.depth_m * depth_fraction))
 
 
-def _on_surface(queries: np.ndarray, surface: Surface, step: float):
+def _on_surface(queries: np.ndarray, surface: PartSurface, step: float):
     """Project queries; keep those whose projection is along the normal (not onto a border or hole rim)."""
     hit = surface.closest(queries)
     offset = queries - hit.points
@@ -120,7 +110,7 @@ def _cover(samples: np.ndarray, labels: np.ndarray, candidates: list[Press], sur
     while uncovered.any():
         index = int(np.flatnonzero(uncovered)[0])
         normal = surface_normals[index]
-        press = Press((), samples[index], normal, tangent_axis(normal)[0])
+        press = Press((), samples[index], normal, tangent_frame(normal)[0][0])
         chosen.append(press)
         uncovered &= ~covered_by(press, samples, footprint, margin, depth_fraction)
     # Name each press by the regions whose samples it touches (first = the one it touches most).
@@ -141,7 +131,7 @@ class RegionCoveragePlanner:
     footprint: Footprint
     max_center_offset_m: float = 0.01
 
-    def _anchor(self, surface: Surface, closed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _anchor(self, surface: PartSurface, closed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each region's centre on the surface, the normal there, and the side (+1/-1) to touch it from.
 
         Regions off the mesh are errors.
@@ -159,7 +149,7 @@ class RegionCoveragePlanner:
                 sides[i] = -1.0
         return hit.points, hit.normals * sides[:, None], sides
 
-    def plan(self, surface: Surface) -> ToolPaths:
+    def plan(self, surface: PartSurface) -> ToolPaths:
         if not self.regions:
             return ToolPaths()
         closed = surface.is_closed
@@ -170,8 +160,7 @@ class RegionCoveragePlanner:
             samples, sample_normals, labels, candidates = [], [], [], []
             for i in group:
                 region, side = self.regions[i], sides[i]
-                x_axis = tangent_axis(normals[i])[0]
-                y_axis = np.cross(normals[i], x_axis)
+                (x_axis,), (y_axis,) = tangent_frame(normals[i])
                 # Samples reach one step past the rim: a rim point's nearest sample may lie outside the disc.
                 grid = _plane_grid(centers[i], x_axis, y_axis, region.radius_m + step, step, step)
                 hit, ok = _on_surface(grid, surface, step)
@@ -186,7 +175,7 @@ class RegionCoveragePlanner:
                 hit, ok = _on_surface(cells, surface, max(pitch_x, pitch_y))
                 cell_normals = hit.normals[ok] * side
                 candidates += [Press((), p, n, a) for p, n, a in zip(hit.points[ok], cell_normals,
-                                                                      tangent_axis(cell_normals))]
+                                                                      tangent_frame(cell_normals)[0])]
             points = np.concatenate(samples)
             if len(points) == 0:
                 uncovered += [(self.regions[i].id, "no surface inside the region") for i in group]
@@ -198,17 +187,10 @@ class RegionCoveragePlanner:
         return ToolPaths(tuple(paths), tuple(uncovered))
 
 
-def _area_samples(surface: Surface, step: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _area_samples(surface: PartSurface, step: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic area-uniform surface samples, about one per step^2."""
-    areas = surface.face_areas
-    count = max(int(math.ceil(areas.sum() / step ** 2)), len(areas))
-    rng = np.random.default_rng(seed)
-    faces = rng.choice(len(areas), size=count, p=areas / areas.sum())
-    u, v = rng.random(count), rng.random(count)
-    flip = u + v > 1
-    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
-    corners = surface.vertices[surface.triangles[faces]]
-    points = corners[:, 0] + u[:, None] * (corners[:, 1] - corners[:, 0]) + v[:, None] * (corners[:, 2] - corners[:, 0])
+    count = max(int(math.ceil(surface.area / step ** 2)), len(surface.triangles))
+    points, _ = surface.sample_points(np.random.default_rng(seed), count)
     hit = surface.closest(points)
     return hit.points, hit.normals
 
@@ -224,8 +206,7 @@ class FullCoverageRasterPlanner:
 
     footprint: Footprint
 
-    def plan(self, surface: Surface) -> ToolPaths:
-        import open3d as o3d
+    def plan(self, surface: PartSurface) -> ToolPaths:
         from scipy.spatial import cKDTree
 
         normals = surface.face_normals
@@ -251,14 +232,11 @@ class FullCoverageRasterPlanner:
                 origin[:, axis_index] = hi[axis_index] + 1.0 if not sign else lo[axis_index] - 1.0
                 rows.append(origin)
             origins = np.concatenate(rows)
-            rays = np.hstack([origins, np.tile(-axis, (len(origins), 1))]).astype(np.float32)
-            cast = surface.scene().cast_rays(o3d.core.Tensor(rays))
-            triangle = cast["primitive_ids"].numpy().astype(np.int64)
-            distance = cast["t_hit"].numpy()
+            distance, triangle = surface.first_hits(origins, -axis)
             hit_ok = np.isfinite(distance)
             hit_ok[hit_ok] &= chart_of_face[triangle[hit_ok]] == chart
             hits = surface.closest(origins[hit_ok] - axis * distance[hit_ok, None])
-            for p, n, a in zip(hits.points, hits.normals, tangent_axis(hits.normals)):
+            for p, n, a in zip(hits.points, hits.normals, tangent_frame(hits.normals)[0]):
                 candidates.append(Press(("full",), p, n, a))
         samples, sample_normals = _area_samples(surface, self.footprint.sample_step)
         uncovered = np.ones(len(samples), dtype=bool)
@@ -275,7 +253,7 @@ class FullCoverageRasterPlanner:
             mark(press)
         while uncovered.any():  # parts the raster missed: under overhangs, steep chart edges
             index = int(np.flatnonzero(uncovered)[0])
-            press = Press(("full",), samples[index], sample_normals[index], tangent_axis(sample_normals[index])[0])
+            press = Press(("full",), samples[index], sample_normals[index], tangent_frame(sample_normals[index])[0][0])
             candidates.append(press)
             mark(press)
         return ToolPaths((ToolPath(tuple(candidates), ("full",)),))

@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.planning.surface import Surface
+from inspection.geometry.surface import PartSurface
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,12 @@ class StageError(InputError):
 
 
 class MeshModifier(Protocol):
-    def modify(self, surface: Surface) -> list[Surface]:
+    def modify(self, surface: PartSurface) -> list[PartSurface]:
         """Return the meshes to plan on (usually one)."""
 
 
 class ToolPathPlanner(Protocol):
-    def plan(self, surface: Surface) -> ToolPaths:
+    def plan(self, surface: PartSurface) -> ToolPaths:
         """Return presses over ``surface``."""
 
 
@@ -95,7 +95,7 @@ class ToolPathModifier(Protocol):
 class CompoundMeshModifier:
     modifiers: Sequence[MeshModifier] = ()
 
-    def modify(self, surface: Surface) -> list[Surface]:
+    def modify(self, surface: PartSurface) -> list[PartSurface]:
         surfaces = [surface]
         for modifier in self.modifiers:
             surfaces = [out for s in surfaces for out in modifier.modify(s)]
@@ -124,14 +124,14 @@ class ToolPathPlannerPipeline:
     planner: ToolPathPlanner
     tool_path_modifier: ToolPathModifier
 
-    def modify_mesh(self, surface: Surface) -> list[Surface]:
+    def modify_mesh(self, surface: PartSurface) -> list[PartSurface]:
         try:
             return self.mesh_modifier.modify(surface)
         except Exception as exc:
             raise StageError(f"mesh modifier {_stage_name(self.mesh_modifier)} failed on mesh 0 "
                              f"({surface.name}): {exc}") from exc
 
-    def plan(self, surface: Surface, modified: list[Surface] | None = None) -> list[ToolPaths]:
+    def plan(self, surface: PartSurface, modified: list[PartSurface] | None = None) -> list[ToolPaths]:
         """Run all stages; ``modified`` skips the mesh modifier when its output is already known."""
         surfaces = modified if modified is not None else self.modify_mesh(surface)
         results = []

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspection.planning.surface import Surface
+from inspection.geometry.surface import PartSurface
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class OrientNormalsModifier:
     frame's +z (out of the top surface, see cell.yaml) is taken as outward.
     """
 
-    def modify(self, surface: Surface) -> list[Surface]:
+    def modify(self, surface: PartSurface) -> list[PartSurface]:
         import trimesh
 
         mesh = trimesh.Trimesh(surface.vertices, surface.triangles, process=False)
@@ -29,4 +29,4 @@ class OrientNormalsModifier:
             weighted = (mesh.face_normals * mesh.area_faces[:, None]).sum(axis=0)
             if weighted[2] < 0:
                 mesh.invert()
-        return [Surface.from_arrays(np.asarray(mesh.vertices), np.asarray(mesh.faces), surface.name)]
+        return [PartSurface.from_arrays(np.asarray(mesh.vertices), np.asarray(mesh.faces), surface.name)]

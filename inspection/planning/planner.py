@@ -19,6 +19,7 @@ import numpy as np
 from inspection.cell import CellConfig
 from inspection.config import ConfigError
 from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, RegionCoveragePlanner
 from inspection.planning.interfaces import (CompoundMeshModifier, CompoundToolPathModifier, Press,
@@ -29,7 +30,6 @@ from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.motion import BuiltinMotion, MotionBackend, MotionError
 from inspection.planning.ordering import TravelOrderModifier
 from inspection.planning.safety import SafetyChecker, SafetyLimits, arm_points, outside_workspace
-from inspection.planning.surface import Surface
 from inspection.planning.trajectory import JointTrajectory, Limits, check_trajectory
 
 # How far inside the approach stand-off a transit may dip (the stand-off pose itself sits on the boundary).
@@ -129,13 +129,13 @@ class TactileScanPlanner:
         self.limits = Limits(self.kinematics.velocity_limit, self.kinematics.acceleration_limit,
                              cell.robot.max_tool_speed_near_part)
         self.motion = motion
-        self._prepared: tuple[Surface, list[Surface]] | None = None
+        self._prepared: tuple[PartSurface, list[PartSurface]] | None = None
         self._links: tuple | None = None  # the arm's collision samples, loaded on first use
         self._reach = 0.0  # collision.reach_bound, with the samples
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
 
-    def tool_paths(self, surface: Surface, regions: Sequence[ScanRegion] = (),
+    def tool_paths(self, surface: PartSurface, regions: Sequence[ScanRegion] = (),
                    full_coverage: bool = False) -> ToolPaths:
         """Mesh modifier -> coverage planner -> stand-offs and travel order (the Noether pipeline)."""
         tactile = self.cell.tactile
@@ -155,7 +155,7 @@ class TactileScanPlanner:
         (paths,) = pipeline.plan(surface, self._prepared[1])
         return paths
 
-    def plan(self, surface: Surface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> Plan:
+    def plan(self, surface: PartSurface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> Plan:
         started = time.perf_counter()
         paths = self.tool_paths(surface, regions, full_coverage)
         covered = time.perf_counter()
@@ -196,7 +196,7 @@ class TactileScanPlanner:
         return Plan(planned, unreachable, trajectory, warnings,
                     {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started})
 
-    def clearance_checker(self, surface: Surface) -> ClearanceChecker:
+    def clearance_checker(self, surface: PartSurface) -> ClearanceChecker:
         """Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance)."""
         s = self.settings
         return ClearanceChecker(surface, self._arm_links(), s.sensor_radius_m, s.min_clearance_m,

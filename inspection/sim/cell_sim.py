@@ -44,8 +44,6 @@ class SimulatedCell:
     def __init__(self, cell: CellConfig, scene: Scene, width: int | None = None, height: int | None = None,
                  lighting: Lighting | None = None, seed: int = 0, views: str = "fixed", view_overlap: float = 0.2,
                  ) -> None:
-        import open3d as o3d
-
         self.cell = cell
         self.scene = scene
         self.camera = Camera.from_cell(cell, width, height)  # the cell camera; every view shares its lens
@@ -56,9 +54,6 @@ class SimulatedCell:
         self.robot = SimulatedRobot(cell)
         self.tactile = TactileSimulator(cell.tactile)
         self.rng = np.random.default_rng(seed)
-        self._raycaster = o3d.t.geometry.RaycastingScene()
-        self._raycaster.add_triangles(o3d.core.Tensor(scene.part.vertices.astype(np.float32)),
-                                      o3d.core.Tensor(scene.part.triangles.astype(np.uint32)))
         gx, gy = gel_grid(cell.tactile)
         self._gel_xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
         self._in_contact = False
@@ -80,15 +75,12 @@ class SimulatedCell:
     def gap_under_gel(self, sensor_to_part: np.ndarray) -> tuple[np.ndarray, list[Defect], list[np.ndarray]]:
         """Signed distance (m) from each gel pixel along the sensor axis to the part surface with
         defects (negative: pressed in), the geometric defects under the gel and their displacement."""
-        import open3d as o3d
-
         axis = sensor_to_part[:3, 2]
         origins = (self._gel_xy[:, :1] * sensor_to_part[:3, 0] + self._gel_xy[:, 1:] * sensor_to_part[:3, 1]
                    + sensor_to_part[:3, 3])
         # Start each ray a little behind the gel so surfaces already pressed past it are still hit.
         back = 0.01
-        rays = np.hstack([origins - back * axis, np.broadcast_to(axis, origins.shape)]).astype(np.float32)
-        t_hit = self._raycaster.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().astype(float) - back
+        t_hit = self.scene.part.first_hits(origins - back * axis, axis)[0] - back
         hit = np.isfinite(t_hit)
         points = origins + np.where(hit, t_hit, 0.0)[:, None] * axis
         shape = (self.cell.tactile.height_px, self.cell.tactile.width_px)
@@ -106,11 +98,8 @@ class SimulatedCell:
 
     def press_depth(self, sensor_to_part: np.ndarray) -> float:
         """How far the gel centre is pressed into the nominal surface (m); negative when clear of it."""
-        import open3d as o3d
-
         axis, origin = sensor_to_part[:3, 2], sensor_to_part[:3, 3]
-        ray = np.concatenate([origin - 0.01 * axis, axis]).astype(np.float32)[None]
-        t_hit = float(self._raycaster.cast_rays(o3d.core.Tensor(ray))["t_hit"].numpy()[0])
+        t_hit = float(self.scene.part.first_hits(origin - 0.01 * axis, axis)[0][0])
         return 0.01 - t_hit if np.isfinite(t_hit) else -np.inf
 
     def halt(self, at_s: float) -> None:

@@ -207,7 +207,7 @@ def render_one(index: int, options: DatasetOptions, threads: int = 0) -> RenderR
 
 @lru_cache(maxsize=1)
 def _mesh_part(path: Path, units: str):
-    from inspection.sim.mesh_io import load_mesh_part
+    from inspection.sim.parts import load_mesh_part
 
     return load_mesh_part(path, units)
 

@@ -7,16 +7,22 @@ from the +z normal). ``v`` is the exact arc length across; ``u`` is the arc leng
 line (v = 0). Part frame: origin at the centre of the top surface, +z out of it, metres throughout.
 
 Keeping the analytic surface beside the mesh lets the renderer shade with exact normals (the mesh
-only decides which surface a ray hits) and gives every defect a (u, v) address.
+only decides which surface a ray hits) and gives every defect a (u, v) address. The mesh side (ray
+casts, closest points, sampling, export) is ``inspection.geometry``'s ``PartSurface``, which ``Part``
+builds on, so the simulator presses and renders the same surface that Stage I and the planner use; a
+customer's mesh file is read by ``inspection.geometry.mesh_io`` (``load_mesh_part``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.geometry.mesh_io import load_mesh
+from inspection.geometry.surface import PartSurface, tangent_frame
 
 PART_KINDS = ("cylinder_panel", "dome", "saddle", "leading_edge")
 _PROFILE_STEP_M = 5e-5  # cross-section integration step: far below a camera pixel (0.2 mm)
@@ -79,16 +85,14 @@ def _cross_section(kind: str, params: dict[str, Any]) -> CrossSection:
     return CrossSection.from_curvature(half, curvature)
 
 
-@dataclass(frozen=True)
-class Part:
-    """A part mesh plus, for parametric parts, its analytic surface. ``params`` rebuilds it (JSON-able)."""
+@dataclass(frozen=True, eq=False)
+class Part(PartSurface):
+    """A part mesh plus, for parametric parts, its analytic surface (whose exact normals are the mesh's
+    vertex normals). ``params`` rebuilds it (JSON-able)."""
 
-    params: dict[str, Any]
-    vertices: np.ndarray  # (N, 3) float64, part frame
-    triangles: np.ndarray  # (M, 3) int32, counter-clockwise seen from outside
-    vertex_normals: np.ndarray  # (N, 3) unit, outward
-    vertex_uv: np.ndarray | None = None  # (N, 2) surface coordinates (m); None for loaded meshes
-    section: CrossSection | None = field(default=None, repr=False, compare=False)
+    params: dict[str, Any] = field(kw_only=True)
+    vertex_uv: np.ndarray | None = field(default=None, kw_only=True)  # (N, 2) surface coordinates (m); None: loaded
+    section: CrossSection | None = field(default=None, repr=False, kw_only=True)
 
     @property
     def kind(self) -> str:
@@ -140,30 +144,21 @@ class Part:
     def sample_surface(self, rng: np.random.Generator, count: int = 1,
                        margin_m: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``count`` (point, normal, tangent) uniformly by area, at least ``margin_m`` from the edges."""
-        if self.section is None:
-            return _sample_mesh(self, rng, count)
+        if self.section is None:  # a loaded mesh: the face's normal, and the tangent plane's part-x direction
+            points, faces = self.sample_points(rng, count)
+            normals = self.face_normals[faces]
+            return points, normals, tangent_frame(normals)[0]
         return self.surface(*self.sample_uv(rng, count, margin_m))
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.params.items() if k != "curvature_u"}
 
 
-def _sample_mesh(part: Part, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Area-uniform samples on a loaded mesh; the tangent is any direction in the face plane."""
-    corners = part.vertices[part.triangles]
-    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    area = 0.5 * np.linalg.norm(cross, axis=1)
-    face = rng.choice(len(area), size=count, p=area / area.sum())
-    a, b = rng.uniform(size=count), rng.uniform(size=count)
-    flip = a + b > 1
-    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
-    c = corners[face]
-    points = c[:, 0] + a[:, None] * (c[:, 1] - c[:, 0]) + b[:, None] * (c[:, 2] - c[:, 0])
-    normals = cross[face] / np.linalg.norm(cross[face], axis=1, keepdims=True)
-    helper = np.where(np.abs(normals[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-    tangents = np.cross(np.cross(normals, helper), normals)
-    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-    return points, normals, tangents
+def load_mesh_part(path: str | Path, units: str = "m") -> Part:
+    """A customer's mesh file (STL/OBJ/PLY, in ``units``) as a part; refusals name the file (see ``load_mesh``)."""
+    surface = load_mesh(path, units)
+    return Part(surface.vertices, surface.triangles, surface.vertex_normals, surface.name,
+                params={"kind": "mesh", "source": str(path), "units": units})
 
 
 def _grid(extent: float, step: float) -> np.ndarray:
@@ -188,12 +183,13 @@ def build_part(params: dict[str, Any]) -> Part:
     u_grid, v_grid = _grid(params["length_m"], u_step), _grid(params["width_m"], v_step)
     uu, vv = np.meshgrid(u_grid, v_grid, indexing="ij")
     uv = np.stack([uu.ravel(), vv.ravel()], 1)
-    part = Part(params, np.empty((0, 3)), np.empty((0, 3), np.int32), np.empty((0, 3)), uv, section)
-    points, normals, _ = part.surface(uv[:, 0], uv[:, 1])
+    analytic = Part(np.empty((0, 3)), np.empty((0, 3), np.int64), np.empty((0, 3)), kind, params=params,
+                    vertex_uv=uv, section=section)
+    points, normals, _ = analytic.surface(uv[:, 0], uv[:, 1])
     index = np.arange(len(uv)).reshape(len(u_grid), len(v_grid))
     a, b, c, d = index[:-1, :-1].ravel(), index[1:, :-1].ravel(), index[1:, 1:].ravel(), index[:-1, 1:].ravel()
-    triangles = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)]).astype(np.int32)
-    return Part(params, points, triangles, normals, uv, section)
+    triangles = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)]).astype(np.int64)
+    return Part(points, triangles, normals, kind, params=params, vertex_uv=uv, section=section)
 
 
 def random_part(rng: np.random.Generator, kind: str | None = None) -> Part:

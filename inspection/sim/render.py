@@ -74,18 +74,13 @@ class Render:
 
 
 class Renderer:
-    """Holds the ray-casting scene for one part so several views of it share the BVH."""
+    """Renders views of one part, casting on the part's own ray-casting scene (its BVH is built once and
+    shared by every view, the tactile presses and Stage I)."""
 
     def __init__(self, scene: Scene, threads: int = 0) -> None:
-        import open3d as o3d
-
         self.scene = scene
         self.threads = threads
-        self._raycaster = o3d.t.geometry.RaycastingScene(**({"nthreads": threads} if threads else {}))
-        mesh = o3d.t.geometry.TriangleMesh()
-        mesh.vertex.positions = o3d.core.Tensor(scene.part.vertices.astype(np.float32))
-        mesh.triangle.indices = o3d.core.Tensor(scene.part.triangles.astype(np.int32))
-        self._raycaster.add_triangles(mesh)
+        self._raycaster = scene.part.scene
         self._triangles = scene.part.triangles
         self._normals = scene.part.vertex_normals.astype(np.float32)
 

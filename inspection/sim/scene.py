@@ -19,7 +19,7 @@ from inspection.errors import InputError
 from inspection.records import DEFECT_CLASSES
 from inspection.sim.defects import Defect, random_defect
 from inspection.json_codec import read_json_file
-from inspection.sim.parts import Part, build_part, random_part
+from inspection.sim.parts import Part, build_part, load_mesh_part, random_part
 
 SCENE_SCHEMA = "inspection.sim.scene/1"
 FINISH_KINDS = ("painted", "bare", "composite")
@@ -105,8 +105,6 @@ class Scene:
         try:
             part_params = record["part"]
             if part_params.get("kind") == "mesh":
-                from inspection.sim.mesh_io import load_mesh_part
-
                 part = load_mesh_part(part_params["source"], part_params.get("units", "m"))
             else:
                 part = build_part(part_params)

@@ -87,13 +87,6 @@ def random_view(rng: np.random.Generator, part: Part, camera: Camera) -> Camera:
 def coverage(part: Part, cameras: list[Camera], samples: int = 20000, seed: int = 0,
              max_angle: float = DEFAULT_MAX_ANGLE, max_mm_per_px: float = DEFAULT_MAX_MM_PER_PX) -> Coverage:
     """Fraction of the surface area seen adequately by at least one camera."""
-    import open3d as o3d
-
-    raycaster = o3d.t.geometry.RaycastingScene()
-    mesh = o3d.t.geometry.TriangleMesh()
-    mesh.vertex.positions = o3d.core.Tensor(part.vertices.astype(np.float32))
-    mesh.triangle.indices = o3d.core.Tensor(part.triangles.astype(np.int32))
-    raycaster.add_triangles(mesh)
     points, normals, _ = part.sample_surface(np.random.default_rng(seed), samples)
     seen_any = np.zeros(samples, bool)
     per_view = []
@@ -106,8 +99,7 @@ def coverage(part: Part, cameras: list[Camera], samples: int = 20000, seed: int 
         direction = to_point / distance[:, None]
         cos_angle = -np.einsum("ij,ij->i", direction, normals)
         mm_per_px = 1000 * distance / min(camera.fx, camera.fy) / np.clip(cos_angle, 1e-3, None)
-        rays = np.concatenate([np.broadcast_to(camera.centre, points.shape), direction], 1).astype(np.float32)
-        t_hit = raycaster.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
+        t_hit = part.first_hits(camera.centre, direction)[0]
         unoccluded = t_hit > distance - 2e-4  # the first surface the ray meets is this point
         seen = inside & unoccluded & (cos_angle > np.cos(max_angle)) & (mm_per_px <= max_mm_per_px)
         per_view.append(float(seen.mean()))

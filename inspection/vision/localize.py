@@ -1,6 +1,7 @@
 """From image boxes to defects on the part: each box is cast through the calibrated camera onto the
-part mesh, giving a 3D centre, the surface normal and a metric size in the part frame; the same
-defect seen from several views becomes one hypothesis; each hypothesis becomes a scan region.
+part mesh (``inspection.geometry``'s ``PartSurface``), giving a 3D centre, the surface normal and a
+metric size in the part frame; the same defect seen from several views becomes one hypothesis; each
+hypothesis becomes a scan region.
 
 Box points are undistorted (plumb_bob, ``cv2.undistortPoints`` iterated to convergence) before they become rays, since
 at the frame corners a few pixels of lens distortion are millimetres on the part. Normals are
@@ -9,12 +10,11 @@ interpolated from vertex normals, so a coarse mesh of a smooth part still gives 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from inspection.cell import CameraConfig, CellConfig
-from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface
 from inspection.records import GEOMETRIC_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 
 # Detector boxes use pixel edges (pixel i spans [i, i + 1), as Ultralytics and the simulator's labels do);
@@ -51,61 +51,6 @@ class CameraView:
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
         origins = np.broadcast_to(self.part_from_camera[:3, 3], directions.shape)
         return np.ascontiguousarray(origins), directions
-
-
-class PartSurface:
-    """The part mesh in the part frame (metres), ready for ray casts."""
-
-    def __init__(self, vertices: np.ndarray, triangles: np.ndarray):
-        import open3d as o3d
-
-        self.vertices = np.asarray(vertices, np.float64)
-        self.triangles = np.asarray(triangles, np.int64)
-        if self.vertices.ndim != 2 or self.vertices.shape[1] != 3 or len(self.triangles) == 0:
-            raise InputError("part mesh: expected (N, 3) vertices and at least one triangle")
-        self.vertex_normals = self._vertex_normals()
-        self.scene = o3d.t.geometry.RaycastingScene()
-        self.scene.add_triangles(o3d.core.Tensor(self.vertices.astype(np.float32)),
-                                 o3d.core.Tensor(self.triangles.astype(np.uint32)))
-
-    @staticmethod
-    def from_file(path: str | Path) -> "PartSurface":
-        """The planner's checked surface (NaN, degenerate, millimetres or kilometres are refused, naming the file)."""
-        from inspection.planning.surface import load_mesh
-
-        surface = load_mesh(path)
-        return PartSurface(surface.vertices, surface.triangles)
-
-    def _vertex_normals(self) -> np.ndarray:
-        corners = self.vertices[self.triangles]
-        face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])  # area-weighted
-        normals = np.zeros_like(self.vertices)
-        for k in range(3):
-            np.add.at(normals, self.triangles[:, k], face)
-        length = np.linalg.norm(normals, axis=1, keepdims=True)
-        return normals / np.where(length > 0, length, 1.0)
-
-    def cast(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hit points, smooth unit normals facing the ray origin, and a hit mask, for each ray."""
-        import open3d as o3d
-
-        rays = o3d.core.Tensor(np.hstack([origins, directions]).astype(np.float32))
-        result = self.scene.cast_rays(rays)
-        t_hit = result["t_hit"].numpy().astype(np.float64)
-        hit = np.isfinite(t_hit)
-        ids = result["primitive_ids"].numpy()[hit].astype(np.int64)
-        uv = result["primitive_uvs"].numpy()[hit].astype(np.float64)
-        points = np.full_like(directions, np.nan)
-        points[hit] = origins[hit] + directions[hit] * t_hit[hit, None]
-        corner_normals = self.vertex_normals[self.triangles[ids]]
-        weights = np.column_stack([1.0 - uv.sum(axis=1), uv[:, 0], uv[:, 1]])
-        normals = np.full_like(directions, np.nan)
-        smooth = (corner_normals * weights[:, :, None]).sum(axis=1)
-        smooth /= np.linalg.norm(smooth, axis=1, keepdims=True)
-        flip = (smooth * directions[hit]).sum(axis=1) > 0  # face the camera whatever the winding
-        smooth[flip] *= -1.0
-        normals[hit] = smooth
-        return points, normals, hit
 
 
 class Localizer:

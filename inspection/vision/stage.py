@@ -7,9 +7,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from inspection.geometry.surface import PartSurface
 from inspection.records import DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings
-from inspection.vision.localize import CameraView, Localizer, PartSurface, merge_hypotheses, scan_regions
+from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Load a customer's part mesh (STL/OBJ/PLY) as a ``Part``, and export parts for Gazebo (STL, Collada).
+"""Read a customer's part mesh (STL/OBJ/PLY) as a ``PartSurface``, and write meshes for Gazebo (STL, Collada).
 
-CAD exports are usually in millimetres; a part read as metres would be a 500 m panel and every
-downstream distance would be silently wrong, so an extent over 20 is refused unless ``units="mm"``.
+One reader for every stage (simulator, planner, Stage I), so they all refuse the same broken files with
+one line naming the file. CAD exports are usually in millimetres; a part read as metres would be a
+500 m panel and every downstream distance would be silently wrong, so a part over 20 m across is
+refused unless ``units="mm"`` is given.
 """
 from __future__ import annotations
 
@@ -11,15 +13,14 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from inspection.atomic import write_bytes_atomic, write_text_atomic
-from inspection.errors import InputError
-from inspection.sim.parts import Part
+from inspection.geometry.surface import MeshError, PartSurface
 
 MESH_SUFFIXES = (".stl", ".obj", ".ply")
-_MAX_METRES_EXTENT = 20.0
+MESH_UNITS = {"m": 1.0, "mm": 1e-3}  # unit name -> metres per unit
 
 
 def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and triangles of an STL/OBJ/PLY file, the one reader every stage uses.
+    """Vertices and triangles of an STL/OBJ/PLY file, as written (no unit scaling, no checks of the shape).
 
     Read unprocessed, so NaN vertices are reported instead of silently dropped with their triangles,
     then duplicate vertices are merged (STL repeats them per triangle; shared ones give smooth normals).
@@ -28,63 +29,53 @@ def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(f"{path}: unsupported mesh type {path.suffix!r}; expected one of {list(MESH_SUFFIXES)}")
+        raise MeshError(f"{path}: unsupported mesh type {path.suffix!r}; expected one of {list(MESH_SUFFIXES)}")
     if not path.is_file():
-        raise InputError(f"{path}: no such mesh file")
+        raise MeshError(f"{path}: no such mesh file")
     try:
         mesh = trimesh.load(path, force="mesh", process=False)
     except Exception as exc:  # noqa: BLE001 - trimesh raises many types for corrupt files
-        raise InputError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
+        raise MeshError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
-        raise InputError(f"{path}: mesh is empty (no triangles)")
+        raise MeshError(f"{path}: mesh is empty (no triangles)")
     bad = int((~np.isfinite(np.asarray(mesh.vertices))).any(axis=1).sum())
     if bad:
-        raise InputError(f"{path}: {bad} vertices are NaN or infinite")
+        raise MeshError(f"{path}: {bad} vertices are NaN or infinite")
     mesh.merge_vertices()
     return np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
 
 
-def load_mesh_part(path: str | Path, units: str = "m") -> Part:
-    """Read a watertight or open (but edge-manifold) triangle mesh; the part frame is the file's frame."""
-    import trimesh
+def load_mesh(path: str | Path, units: str = "m") -> PartSurface:
+    """The part surface of a mesh file in ``units`` ('m' or 'mm'), scaled to metres; the part frame is the file's.
 
+    Watertight or open meshes are accepted if every edge joins at most two triangles (a fin or a
+    T-junction has no outside to press on); every error names the file.
+    """
     path = Path(path)
-    if units not in ("m", "mm"):
-        raise InputError(f"{path}: units {units!r}: expected 'm' or 'mm'")
-    vertices, faces = read_mesh_arrays(path)
-    mesh = trimesh.Trimesh(vertices, faces, process=True)
-    vertices = np.asarray(mesh.vertices, float)
-    extent = float(np.max(np.ptp(vertices, axis=0)))
-    if units == "mm":
-        vertices = vertices / 1000.0
-    elif extent > _MAX_METRES_EXTENT:
-        raise InputError(f"{path}: mesh is {extent:.1f} units across; this looks like millimetres, "
-                         "not metres; pass units='mm' (--units mm) to scale it")
-    edges = np.sort(mesh.edges, axis=1)
-    _, uses = np.unique(edges, axis=0, return_counts=True)
-    if np.any(uses > 2):
-        raise InputError(f"{path}: mesh is non-manifold ({int(np.sum(uses > 2))} edges shared by more than two faces)")
-    if float(mesh.area) <= 0.0:
-        raise InputError(f"{path}: mesh has zero surface area")
-    params = {"kind": "mesh", "source": str(path), "units": units}
-    normals = np.asarray(mesh.vertex_normals, float)
-    return Part(params, vertices, np.asarray(mesh.faces, np.int32), normals)
+    if units not in MESH_UNITS:
+        raise MeshError(f"{path}: units {units!r}: expected one of {list(MESH_UNITS)}")
+    vertices, triangles = read_mesh_arrays(path)
+    surface = PartSurface.from_arrays(vertices * MESH_UNITS[units], triangles, name=str(path))
+    shared = len(surface.non_manifold_edges())
+    if shared:
+        raise MeshError(f"{path}: mesh is non-manifold ({shared} edges shared by more than two faces)")
+    return surface
 
 
-def export_stl(part: Part, path: str | Path) -> Path:
+def export_stl(surface: PartSurface, path: str | Path) -> Path:
     """Binary STL in metres (Gazebo's unit)."""
     import trimesh
 
-    mesh = trimesh.Trimesh(part.vertices, part.triangles, process=False)
+    mesh = trimesh.Trimesh(surface.vertices, surface.triangles, process=False)
     return write_bytes_atomic(path, mesh.export(file_type="stl"))
 
 
-def export_dae(part: Part, path: str | Path, rgb: tuple[float, float, float] = (0.75, 0.76, 0.78)) -> Path:
+def export_dae(surface: PartSurface, path: str | Path, rgb: tuple[float, float, float] = (0.75, 0.76, 0.78)) -> Path:
     """Minimal Collada 1.4.1 with vertex normals and one material, which Gazebo and RViz both read."""
-    positions = " ".join(f"{x:.7g}" for x in part.vertices.ravel())
-    normals = " ".join(f"{x:.6g}" for x in part.vertex_normals.ravel())
-    indices = " ".join(str(i) for i in np.repeat(part.triangles.ravel(), 2))
-    n_vertices, n_triangles = len(part.vertices), len(part.triangles)
+    positions = " ".join(f"{x:.7g}" for x in surface.vertices.ravel())
+    normals = " ".join(f"{x:.6g}" for x in surface.vertex_normals.ravel())
+    indices = " ".join(str(i) for i in np.repeat(surface.triangles.ravel(), 2))
+    n_vertices, n_triangles = len(surface.vertices), len(surface.triangles)
     colour = " ".join(f"{c:.4g}" for c in rgb)
     name = escape(Path(path).stem)
     text = f"""<?xml version="1.0" encoding="utf-8"?>
