@@ -1,0 +1,207 @@
+"""A reference of good presses: what a defect-free contact of one part on one sensor looks like,
+learnt from a handful (4 to 10) of good frames in seconds on a CPU, and the operating threshold.
+
+The model is a memory bank of patch descriptors (:mod:`inspection.tactile.anomaly`) of the good frames,
+each also seen slightly rotated and scaled (a handful of presses taken in one place would otherwise teach
+only that one pose of the part on the gel), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
+what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
+selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched with a
+k-d tree (scipy). A new frame's anomaly map is, per patch, the distance to the nearest good patch.
+
+The threshold is chosen from good frames only: each good frame is scored against a bank of the others
+(leave-one-out), and the highest of those scores times ``margin`` is the threshold. A handful of frames
+under-samples how far new good presses stray, hence a margin well above 1.
+
+Files: ``NAME.npz`` (bank, projection, threshold) and ``NAME.json`` beside it (the fitted frames, the
+threshold and how it was chosen), both written atomically.
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+from inspection.atomic import write_bytes_atomic, write_json_atomic
+from inspection.errors import InputError
+from inspection.tactile import anomaly
+from inspection.tactile.anomaly import AnomalyMap
+
+FORMAT_VERSION = 1
+PROJECTED_SIZE = 12
+BANK_SIZE = 3000
+DEFAULT_MARGIN = 2.0
+MIN_FRAMES = 3
+# Approximate nearest neighbours: a found neighbour is at most (1 + eps) times the true nearest distance
+# away. It makes the search about 4x faster; a defect patch is far from every good patch either way.
+SEARCH_EPS = 1.0
+# (rotation in degrees, scale) of each view of a good frame that goes into the bank: the pose of the part
+# on the gel varies that much between presses. Rotated or scaled views keep only whole, in-frame patches.
+AUGMENTED_POSES = ((0.0, 1.0), (-3.0, 1.0), (3.0, 1.0), (0.0, 0.95), (0.0, 1.05))
+AUGMENTED_BORDER_CELLS = 3
+
+# What the descriptors were built with: a reference from other settings would give meaningless distances.
+DESCRIPTOR_SETTINGS = {"work_scale": anomaly.WORK_SCALE, "background_sigma_px": anomaly.BACKGROUND_SIGMA_PX,
+                       "detail_sigma_px": anomaly.DETAIL_SIGMA_PX, "patch_step_px": anomaly.PATCH_STEP_PX,
+                       "grid_step_px": anomaly.GRID_STEP_PX, "map_smoothing_cells": anomaly.MAP_SMOOTHING_CELLS,
+                       "augmented_poses": [list(p) for p in AUGMENTED_POSES], "projected_size": PROJECTED_SIZE}
+
+
+def greedy_coreset(points: np.ndarray, size: int) -> np.ndarray:
+    """Indices of ``size`` points chosen so that every point is close to one of them (k-centre, greedy)."""
+    if len(points) <= size:
+        return np.arange(len(points))
+    chosen = np.empty(size, np.int64)
+    chosen[0] = 0
+    nearest = np.sum((points - points[0]) ** 2, axis=1)
+    for k in range(1, size):
+        chosen[k] = int(np.argmax(nearest))
+        np.minimum(nearest, np.sum((points - points[chosen[k]]) ** 2, axis=1), out=nearest)
+    return chosen
+
+
+def good_patches(frame: np.ndarray, bank_share: int) -> np.ndarray:
+    """(N, 27) descriptors of ``frame`` in every pose of AUGMENTED_POSES, thinned to ``bank_share`` patches."""
+    h, w = frame.shape[:2]
+    patches = []
+    for angle, scale in AUGMENTED_POSES:
+        if angle == 0.0 and scale == 1.0:
+            patches.append(anomaly.patch_descriptors(frame).reshape(-1, anomaly.DESCRIPTOR_SIZE))
+            continue
+        turn = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
+        view = cv2.warpAffine(frame, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        b = AUGMENTED_BORDER_CELLS
+        patches.append(anomaly.patch_descriptors(view)[b:-b, b:-b].reshape(-1, anomaly.DESCRIPTOR_SIZE))
+    every = np.concatenate(patches)
+    return every[greedy_coreset(every, bank_share)]
+
+
+@dataclass(frozen=True)
+class PatchBank:
+    """Good patches in a projected descriptor space, searchable by nearest neighbour."""
+
+    mean: np.ndarray        # (27,) float32
+    projection: np.ndarray  # (27, PROJECTED_SIZE) float32
+    patches: np.ndarray     # (N, PROJECTED_SIZE) float32
+    tree: cKDTree = field(repr=False, compare=False)
+
+    @staticmethod
+    def build(mean: np.ndarray, projection: np.ndarray, patches: np.ndarray) -> "PatchBank":
+        return PatchBank(mean, projection, patches, cKDTree(patches))
+
+    @staticmethod
+    def fit(patches_per_frame: Sequence[np.ndarray]) -> "PatchBank":
+        """Bank of good patches (one (N, 27) array per good frame, from :func:`good_patches`)."""
+        flat = np.concatenate(patches_per_frame).astype(np.float32)
+        mean = flat.mean(axis=0)
+        _, _, axes = np.linalg.svd(flat - mean, full_matrices=False)
+        projection = np.ascontiguousarray(axes[:PROJECTED_SIZE].T, dtype=np.float32)
+        return PatchBank.build(mean, projection, (flat - mean) @ projection)
+
+    def distances(self, descriptors: np.ndarray) -> np.ndarray:
+        """(rows, cols) distance of each patch to its nearest good patch."""
+        rows, cols = descriptors.shape[:2]
+        query = (descriptors.reshape(-1, anomaly.DESCRIPTOR_SIZE) - self.mean) @ self.projection
+        distance, _ = self.tree.query(query, k=1, eps=SEARCH_EPS)
+        return distance.reshape(rows, cols).astype(np.float32)
+
+    def cells(self, descriptors: np.ndarray) -> np.ndarray:
+        return anomaly.relative_cells(self.distances(descriptors))
+
+
+@dataclass(frozen=True)
+class GoodReference:
+    """Patch bank of good presses, the frame size it was fitted on, and the operating threshold."""
+
+    bank: PatchBank
+    frame_shape: tuple[int, int]
+    threshold: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def anomaly(self, frame: np.ndarray) -> AnomalyMap:
+        """Anomaly map, score and peak of one frame (same size as the reference frames)."""
+        frame = np.asarray(frame)
+        if frame.shape[:2] != self.frame_shape:
+            raise InputError(f"tactile frame: {frame.shape[1]}x{frame.shape[0]}, but the reference was fitted on "
+                             f"{self.frame_shape[1]}x{self.frame_shape[0]} frames")
+        return AnomalyMap(self.bank.cells(anomaly.patch_descriptors(frame)), self.frame_shape, self.threshold)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.npz) and its JSON sidecar, each atomically."""
+        path = Path(path)
+        buffer = io.BytesIO()
+        np.savez(buffer, version=np.int64(FORMAT_VERSION), mean=self.bank.mean, projection=self.bank.projection,
+                 patches=self.bank.patches, frame_shape=np.array(self.frame_shape, np.int64),
+                 threshold=np.float64(self.threshold),
+                 descriptor=np.frombuffer(json.dumps(DESCRIPTOR_SETTINGS, sort_keys=True).encode(), np.uint8))
+        write_bytes_atomic(path, buffer.getvalue())
+        write_json_atomic(path.with_suffix(".json"), {"format_version": FORMAT_VERSION, "threshold": self.threshold,
+                                                      "frame_size": [self.frame_shape[1], self.frame_shape[0]],
+                                                      "bank_patches": int(len(self.bank.patches)),
+                                                      "descriptor": DESCRIPTOR_SETTINGS, **self.meta})
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> "GoodReference":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: reference file not found (make one with `inspection tactile reference`)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                version = int(data["version"])
+                if version != FORMAT_VERSION:
+                    raise InputError(f"{path}: reference format {version}, expected {FORMAT_VERSION}")
+                settings = json.loads(bytes(data["descriptor"]).decode())
+                if settings != json.loads(json.dumps(DESCRIPTOR_SETTINGS)):
+                    raise InputError(f"{path}: fitted with descriptor settings {settings}, this version uses "
+                                     f"{DESCRIPTOR_SETTINGS}; fit the reference again")
+                bank = PatchBank.build(data["mean"].astype(np.float32), data["projection"].astype(np.float32),
+                                       data["patches"].astype(np.float32))
+                shape = tuple(int(v) for v in data["frame_shape"])
+                threshold = float(data["threshold"])
+        except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a tactile reference file ({exc})") from exc
+        if bank.projection.shape != (anomaly.DESCRIPTOR_SIZE, bank.patches.shape[1]) or len(shape) != 2:
+            raise InputError(f"{path}: reference arrays have inconsistent shapes")
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise InputError(f"{path}: threshold {threshold} is not a positive number")
+        sidecar = path.with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{sidecar}: unreadable reference metadata ({exc})") from exc
+        return GoodReference(bank, (shape[0], shape[1]), threshold, meta)
+
+
+def fit_reference(frames: Sequence[np.ndarray], names: Sequence[str], margin: float = DEFAULT_MARGIN) -> GoodReference:
+    """Reference from good frames (``names`` label them in the sidecar); threshold from leave-one-out.
+
+    Raises:
+        InputError: fewer than MIN_FRAMES frames, frames of different sizes, or a margin below 1.
+    """
+    if len(frames) < MIN_FRAMES:
+        raise InputError(f"reference: {len(frames)} good frame(s); need at least {MIN_FRAMES} (4 to 10 recommended)")
+    if len(names) != len(frames):
+        raise InputError(f"reference: {len(names)} names for {len(frames)} frames")
+    if not np.isfinite(margin) or margin < 1.0:
+        raise InputError(f"reference: margin {margin} must be a number >= 1")
+    shapes = {np.asarray(f).shape[:2] for f in frames}
+    if len(shapes) != 1:
+        raise InputError(f"reference: good frames differ in size {sorted(shapes)}")
+    frames = [anomaly.check_frame(f) for f in frames]
+    share = -(-BANK_SIZE // len(frames))
+    patches = [good_patches(f, share) for f in frames]
+    loo_scores = []
+    for held_out, frame in enumerate(frames):
+        others = PatchBank.fit([p for i, p in enumerate(patches) if i != held_out])
+        loo_scores.append(float(others.cells(anomaly.patch_descriptors(frame)).max()))
+    threshold = max(loo_scores) * margin
+    meta = {"frames": list(names), "threshold_rule": f"max of leave-one-out scores of the good frames x {margin}",
+            "leave_one_out_scores": dict(zip(names, [round(s, 3) for s in loo_scores])), "margin": margin}
+    return GoodReference(PatchBank.fit(patches), shapes.pop(), threshold, meta)
