@@ -146,6 +146,8 @@ TACTILE = (
     ParamSpec("calibration", "tactile_calibration.npz", "colour-to-slope lookup; a bare name is looked up in models/"),
     ParamSpec("classifier", "tactile_classifier.pt", "classifier weights; a bare name is looked up in models/"),
     ParamSpec("acceptance_file", "", "acceptance limits; empty means config/acceptance.yaml of the package"),
+    ParamSpec("reference_file", "", "good-press reference from `inspection tactile reference`; empty: no anomaly "
+              "gate (every contact is classified)"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA device such as 'cuda:0'"),
     ParamSpec("part_frame", "part", "frame of the published finding markers"),
     DIAGNOSTICS_PERIOD,

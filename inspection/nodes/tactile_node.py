@@ -6,7 +6,8 @@ Subscribes tactile/image_raw (sensor_msgs/Image, rgb8/bgr8), tactile/press (std_
            inspection/plan/json (latched: presses are tagged with the region of the nearest planned press)
 Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFinding, "verdict": Verdict,
            "probabilities": {...}, "stamp": {"sec", "nanosec"} of the tactile frame, "pixel_size_m" of the
-           heightmap}), inspection/finding_markers (visualization_msgs/MarkerArray)
+           heightmap, "anomaly": {"score", "threshold", "flagged", "peak_xy", "peak_part"} with a
+           reference_file, else null}), inspection/finding_markers (visualization_msgs/MarkerArray)
            tactile/heightmap (sensor_msgs/Image 32FC1: the reconstructed gel indentation in mm, published just
            before its finding under the tactile frame's header, so the finding's "stamp" names it)
            inspection/diagnostics (std_msgs/String JSON: frames and press records in, processed, dropped,
@@ -60,7 +61,8 @@ class TactileNode(Node):
         self.params = declare_parameters(self, NODE_NAME)
         use_one_torch_thread()
         self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
-                                   self.params["acceptance_file"] or None, self.params["device"])
+                                   self.params["acceptance_file"] or None, self.params["device"],
+                                   self.params["reference_file"] or None)
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.planned: list[tuple[str, np.ndarray]] = []
@@ -187,7 +189,7 @@ class TactileNode(Node):
         self.findings_publisher.publish(String(data=json.dumps({
             "finding": result.finding.to_json(), "verdict": result.verdict.to_json(),
             "probabilities": result.probabilities, "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
-            "pixel_size_m": result.reconstruction.pixel_size_m})))
+            "pixel_size_m": result.reconstruction.pixel_size_m, "anomaly": result.anomaly_json()})))
         self.marker_publisher.publish(self._marker(result.finding, frame_message.header.stamp))
         self.get_logger().info(f"press {index}: {result.finding.class_name} ({result.finding.confidence:.2f}), "
                                f"depth {result.finding.depth_mm:.3f} mm; {result.verdict.rule}")

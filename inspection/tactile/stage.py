@@ -1,8 +1,13 @@
 """Stage II end to end, as the tactile node, the demo and the campaign call it: one tactile frame and
-the press pose in, one TactileFinding (clean contact or a measured defect) with its verdict out."""
+the press pose in, one TactileFinding (clean contact or a measured defect) with its verdict out.
+
+With a reference of good presses (:mod:`inspection.tactile.reference`), an anomaly map gates the rest:
+a press no patch of which is unlike the good presses is a clean contact, whatever texture (threads,
+machining marks) it shows; only an anomalous press is classified and measured, and only inside its
+anomalous region, so texture the reference explains never becomes a defect or its size."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +15,12 @@ import numpy as np
 from inspection.errors import InputError
 from inspection.records import TactileFinding, Verdict
 from inspection.tactile.acceptance import AcceptanceRules
+from inspection.tactile.anomaly import AnomalyMap
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier
-from inspection.tactile.measure import measure, surface_residual, to_finding
+from inspection.tactile.measure import measure, pixel_to_part, surface_residual, to_finding
 from inspection.tactile.reconstruct import Reconstruction, Reconstructor
+from inspection.tactile.reference import GoodReference
 
 # A frame this dark or this saturated carries no usable shading (sensor covered, LEDs off or blinding).
 MIN_MEAN_LEVEL, MAX_SATURATED_FRACTION = 8.0, 0.5
@@ -35,21 +42,32 @@ class PressResult:
     verdict: Verdict
     reconstruction: Reconstruction
     probabilities: dict[str, float]
+    anomaly: AnomalyMap | None = None                           # with a reference of good presses
+    anomaly_peak_part: tuple[float, float, float] | None = None  # strongest anomaly on the part (m)
+
+    def anomaly_json(self) -> dict | None:
+        """Score, threshold, flag and peak (pixel and part frame) for reports; None without a reference."""
+        if self.anomaly is None:
+            return None
+        return {"score": round(self.anomaly.score, 3), "threshold": round(self.anomaly.threshold, 3),
+                "flagged": self.anomaly.flagged, "peak_xy": [round(v, 1) for v in self.anomaly.peak_px],
+                "peak_part": list(self.anomaly_peak_part) if self.anomaly_peak_part else None}
 
 
 class StageTwo:
-    """Calibration + background + classifier + acceptance rules for one sensor."""
+    """Calibration + background + classifier + acceptance rules (+ optional good reference) for one sensor."""
 
     def __init__(self, calibration: Calibration, classifier: TactileClassifier, rules: AcceptanceRules,
-                 background: np.ndarray | None = None) -> None:
-        self.calibration, self.classifier, self.rules = calibration, classifier, rules
+                 background: np.ndarray | None = None, reference: GoodReference | None = None) -> None:
+        self.calibration, self.classifier, self.rules, self.reference = calibration, classifier, rules, reference
         self.reconstructor = Reconstructor(calibration, background) if background is not None else None
 
     @staticmethod
     def load(calibration: str | Path, classifier: str | Path, acceptance: str | Path | None = None,
-             device: str = "cpu") -> "StageTwo":
+             device: str = "cpu", reference: str | Path | None = None) -> "StageTwo":
+        """``reference``: a file from `inspection tactile reference`; None or "" keeps the ungated stage."""
         return StageTwo(Calibration.load(calibration), TactileClassifier(classifier, device),
-                        AcceptanceRules.load(acceptance))
+                        AcceptanceRules.load(acceptance), reference=GoodReference.load(reference) if reference else None)
 
     def set_background(self, background: np.ndarray) -> None:
         """Use a new no-contact frame (taken at start-up, or again when the lighting drifts)."""
@@ -79,6 +97,13 @@ class StageTwo:
             raise InputError("tactile/background: no background (no-contact) frame received yet")
         self.check_frame(frame)
         reconstruction = self.reconstructor.reconstruct(frame)
+        anomaly = self.reference.anomaly(frame) if self.reference is not None else None
+        peak_part = None
+        if anomaly is not None:
+            x, y = anomaly.peak_px
+            indentation = float(reconstruction.height_mm[int(round(y)), int(round(x))])
+            peak_part = tuple(float(v) for v in pixel_to_part((x, y), indentation, np.asarray(sensor_to_part, float),
+                                                                 frame.shape[:2], reconstruction.pixel_size_m))
         if not reconstruction.contact_found:
             if pressed_depth_m < MIN_KINEMATIC_PRESS_M:
                 raise NoContact(f"press {press_index}: no contact between gel and part")
@@ -86,11 +111,31 @@ class StageTwo:
             finding = TactileFinding(finding_id, region_id, press_index, "none", CLEAN_CONTACT_CONFIDENCE,
                                      tuple(float(v) for v in sensor_to_part[:3, 3]),
                                      tuple(float(v) for v in -sensor_to_part[:3, 2]))
+        elif anomaly is not None and not anomaly.flagged:
+            # Every patch looks like some patch of a good press: a clean contact, sure in proportion to
+            # how far below the threshold its strongest anomaly stays (1 at none, 0.5 at the threshold).
+            confidence = float(np.clip(1.0 - 0.5 * max(anomaly.score, 0.0) / anomaly.threshold, 0.5, 1.0))
+            probabilities = {"none": round(confidence, 6)}
+            finding = TactileFinding(finding_id, region_id, press_index, "none", confidence,
+                                     tuple(float(v) for v in sensor_to_part[:3, 3]),
+                                     tuple(float(v) for v in -sensor_to_part[:3, 2]))
         else:
             residual = surface_residual(reconstruction)
-            prediction = self.classifier.predict(reconstruction, residual)
-            measurement = measure(reconstruction, prediction.class_name, residual)
-            finding = to_finding(reconstruction, measurement, prediction.class_name, prediction.confidence,
+            seen, class_residual = reconstruction, residual
+            if anomaly is not None:
+                # Only the anomalous region is classified and measured: the rest is texture the reference explains.
+                region = anomaly.region()
+                seen = replace(reconstruction, diff=reconstruction.diff * region[..., None])
+                class_residual = np.where(region, residual, np.float32(0.0))
+            prediction = self.classifier.predict(seen, class_residual)
+            class_name, confidence = prediction.class_name, prediction.confidence
+            if anomaly is not None and class_name == "none":
+                # The reference says something here is unlike any good press; the network only names it.
+                defects = {c: p for c, p in prediction.probabilities.items() if c != "none"}
+                class_name = max(defects, key=defects.__getitem__)
+                confidence = defects[class_name]
+            measurement = measure(seen, class_name, class_residual)
+            finding = to_finding(reconstruction, measurement, class_name, confidence,
                                  sensor_to_part, finding_id, region_id, press_index)
             probabilities = prediction.probabilities
-        return PressResult(finding, self.rules.judge(finding, zone), reconstruction, probabilities)
+        return PressResult(finding, self.rules.judge(finding, zone), reconstruction, probabilities, anomaly, peak_part)
