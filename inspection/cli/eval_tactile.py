@@ -1,13 +1,20 @@
 """Evaluate Stage II (reconstruction, classifier, measurement) on labelled frames from
-`inspection sim tactile`: accuracy, per-class metrics, confusion matrix, depth and width MAE (mm)."""
+`inspection sim tactile`: accuracy, per-class metrics, confusion matrix, depth and width MAE (mm).
+
+With --reference, evaluate a good-press reference (`inspection tactile reference`) on real frames
+instead: --dataset is a folder with good/ and fault/ sub-folders (no depth labels needed); the report
+holds auroc, false_reject_rate and detection_rate at the reference's threshold, and per frame its
+score, flag and peak_xy (pixel column and row of the strongest anomaly)."""
 from __future__ import annotations
 
 import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="labelled frames (use a seed never used in training)")
+    parser.add_argument("--dataset", required=True,
+                        help="labelled frames (use a seed never used in training); with --reference: good/ and fault/")
     parser.add_argument("--json", required=True, metavar="OUT", help="write the metrics here")
+    parser.add_argument("--reference", metavar="REF", help="good-press reference (.npz): evaluate the anomaly gate")
     parser.add_argument("--weights", default="models/tactile_classifier.pt", help="classifier weights")
     parser.add_argument("--calibration", default="models/tactile_calibration.npz", help="colour-to-slope lookup")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -15,6 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.atomic import write_json_atomic
+
+    if args.reference:
+        from inspection.tactile.reference_eval import evaluate_folder
+
+        report = evaluate_folder(args.dataset, args.reference)
+        write_json_atomic(args.json, report)
+        print(f"AUROC {report['auroc']:.3f}; at threshold {report['threshold']}: false rejects "
+              f"{report['false_reject_rate']:.3f} of {report['good_frames']} good, detections "
+              f"{report['detection_rate']:.3f} of {report['fault_frames']} faulty; "
+              f"{report['ms_per_frame_median']} ms/frame -> {args.json}")
+        return 0
     from inspection.tactile.classifier import use_one_torch_thread
     from inspection.tactile.evaluate import evaluate_dataset
 

@@ -46,7 +46,8 @@ COMMANDS: dict[str, Command | Group] = {
     }),
     "eval": Group("evaluate against ground truth", {
         "vision": Command("Stage I detector on a labelled dataset", "inspection.cli.eval_vision", 4),
-        "tactile": Command("Stage II classifier and measurement on labelled frames", "inspection.cli.eval_tactile", 6),
+        "tactile": Command("Stage II classifier and measurement on labelled frames; with --reference, the anomaly "
+                           "gate on real good/fault frames", "inspection.cli.eval_tactile", 6),
         "campaign": Command("full pipeline on many simulated parts, per ablation", "inspection.cli.eval_campaign", 8),
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
@@ -57,6 +58,8 @@ COMMANDS: dict[str, Command | Group] = {
     "tactile": Group("tactile sensor tools", {
         "calibrate": Command("build the colour-to-gradient lookup from ball presses",
                             "inspection.cli.tactile_calibrate", 6),
+        "reference": Command("learn good presses of a part (anomaly reference) from a few good frames",
+                             "inspection.cli.tactile_reference", 15),
     }),
     "report": Command("re-render report.html of a run folder from its report.json", "inspection.cli.report"),
     "doctor": Command("check what this environment offers", "inspection.cli.doctor"),
