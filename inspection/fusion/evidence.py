@@ -30,6 +30,7 @@ import numpy as np
 from inspection.atomic import write_bytes_atomic
 from inspection.cell import CellConfig
 from inspection.errors import InputError
+from inspection.geometry.surface import tangent_frame
 from inspection.records import DefectHypothesis, InspectionReport, Source, TactileFinding
 
 EVIDENCE_DIR = "evidence"
@@ -89,13 +90,6 @@ class CameraModel:
         return pixels.reshape(-1, 2), depth
 
 
-def _tangents(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    helper = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    u = np.cross(normal, helper)
-    u /= np.linalg.norm(u)
-    return u, np.cross(normal, u)
-
-
 def crop_window(shape: tuple[int, ...], centre_px: tuple[float, float], half_px: int) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) of a square of half-size ``half_px`` around ``centre_px``, cut at the image border;
     None when the centre lies outside the image."""
@@ -127,7 +121,8 @@ def camera_crop(image_rgb: np.ndarray, camera: CameraModel, hypothesis: DefectHy
     """The frame around ``hypothesis`` with its projected extent boxed; None when it is behind the camera or
     outside the frame. Near the border the crop is cut, not padded: every pixel shown was seen."""
     centre = np.asarray(hypothesis.position, float)
-    u, v = _tangents(np.asarray(hypothesis.normal, float))
+    normal = np.asarray(hypothesis.normal, float)  # merged hypotheses average their normals: not unit
+    (u,), (v,) = tangent_frame(normal / np.linalg.norm(normal))
     radius_m = max(hypothesis.extent_m) / 2
     rim = [centre + radius_m * s * axis for axis in (u, v) for s in (-1.0, 1.0)]
     pixels, depth = camera.project(np.vstack([centre, *rim]))
