@@ -54,7 +54,7 @@ def main() -> int:
     if result.returncode != 0:
         print(result.stdout + result.stderr[-3000:], file=sys.stderr)
         return 1
-    (report_file,) = args.out.glob("run_*/report.json")
+    (report_file,) = args.out.glob("demo_*/run_*/report.json")  # one demo_<time> folder per run
     summary = json.loads(report_file.read_text())["summary"]
     phases = phase_seconds(report_file.parent / "journal.jsonl")
     presses, full = summary["tactile_presses"], summary["full_coverage_presses"]

@@ -2,7 +2,7 @@
 (every node its own process, over DDS): from the header stamp of the sensor frame to the result.
 
     .venv/bin/python bench/pipeline_latency.py [--seed 7] [--views 3] [--out runs/bench-latency]
-    .venv/bin/python bench/pipeline_latency.py --run-dir runs/demo/run_...   # figures of a finished run
+    .venv/bin/python bench/pipeline_latency.py --run-dir runs/demo/demo_.../run_...   # figures of a finished run
 
 Paths: camera frame stamp -> Stage I hypotheses (transport to the vision node, sliced detection,
 localisation, publication), and tactile press stamp -> Stage II finding (transport, reconstruction,
@@ -36,7 +36,7 @@ def run_demo(out: Path, seed: int, views: int) -> Path:
     if result.returncode != 0:
         raise SystemExit(f"demo failed (exit {result.returncode}): {result.stderr[-2000:]}")
     print(result.stdout.strip())  # the demo's summary (its progress bar goes to stderr)
-    (run_dir,) = out.glob("run_*/")
+    (run_dir,) = out.glob("demo_*/run_*/")  # the demo makes one demo_<time> folder per run
     return run_dir
 
 

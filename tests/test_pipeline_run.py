@@ -48,9 +48,10 @@ def test_overrides_go_in_a_node_section_after_the_parameter_file(tmp_path) -> No
 def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     # Seed 5 at the shipped operating point: Stage I flags geometric defects, so every stage does real work.
     result = run_cli("demo", "--out", str(tmp_path), "--seed", "5", "--timeout", "240", timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:] + (tmp_path / "nodes.log").read_text()[-5000:]
+    (run_root,) = tmp_path.glob("demo_*")  # one new folder per run
+    assert result.returncode == 0, result.stderr[-3000:] + (run_root / "nodes.log").read_text()[-5000:]
     assert "Stage I (vision) found" in result.stdout and "after Stage II (touch)" in result.stdout
-    (report_file,) = tmp_path.glob("run_*/report.json")
+    (report_file,) = run_root.glob("run_*/report.json")
     report = json.loads(report_file.read_text())
     summary = report["summary"]
     assert report["complete"], report["missing"]
@@ -65,7 +66,7 @@ def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     outside = (pixels[:, 0] < 0) | (pixels[:, 0] >= fixed.width) | (pixels[:, 1] < 0) | (pixels[:, 1] >= fixed.height)
     assert np.any(outside | (depth <= 0)), pixels
     assert (report_file.parent / "report.html").is_file() and (report_file.parent / "journal.jsonl").is_file()
-    assert list(tmp_path.glob("run_*.mcap"))
+    assert list(run_root.glob("run_*.mcap"))
     _check_evidence(report_file.parent, report)
     latency = json.loads((report_file.parent / "latency.json").read_text())
     assert latency["tactile press -> finding"]["count"] == summary["tactile_presses"]

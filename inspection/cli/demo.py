@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from inspection.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the run, logs and recording")
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"),
+                        help="folder that gets a new demo_<time> folder per run (part mesh, logs, recording, report)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated part and its defects")
     parser.add_argument("--part", default="cylinder_panel",
                         choices=("random", "cylinder_panel", "dome", "saddle", "leading_edge"))
@@ -51,77 +53,82 @@ def _summary_lines(report: dict, truth_count: int | None, wall_s: float, run_dir
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from inspection import runtime
-    from inspection.cli.run import parse_overrides
     from inspection.config import load_node_params
-    from inspection.launcher import PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, wait_for_file
+    from inspection.launcher import (
+        PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, stop_on_signals, wait_for_file,
+    )
+    from inspection.nodes.domain_check import claim_free_domain
+    from inspection.outputs import check_output_folder, new_run_folder
     from inspection.progress import progress_bar
 
     started = time.monotonic()
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("ROS_DOMAIN_ID", runtime.private_domain_id())  # keep the demo to itself
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    out = check_output_folder(args.out, "--out").resolve()
     params_file = default_params_file(None)
-    mesh = out / "part.stl"
-    mesh.unlink(missing_ok=True)
-    overrides = {
-        "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh), "time_scale": args.time_scale},
-        "vision_node": {"part_mesh": str(mesh)},
-        "planner_node": {"part_mesh": str(mesh)},
-        "coordinator_node": {"run_root": str(out), "time_scale": args.time_scale, "part_id": f"sim-{args.part}-{args.seed}",
-                             "part_mesh": str(mesh)},
-    }
-    for name, values in parse_overrides(args.set).items():
-        overrides.setdefault(name, {}).update(values)
+    checked = _overrides(args, out / "demo_TIME" / "part.stl")  # the run folder is made once all is checked
     for name in SIM_NODES + PIPELINE_NODES:  # fail on a bad value here, before any process starts
-        load_node_params(name, params_file, overrides.get(name))
-    log = open(out / "nodes.log", "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
-    processes = NodeProcesses(log=log)
+        load_node_params(name, params_file, checked.get(name))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    claim_free_domain()  # keep the demo to itself: no other graph answers its services
+    run_root = new_run_folder(out, "demo")  # this run's files only: nothing of an earlier run is touched
+    mesh = run_root / "part.stl"
+    overrides = _overrides(args, mesh)
+    log_file = run_root / "nodes.log"
+    log = open(log_file, "x", encoding="utf-8")  # noqa: SIM115 - closed in finally
+    processes = NodeProcesses(log=log, params_dir=run_root / "params")
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C and SIGTERM stop the nodes first
     node = rclpy.create_node("inspection_demo")
     states: list[dict] = []
     truth: list[dict] = []
     node.create_subscription(String, "inspection/state", lambda m: states.append(json.loads(m.data)), latched)
     node.create_subscription(String, "sim/ground_truth", lambda m: truth.append(json.loads(m.data)), latched)
+    run_dir: Path | None = None
+
+    def where() -> str:
+        report = f"partial report in {run_dir}" if run_dir is not None else "no report (the inspection had not started)"
+        return f"{report}; node output in {log_file}"
+
     try:
-        processes.start("sim_node", params_file, overrides["sim_node"])
-        wait_for_file(mesh, processes, timeout_s=60)
-        for name in PIPELINE_NODES:
-            processes.start(name, params_file, overrides.get(name))
-        if not args.no_record:
-            processes.start("recorder_node", params_file, {"output": str(out / "run_{time}.mcap")})
-        start = node.create_client(Trigger, "inspection/start")
-        bar = progress_bar(total=100, desc="starting nodes", unit="%", bar_format="{desc:<48} {bar} {n:.0f}%")
-        deadline = started + args.timeout
-        while not start.wait_for_service(timeout_sec=0.5):
-            if processes.exited() or time.monotonic() > deadline:
-                raise RuntimeError(f"the pipeline did not come up (exited: {processes.exited()}); see {out / 'nodes.log'}")
-        future = start.call_async(Trigger.Request())
-        rclpy.spin_until_future_complete(node, future, timeout_sec=30)
-        if not future.done() or not future.result().success:
-            raise RuntimeError(f"inspection/start refused: {future.result().message if future.done() else 'no answer'}")
-        run_dir = Path(future.result().message)
-        while time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.2)
-            if states:
-                state = states[-1]
-                bar.n = 100 * state["progress"]
-                bar.set_description_str(f"{state['phase']}: {state['message']}"[:48])
-                bar.refresh()
-                if state["phase"] == "idle" and state["message"].startswith("done"):
-                    break
-            if processes.exited():
-                raise RuntimeError(f"node(s) died: {processes.exited()}; see {out / 'nodes.log'}")
-        else:
-            cancel = node.create_client(Trigger, "inspection/cancel")
-            cancel.call_async(Trigger.Request())
-            raise RuntimeError(f"no report within {args.timeout:.0f} s; cancelled (partial report in {run_dir})")
-        bar.close()
+        with stop_on_signals():
+            processes.start("sim_node", params_file, overrides["sim_node"])
+            wait_for_file(mesh, processes, timeout_s=60)
+            for name in PIPELINE_NODES:
+                processes.start(name, params_file, overrides.get(name))
+            if not args.no_record:
+                processes.start("recorder_node", params_file, {"output": str(run_root / "run_{time}.mcap")})
+            start = node.create_client(Trigger, "inspection/start")
+            bar = progress_bar(total=100, desc="starting nodes", unit="%", bar_format="{desc:<48} {bar} {n:.0f}%")
+            deadline = started + args.timeout
+            while not start.wait_for_service(timeout_sec=0.5):
+                if processes.exited():
+                    raise RuntimeError(f"the pipeline did not come up: {processes.describe_exits()}; see {log_file}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the pipeline did not come up within {args.timeout:.0f} s; see {log_file}")
+            future = start.call_async(Trigger.Request())
+            rclpy.spin_until_future_complete(node, future, timeout_sec=30)
+            if not future.done() or not future.result().success:
+                raise RuntimeError(f"inspection/start refused: {future.result().message if future.done() else 'no answer'}")
+            run_dir = Path(future.result().message)
+            while time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.2)
+                if states:
+                    state = states[-1]
+                    bar.n = 100 * state["progress"]
+                    bar.set_description_str(f"{state['phase']}: {state['message']}"[:48])
+                    bar.refresh()
+                    if state["phase"] == "idle" and state["message"].startswith("done"):
+                        break
+                if processes.exited():
+                    raise RuntimeError(f"node(s) died: {processes.describe_exits()}; the inspection was stopped")
+            else:
+                cancel = node.create_client(Trigger, "inspection/cancel")
+                cancel.call_async(Trigger.Request())
+                raise RuntimeError(f"no report within {args.timeout:.0f} s; cancelled")
+            bar.close()
         report = json.loads((run_dir / "report.json").read_text())
         truth_count = len(truth[-1]["defects"]) if truth else None
         latency_file = run_dir / "latency.json"
@@ -130,9 +137,31 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     except (RuntimeError, TimeoutError) as exc:
-        raise InputError(str(exc)) from exc
+        processes.stop()  # the coordinator writes its partial report as it stops
+        raise InputError(f"{exc}; {where()}") from exc
+    except KeyboardInterrupt:
+        processes.stop()
+        print(f"stopped: {where()}", file=sys.stderr)
+        raise
     finally:
         processes.stop()
         node.destroy_node()
         rclpy.shutdown()
         log.close()
+
+
+def _overrides(args: argparse.Namespace, mesh: Path) -> dict[str, dict]:
+    """The demo's parameters, then the user's --set: the simulator exports the part mesh into the run
+    folder for the others, and the coordinator makes its run folder beside it."""
+    from inspection.cli.run import parse_overrides
+
+    overrides = {
+        "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh), "time_scale": args.time_scale},
+        "vision_node": {"part_mesh": str(mesh)},
+        "planner_node": {"part_mesh": str(mesh)},
+        "coordinator_node": {"run_root": str(mesh.parent), "time_scale": args.time_scale,
+                             "part_id": f"sim-{args.part}-{args.seed}", "part_mesh": str(mesh)},
+    }
+    for name, values in parse_overrides(args.set).items():
+        overrides.setdefault(name, {}).update(values)
+    return overrides

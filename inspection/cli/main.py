@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -117,10 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input from the user: one clear line, no traceback.
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM/SIGHUP turned into StopRequested by a command that starts nodes.
+        number = getattr(exc, "signal_number", signal.SIGINT)
+        print("interrupted" if number == signal.SIGINT else f"stopped by {signal.Signals(number).name}",
+              file=sys.stderr)
+        return 128 + number
     except Exception as exc:  # noqa: BLE001 - last resort: report a bug without a wall of text
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # The file system refused a path (full disk, read-only, permissions): name it, as bad input.
+            print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_FAILED
         if args.debug:
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)

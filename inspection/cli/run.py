@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.config import load_node_params
-    from inspection.launcher import PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, wait_for_file
+    from inspection.launcher import (
+        PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, stop_on_signals, wait_for_file,
+    )
+    from inspection.nodes.domain_check import domain_users, exported_domain_id
+    from inspection.outputs import check_output_file, new_run_folder
 
     params_file = default_params_file(args.params)
     overrides = parse_overrides(args.set)
@@ -42,29 +46,48 @@ def run(args: argparse.Namespace) -> int:
     for node in overrides:
         if node not in nodes:
             raise InputError(f"--set {node}.…: {node} is not started here; nodes: {list(nodes)}")
-    mesh = Path(args.part_mesh) if args.part_mesh else (Path("runs") / "sim_part.stl" if args.sim else None)
-    if mesh is not None:
-        if args.sim:
-            overrides.setdefault("sim_node", {}).setdefault("export_mesh", str(mesh))
-        for node in ("vision_node", "planner_node"):
-            overrides.setdefault(node, {}).setdefault("part_mesh", str(mesh))
+    mesh = Path(args.part_mesh) if args.part_mesh else None
+    if args.sim and mesh is not None:
+        if mesh.exists():
+            raise InputError(f"--part-mesh {mesh}: exists; with --sim the simulator writes the part mesh there, and "
+                             "never over a file it did not make: give a new path, or leave --part-mesh out")
+        check_output_file(mesh, "--part-mesh")
     for node in nodes:  # fail on a bad value here, before any process starts
-        load_node_params(node, params_file, overrides.get(node))
+        load_node_params(node, params_file, _with_mesh(overrides, mesh or Path("part.stl"), args.sim).get(node))
+    domain = exported_domain_id() or 0
+    running = sorted(set(domain_users(domain)) & {f"/{node}" for node in nodes})
+    if running:
+        raise InputError(f"ROS_DOMAIN_ID={domain}: {', '.join(running)} already running there; stop them first, "
+                         "or export another ROS_DOMAIN_ID")
+    if args.sim and mesh is None:
+        mesh = new_run_folder(Path("runs"), "sim") / "part.stl"  # a fresh folder: no earlier mesh is replaced
+    overrides = _with_mesh(overrides, mesh, args.sim)
     processes = NodeProcesses()
     try:
-        if args.sim:
-            mesh.parent.mkdir(parents=True, exist_ok=True)
-            mesh.unlink(missing_ok=True)  # the simulator writes this part's mesh afresh
-            processes.start("sim_node", params_file, overrides.get("sim_node"))
-            wait_for_file(mesh, processes, timeout_s=60)
-        for node in PIPELINE_NODES:
-            processes.start(node, params_file, overrides.get(node))
-        print(f"started {', '.join(nodes)}; call inspection/start (std_srvs/Trigger) to inspect; Ctrl-C stops")
-        while not processes.exited():
-            time.sleep(0.5)
-        print(f"node(s) stopped: {processes.exited()}")
-        return 1
+        with stop_on_signals():
+            if args.sim:
+                mesh.parent.mkdir(parents=True, exist_ok=True)
+                processes.start("sim_node", params_file, overrides.get("sim_node"))
+                wait_for_file(mesh, processes, timeout_s=60)
+            for node in PIPELINE_NODES:
+                processes.start(node, params_file, overrides.get(node))
+            print(f"started {', '.join(nodes)}; call inspection/start (std_srvs/Trigger) to inspect; Ctrl-C stops")
+            while not processes.exited():
+                time.sleep(0.5)
+            print(f"node(s) stopped: {processes.describe_exits()}")
+            return 1
     except KeyboardInterrupt:
         return 0
     finally:
         processes.stop()
+
+
+def _with_mesh(overrides: dict[str, dict[str, Any]], mesh: Path | None, sim: bool) -> dict[str, dict[str, Any]]:
+    """``overrides`` plus the part mesh for vision and planner (and, with the simulator, its export path)."""
+    result = {node: dict(values) for node, values in overrides.items()}
+    if mesh is not None:
+        if sim:
+            result.setdefault("sim_node", {}).setdefault("export_mesh", str(mesh))
+        for node in ("vision_node", "planner_node"):
+            result.setdefault(node, {}).setdefault("part_mesh", str(mesh))
+    return result

@@ -1,6 +1,10 @@
 """Shared node plumbing: parameters declared from inspection.params, QoS profiles, a safe main()."""
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from typing import Any, Callable
 
 import rclpy
@@ -14,6 +18,9 @@ from inspection.config import validate_params
 from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS, ParamSpec
 
+
+PARENT_POLL_S = 0.5  # how often a node looks whether the process that started it is still there
+PARENT_GONE_GRACE_S = 10.0  # then a clean shutdown has this long before the node exits regardless
 
 # Results a late joiner must still get (plans, regions, ground truth, state): the last one is kept.
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -58,11 +65,14 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     sit in their own callback group and must not stall the others.
     """
     runtime.configure_environment()
+    stop_when_parent_dies()
     rclpy.init(args=args)
     node = None
     try:
-        node = factory()
+        # The executor before the node: a SIGTERM during the (slow) construction of the node then finds no
+        # half-made executor, whose __del__ would print a traceback.
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        node = factory()
         executor.add_node(node)
         # A node with a `finished` future (a probe, a one-shot job) returns when it completes.
         finished = getattr(node, "finished", None)
@@ -75,9 +85,36 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Stopped while starting: SIGTERM shut the context down under the node's constructor. Not an error.
     finally:
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def stop_when_parent_dies() -> None:
+    """SIGTERM this node (the clean shutdown of Ctrl-C: reports and recordings are closed) when the process
+    that started it dies, and exit PARENT_GONE_GRACE_S later if that shutdown hangs.
+
+    The launcher's kill -9, the OOM killer, or a crashed `ros2 launch` run none of their own clean-up, and
+    their nodes would otherwise run on under init, still serving the pipeline's services on DDS. Linux's
+    parent-death signal (set by inspection.launcher) acts at once but only for our launcher's main thread;
+    this watch covers every launcher. A node started by init itself (a service manager) has none to follow.
+    """
+    parent = os.getppid()
+    if parent == 1:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(PARENT_GONE_GRACE_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent_watch", daemon=True).start()
