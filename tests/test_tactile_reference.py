@@ -78,7 +78,7 @@ def test_whole_frame_colour_and_brightness_shifts_do_not_raise_the_score(referen
     shifted = np.clip(frame * np.array(gain, np.float32) + np.array(offset, np.float32), 0, 255).astype(np.uint8)
     plain, moved = reference.anomaly(frame.astype(np.uint8)), reference.anomaly(shifted)
     assert not moved.flagged, (moved.score, reference.threshold)
-    assert moved.score < 0.6 * reference.threshold
+    assert moved.score < plain.score + 0.25 * reference.threshold
 
 
 def test_round_trip_and_sidecar(reference: GoodReference, tmp_path) -> None:

@@ -19,7 +19,6 @@ unlike any good patch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -86,12 +85,14 @@ def cell_centre_px(row: int, col: int) -> tuple[float, float]:
     return WORK_SCALE * x_half + (WORK_SCALE - 1) / 2, WORK_SCALE * y_half + (WORK_SCALE - 1) / 2
 
 
-@lru_cache(maxsize=4)
-def _cells_to_pixels(frame_shape: tuple[int, int]) -> np.ndarray:
+def _pixels_to_cells() -> np.ndarray:
     """The 2x3 affine that maps full-resolution pixels to grid-cell coordinates (for cv2.warpAffine)."""
     x0, y0 = cell_centre_px(0, 0)
     step = WORK_SCALE * GRID_STEP_PX
     return np.array([[1 / step, 0, -x0 / step], [0, 1 / step, -y0 / step]], np.float64)
+
+
+PIXELS_TO_CELLS = _pixels_to_cells()
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class AnomalyMap:
     def per_pixel(self) -> np.ndarray:
         """(H, W) float32 map at frame resolution; the border that holds no whole patch is 0 (not scored)."""
         h, w = self.frame_shape
-        return cv2.warpAffine(self.cells, _cells_to_pixels((h, w)), (w, h),
+        return cv2.warpAffine(self.cells, PIXELS_TO_CELLS, (w, h),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=0.0)
 
