@@ -181,3 +181,22 @@ class JsonRecord:
     def load(cls: type[T], file: str | Path) -> T:
         """Read a JSON file; errors name the file."""
         return cls.from_json(read_json_file(file), path=str(file))  # type: ignore[attr-defined]
+
+
+R = TypeVar("R", bound=JsonRecord)
+
+
+def read_side_channel(text: str, record_type: type[R]) -> tuple[str, list[R]]:
+    """The frame id and records of a JSON side channel (``{"frame_id": ..., "records": [...]}``).
+
+    One parser for the nodes (which get the text from a ROS String) and the ROS-free coordinator;
+    SchemaError names the bad record and field.
+    """
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"side channel: not valid JSON ({exc.msg})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+        raise SchemaError("side channel: expected an object with a 'records' list")
+    records = [record_type.from_json(r, f"records[{i}]") for i, r in enumerate(payload["records"])]
+    return str(payload.get("frame_id", "")), records

@@ -3,7 +3,7 @@
 the same machine with in-process doubles of the transport and a clock that needs no sleeping.
 """
 from inspection.coordinator.machine import (
-    Cancelled, Coordinator, EmergencyStop, Phase, StartRefused, ViewPlan, side_channel_records,
+    Cancelled, Coordinator, EmergencyStop, Phase, StartRefused, ViewPlan,
 )
 from inspection.coordinator.ports import (
     Clock, CoordinatorIO, CoordinatorSettings, Logger, PendingCall, SystemClock, TriggerOutcome, TriggerService,
@@ -12,5 +12,4 @@ from inspection.coordinator.ports import (
 __all__ = [
     "Cancelled", "Clock", "Coordinator", "CoordinatorIO", "CoordinatorSettings", "EmergencyStop", "Logger",
     "PendingCall", "Phase", "StartRefused", "SystemClock", "TriggerOutcome", "TriggerService", "ViewPlan",
-    "side_channel_records",
 ]

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp
 from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
-from inspection.json_codec import JsonRecord, SchemaError
+from inspection.json_codec import read_side_channel
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
 from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
 from inspection.records import DefectHypothesis, ScanRegion, TactileFinding, Verdict
@@ -37,8 +37,6 @@ from inspection.coordinator.ports import Clock, CoordinatorIO, CoordinatorSettin
 
 EVIDENCE_SETTLE_S = 2.0  # a finding's frame and heightmap come on other topics, possibly just after it
 POLL_S = 0.5  # waits re-check at least this often: a service answer does not notify the condition
-
-R = TypeVar("R", bound=JsonRecord)
 
 
 class Phase(str, Enum):
@@ -69,17 +67,6 @@ class ViewPlan:
 
     views: int
     problem: str = ""
-
-
-def side_channel_records(text: str, record_type: type[R]) -> list[R]:
-    """The records of a JSON side channel (``{"records": [...]}``); SchemaError names the bad record and field."""
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"side channel: not valid JSON ({exc.msg})") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
-        raise SchemaError("side channel: expected an object with a 'records' list")
-    return [record_type.from_json(r, f"records[{i}]") for i, r in enumerate(payload["records"])]
 
 
 class Coordinator:
@@ -129,7 +116,7 @@ class Coordinator:
         self._keep("hypotheses", text, text)
         try:
             stamp = stamp_ns(json.loads(text)["stamp"])
-            hypotheses = side_channel_records(text, DefectHypothesis)
+            hypotheses = read_side_channel(text, DefectHypothesis)[1]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, InputError) as exc:
             self.io.logger.error(f"inspection/hypotheses/json: no camera crops for a bad message: {exc}")
             return
@@ -340,9 +327,9 @@ class Coordinator:
             self.enter(Phase.DETECT, 0.15, "Stage I: detecting and localising", run_dir)
             _, hypotheses_text = self.latest.get("hypotheses", (0.0, None))
             if hypotheses_text is not None:
-                evidence.hypotheses = side_channel_records(hypotheses_text, DefectHypothesis)
+                evidence.hypotheses = read_side_channel(hypotheses_text, DefectHypothesis)[1]
             regions_at, regions_text = self.latest["regions"]
-            regions = side_channel_records(regions_text, ScanRegion)
+            regions = read_side_channel(regions_text, ScanRegion)[1]
             self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
             if regions:
                 self.wait_for("press plan", lambda: self.newer("plan", regions_at), self.settings.plan_timeout_s)

@@ -13,7 +13,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from inspection.cell import CameraConfig
-from inspection.json_codec import JsonRecord, SchemaError
+from inspection.json_codec import JsonRecord, read_side_channel
 
 R = TypeVar("R", bound=JsonRecord)
 
@@ -143,15 +143,8 @@ def records_to_messages(records: Sequence[JsonRecord], frame_id: str, stamp) -> 
 
 
 def records_from_json(message: String, record_type: type[R]) -> tuple[str, list[R]]:
-    """Parse the JSON side channel; raises SchemaError naming the bad record and field."""
-    try:
-        payload = json.loads(message.data)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"side channel: not valid JSON ({exc.msg})") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
-        raise SchemaError("side channel: expected an object with a 'records' list")
-    records = [record_type.from_json(r, f"records[{i}]") for i, r in enumerate(payload["records"])]
-    return str(payload.get("frame_id", "")), records
+    """Parse the JSON side channel of a String message; raises SchemaError naming the bad record and field."""
+    return read_side_channel(message.data, record_type)
 
 
 # --- Rigid transforms (camera poses) -------------------------------------------------------------
