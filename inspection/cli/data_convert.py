@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from inspection.datasets import assign_splits, dataset_stats, write_coco, write_yolo
+    from inspection.outputs import check_output_folder
 
+    check_output_folder(args.out, "--out", must_be_empty=True)
     dataset = load_from_args(args)
     if args.val_fraction is not None:
         dataset = assign_splits(dataset, args.val_fraction, args.seed)

@@ -65,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from inspection.atomic import write_json_atomic
     from inspection.datasets import dataset_stats
+    from inspection.outputs import check_output_file
 
+    if args.json:
+        check_output_file(args.json, "--json")
     stats = dataset_stats(load_from_args(args))
     print_summary(stats)
     if args.json:

@@ -158,6 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        from inspection.outputs import check_output_file
+
+        check_output_file(args.json, "--json")
     results = run_checks()
     print(f"inspection doctor (python {sys.version.split()[0]}, share {paths.share_dir()})")
     for check in results:

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.atomic import write_json_atomic
+    from inspection.outputs import check_output_file
 
+    check_output_file(args.json, "--json")
     if args.reference:
         from inspection.tactile.reference_eval import evaluate_folder
 

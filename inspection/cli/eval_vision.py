@@ -39,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     from inspection.atomic import write_json_atomic
     from inspection.config import load_node_params
+    from inspection.outputs import check_output_file
     from inspection.vision.detector import DefectDetector, DetectorSettings, resolve_model_path
     from inspection.vision.evaluation import evaluate_detector, write_plots
 
+    check_output_file(args.json, "--json")  # before the evaluation, not after it
     overrides = {k: v for k, v in (("tile_size", args.tile_size), ("confidence", args.confidence)) if v is not None}
     if args.full_frame_pass:
         overrides["full_frame_pass"] = args.full_frame_pass == "on"

@@ -26,10 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from inspection.cell import load_cell
     from inspection.config import load_node_params
     from inspection.errors import InputError
+    from inspection.outputs import check_output_file
     from inspection.planning.planner import PlannerSettings, build_planner
     from inspection.planning.regions_io import read_regions
     from inspection.geometry.mesh_io import load_mesh
 
+    check_output_file(args.json, "--json")
     if not args.full_coverage and not args.regions:
         raise InputError("--regions: required unless --full-coverage is given")
     cell = load_cell(args.cell)

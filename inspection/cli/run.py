@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.config import load_node_params
+    from inspection.geometry.mesh_io import load_mesh
     from inspection.launcher import (
         PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, stop_on_signals, wait_for_file,
     )
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if node not in nodes:
             raise InputError(f"--set {node}.…: {node} is not started here; nodes: {list(nodes)}")
     mesh = Path(args.part_mesh) if args.part_mesh else None
+    if not args.sim and mesh is not None:
+        load_mesh(mesh)  # a missing or broken mesh is named here, not by a node that fails to start
     if args.sim and mesh is not None:
         if mesh.exists():
             raise InputError(f"--part-mesh {mesh}: exists; with --sim the simulator writes the part mesh there, and "

@@ -30,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspection.outputs import check_output_folder
     from inspection.sim.dataset import DatasetOptions, write_dataset
+
+    check_output_folder(args.out, "--out", must_be_empty=True)
 
     options = DatasetOptions(out=args.out, images=args.images, format=args.format, seed=args.seed, tile=args.tile,
                              width=args.width, height=args.height, val_fraction=args.val_fraction,

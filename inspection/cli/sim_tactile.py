@@ -7,7 +7,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     parser.add_argument("--frames", type=int, default=600, help="number of frames (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--ball", type=float, metavar="RADIUS_MM",
@@ -20,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from inspection.cell import load_cell
     from inspection.errors import InputError
+    from inspection.outputs import check_output_folder
     from inspection.sim.tactile_dataset import write_dataset
     from inspection.sim.tactile_optics import SensorOptics
 
+    check_output_folder(args.out, "--out", must_be_empty=True)
     if args.markers and not 8 <= args.markers <= 120:
         raise InputError(f"--markers: pitch {args.markers} px is outside 8-120")
     config = load_cell(args.cell).tactile

@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from inspection.cell import load_cell
     from inspection.errors import InputError
+    from inspection.outputs import check_output_file
     from inspection.tactile.calibration import calibrate_folder
 
+    check_output_file(args.out, "--out")
     if not 8 <= args.bins <= 128:
         raise InputError(f"--bins: {args.bins} is outside 8-128")
     pixel = load_cell(args.cell).tactile.pixel_size_m

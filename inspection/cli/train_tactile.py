@@ -27,10 +27,13 @@ def run(args: argparse.Namespace) -> int:
 
     from inspection.atomic import write_bytes_atomic, write_json_atomic
     from inspection.errors import InputError
+    from inspection.outputs import check_output_file
     from inspection.records import TACTILE_CLASSES
     from inspection.tactile import classifier, training
     from inspection.tactile.evaluate import classification_metrics
 
+    check_output_file(args.out, "--out")
+    check_output_file(Path(args.out).with_suffix(".json"), "--out (its .json sidecar)")
     if args.epochs < 1:
         raise InputError(f"--epochs: need at least 1, got {args.epochs}")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -25,8 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.errors import InputError
+    from inspection.outputs import check_output_file, check_output_folder
     from inspection.vision.training import TrainOptions, train_detector
 
+    check_output_file(args.out, "--out")
+    check_output_folder(args.runs, "--runs")
     if args.epochs < 1:
         raise InputError(f"--epochs {args.epochs}: must be at least 1")
     if args.weights is not None and (args.weights.suffix != ".pt" or not args.weights.is_file()):

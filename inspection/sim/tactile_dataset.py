@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection.atomic import write_bytes_atomic, write_json_atomic
+from inspection.atomic import staged_folder, write_bytes_atomic, write_json_atomic
 from inspection.cell import TactileConfig
 from inspection.datasets.tactile import HEIGHT_PNG_UNIT_MM
 from inspection.errors import InputError
@@ -141,14 +141,20 @@ def _write_truth(root: Path, name: str, frame: TactileFrame) -> None:
 def write_dataset(root: str | Path, frames: int, seed: int, config: TactileConfig,
                   ball_radius_m: float | None = None, progress: bool = True,
                   optics: SensorOptics | None = None) -> dict[str, Any]:
-    """Write ``frames`` labelled presses (or ball presses when ``ball_radius_m`` is set) to ``root``."""
-    from inspection.progress import progress_bar
-
+    """Write ``frames`` labelled presses (or ball presses when ``ball_radius_m`` is set) to ``root``, a new
+    or empty folder: an earlier dataset there is never overwritten frame by frame, nor mixed with this one."""
     if frames < 1:
         raise InputError(f"--frames: need at least 1 frame, got {frames}")
     if ball_radius_m is not None and not (0.0005 <= ball_radius_m <= 0.05):
         raise InputError(f"--ball: radius {ball_radius_m * 1e3:.3f} mm is outside 0.5-50 mm")
-    root = Path(root)
+    with staged_folder(root) as staging:  # a new or empty folder; a crash leaves no half dataset
+        return _write_frames(staging, frames, seed, config, ball_radius_m, progress, optics)
+
+
+def _write_frames(root: Path, frames: int, seed: int, config: TactileConfig, ball_radius_m: float | None,
+                  progress: bool, optics: SensorOptics | None) -> dict[str, Any]:
+    from inspection.progress import progress_bar
+
     rng = np.random.default_rng(seed)
     simulator = TactileSimulator(config, optics)
     write_bytes_atomic(root / "background.png", _png(simulator.background(rng)))
