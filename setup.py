@@ -21,6 +21,13 @@ NODE_ENTRY_POINTS = {
 }
 
 
+def pinned_requirements(name: str) -> list[str]:
+    """The pins of requirements/<name>.txt, so that an extra and `make` install the same versions."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requirements", f"{name}.txt")
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip() and not line.startswith(("#", "-"))]
+
+
 def shared_data_files() -> list[tuple[str, list[str]]]:
     """Map each file under SHARED_TREES to share/inspection/<same relative folder>."""
     entries: dict[str, list[str]] = {}
@@ -44,6 +51,7 @@ setup(
         *shared_data_files(),
     ],
     install_requires=["setuptools"],
+    extras_require={"ray": pinned_requirements("ray")},  # `pip install .[ray]`: the campaign's Ray executor
     zip_safe=False,
     maintainer="Inspection engineering",
     maintainer_email="engineering@inspection.example",

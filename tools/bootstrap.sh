@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour="${1:-wheels}"
 venv=.venv
-reqs=(requirements/dev.txt)
+reqs=(requirements/dev.txt requirements/ray.txt)  # Ray: optional for users, but the tests run the campaign on it
 if [[ "$flavour" == wheels ]]; then reqs+=(requirements/core.txt requirements/ros-wheels.txt); else reqs+=(requirements/cell.txt); fi
 hash=$(cat "${reqs[@]}" setup.py | sha256sum | cut -c1-16)
 stamp="$venv/.installed-$flavour-$hash"

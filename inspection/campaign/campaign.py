@@ -4,8 +4,9 @@ Each finished (part, ablation) is written at once, atomically, to ``<OUT stem>_p
 with a key that hashes everything its result depends on (seed, part settings, node parameters,
 cell file, model files). A rerun skips what is already there under the same key, so an interrupted
 campaign goes on where it stopped, and ``--parts 40`` after ``--parts 20`` runs only the 20 new parts;
-a changed setting or model makes the parts run again. Workers are spawned processes (open3d is not
-fork-safe), each loading the models once.
+a changed setting or model makes the parts run again. The parts run in this process, in local worker
+processes or as Ray actors on a cluster (``executors``); each worker loads the models once, and which
+executor ran a part changes nothing in its record.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from inspection.atomic import write_json_atomic
+from inspection.campaign.executors import EXECUTORS, Executor, InProcess, LocalPool, PartJob, WorkerSetup
 from inspection.campaign.metrics import summarise
-from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartRunner, PartSpec, model_path
+from inspection.campaign.part_store import finished
+from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartSpec, file_digests, pipeline_files
 from inspection.errors import InputError
-from inspection.json_codec import read_json_file
 
 CAMPAIGN_SCHEMA = "inspection.campaign/1"
 PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")
@@ -45,7 +47,9 @@ class CampaignOptions:
     parts: int
     seed: int
     ablations: tuple[str, ...] = ("paper",)
-    workers: int = 1
+    workers: int | None = None  # None: one locally, one per CPU of the Ray cluster
+    executor: str = "local"
+    ray_address: str | None = None  # None with the Ray executor: a Ray instance on this machine
     low_confidence: float = 0.05
     part_kind: str = "random"
     part_scale: float = 1.0
@@ -58,8 +62,12 @@ class CampaignOptions:
     def check(self) -> None:
         if self.parts < 1:
             raise InputError(f"--parts {self.parts}: need at least one part")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise InputError(f"--workers {self.workers}: need at least one")
+        if self.executor not in EXECUTORS:
+            raise InputError(f"--executor {self.executor}: expected one of {', '.join(EXECUTORS)}")
+        if self.ray_address is not None and self.executor != "ray":
+            raise InputError(f"--ray-address {self.ray_address}: only with --executor ray")
         if self.part_kind not in PART_KINDS:
             raise InputError(f"--part-kind {self.part_kind!r}: expected one of {', '.join(PART_KINDS)}")
         if not MIN_PART_SCALE <= self.part_scale <= 1.0:
@@ -89,28 +97,14 @@ def load_params(options: CampaignOptions) -> dict[str, dict[str, Any]]:
     return {name: load_node_params(name, options.params_file, options.overrides.get(name)) for name in NODES}
 
 
-def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-
-
-def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Per ablation, a hash of everything its per-part result depends on (``--parts``/``--workers`` excepted)."""
-    from inspection import paths
-    from inspection.vision.detector import resolve_model_path
-
-    detector = resolve_model_path(params["vision_node"]["model"])
-    tactile = params["tactile_node"]
-    files = [detector, Path(model_path(tactile["calibration"])), Path(model_path(tactile["classifier"])),
-             Path(tactile["acceptance_file"]) if tactile["acceptance_file"] else paths.config_file("acceptance.yaml"),
-             options.cell_file or paths.config_file("cell.yaml")]
-    if detector.with_suffix(".json").is_file():  # the detector's sidecar: class names and input size
-        files.append(detector.with_suffix(".json"))
+def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]],
+                  digests: dict[str, str]) -> dict[str, str]:
+    """Per ablation, a hash of everything its per-part result depends on (``--parts``, ``--workers`` and the
+    executor excepted); ``digests`` are those of ``pipeline_files``, by role."""
+    files = pipeline_files(options.cell_file, params)
     common = {"schema": PART_SCHEMA, "seed": options.seed, "part_kind": options.part_kind,
               "part_scale": options.part_scale, "width": options.width, "height": options.height,
-              "params": params, "files": {str(f): _digest(f) for f in files}}
+              "params": params, "files": {str(files[role]): digests[role] for role in files}}
     keys = {}
     for name in options.ablations:
         extra = {"low_confidence": options.low_confidence} if name == "low-confidence" else {}
@@ -119,41 +113,14 @@ def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]]) -
     return keys
 
 
-def part_file(parts_dir: Path, index: int, ablation: str) -> Path:
-    return parts_dir / f"part_{index:04d}_{ablation}.json"
+def make_executor(kind: str, workers: int | None, ray_address: str | None, setup: WorkerSetup) -> Executor:
+    """The executor for ``--executor`` (one of ``EXECUTORS``); ``workers`` None: one locally, one per CPU of
+    the Ray cluster."""
+    if kind == "ray":
+        from inspection.campaign.ray_executor import RayExecutor
 
-
-def finished(parts_dir: Path, index: int, ablation: str, key: str) -> dict[str, Any] | None:
-    """The stored record of this part and ablation if it was made with the same settings."""
-    path = part_file(parts_dir, index, ablation)
-    if not path.is_file():
-        return None
-    try:
-        record = read_json_file(path)
-    except InputError:
-        return None  # unreadable: run the part again and overwrite it
-    return record if isinstance(record, dict) and record.get("key") == key and record.get("index") == index else None
-
-
-_RUNNER: PartRunner | None = None
-
-
-def _start_worker(cell_file: Path | None, params: dict[str, dict[str, Any]], low_confidence: float | None) -> None:
-    """Load the models once per process, with the tactile node's single torch thread."""
-    global _RUNNER
-    from inspection.cell import load_cell
-    from inspection.tactile.classifier import use_one_torch_thread
-
-    use_one_torch_thread()
-    _RUNNER = PartRunner(load_cell(cell_file), params, low_confidence)
-
-
-def _run_part(spec: PartSpec, todo: dict[str, str], parts_dir: Path) -> int:
-    """Run one part; each ablation's record is written as soon as it is done."""
-    assert _RUNNER is not None, "worker not initialised"
-    _RUNNER.run(spec, list(todo), lambda name, record: write_json_atomic(
-        part_file(parts_dir, spec.index, name), {"key": todo[name], **record}))
-    return spec.index
+        return RayExecutor(setup, workers, ray_address)
+    return InProcess(setup) if (workers or 1) == 1 else LocalPool(setup, workers or 1)
 
 
 def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, Any]:
@@ -169,45 +136,34 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
         raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below "
                          f"vision_node.confidence ({paper_confidence})")
     load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
-    keys = ablation_keys(options, params)
+    digests = file_digests(pipeline_files(options.cell_file, params))
+    keys = ablation_keys(options, params, digests)
+    low = options.low_confidence if "low-confidence" in options.ablations else None
+    executor = make_executor(options.executor, options.workers, options.ray_address,
+                             WorkerSetup(options.cell_file, params, low, digests))  # a missing Ray fails here
     parts_dir = options.parts_dir
-    todo = {}
+    jobs = []
     for index in range(options.parts):
         missing = {a: keys[a] for a in options.ablations if finished(parts_dir, index, a, keys[a]) is None}
         if missing:
-            todo[index] = missing
-    done = options.parts - len(todo)
+            jobs.append(PartJob(options.spec(index), missing))
+    done = options.parts - len(jobs)
     if done:
         print(f"resuming: {done} of {options.parts} parts already done in {parts_dir}", file=sys.stderr)
     bar = progress_bar(total=options.parts, initial=done, unit="part", desc="campaign", enabled=progress)
-    low = options.low_confidence if "low-confidence" in options.ablations else None
-    if todo and options.workers == 1:
-        _start_worker(options.cell_file, params, low)
-        for index, missing in todo.items():
-            _run_part(options.spec(index), missing, parts_dir)
-            bar.update()
-    elif todo:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        context = multiprocessing.get_context("spawn")  # open3d is not fork-safe
-        pool = ProcessPoolExecutor(min(options.workers, len(todo)), mp_context=context, initializer=_start_worker,
-                                   initargs=(options.cell_file, params, low))
-        try:
-            futures = [pool.submit(_run_part, options.spec(i), missing, parts_dir) for i, missing in todo.items()]
-            for future in as_completed(futures):
-                future.result()
-                bar.update()
-        finally:  # on an error or Ctrl-C, parts not started yet are dropped (a rerun does them)
-            pool.shutdown(cancel_futures=True)
-    bar.close()
+    try:
+        if jobs:
+            executor.run(jobs, parts_dir, bar.update)
+    finally:
+        bar.close()
     records = {a: [finished(parts_dir, i, a, keys[a]) for i in range(options.parts)] for a in options.ablations}
     lost = [f"{a} part {i}" for a, rows in records.items() for i, r in enumerate(rows) if r is None]
     if lost:
         raise RuntimeError(f"no result for {', '.join(lost[:5])} in {parts_dir}")
     ablations = {a: summarise(rows) for a, rows in records.items()}  # type: ignore[arg-type]
     headline = "paper" if "paper" in ablations else options.ablations[0]
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k not in ("out", "workers")}
+    where_run = ("out", "workers", "executor", "ray_address")  # results do not depend on these
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k not in where_run}
     summary = {"schema": CAMPAIGN_SCHEMA, "settings": settings, "keys": keys, "headline_ablation": headline,
                **{k: v for k, v in ablations[headline].items() if k not in ("per_class", "per_size", "counts")},
                "per_class": ablations[headline]["per_class"], "per_size": ablations[headline]["per_size"],

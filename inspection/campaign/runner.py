@@ -14,6 +14,7 @@ can confirm or reject weak flags), ``full-coverage`` (the whole surface rastered
 """
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -71,6 +72,34 @@ def model_path(name: str) -> str:
     from inspection.paths import model_file
 
     return name if "/" in name else str(model_file(name))
+
+
+def pipeline_files(cell_file: Path | None, params: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """The files a ``PartRunner`` loads, by role: what a part's result depends on besides the parameters."""
+    from inspection import paths
+    from inspection.vision.detector import resolve_model_path
+
+    detector = resolve_model_path(params["vision_node"]["model"])
+    tactile = params["tactile_node"]
+    files = {"detector": detector, "calibration": Path(model_path(tactile["calibration"])),
+             "classifier": Path(model_path(tactile["classifier"])),
+             "acceptance": Path(tactile["acceptance_file"]) if tactile["acceptance_file"]
+             else paths.config_file("acceptance.yaml"),
+             "cell": cell_file or paths.config_file("cell.yaml")}
+    if detector.with_suffix(".json").is_file():  # the detector's sidecar: class names and input size
+        files["detector_sidecar"] = detector.with_suffix(".json")
+    return files
+
+
+def file_digests(files: dict[str, Path]) -> dict[str, str]:
+    """The sha256 of each file, by the same role."""
+    digests = {}
+    for role, path in files.items():
+        try:
+            digests[role] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    return digests
 
 
 def _size_mm(extent_m: Sequence[float]) -> float:

@@ -2,10 +2,12 @@
 recall and precision of Stage I and of the final report (per class and defect size), presses and arm
 cycle time against full coverage, depth error, per ablation. Writes OUT, OUT with .md, and PNG plots
 beside it. Resumable: each part's result is kept in <OUT stem>_parts/; a rerun with the same settings
-skips the parts already done."""
+skips the parts already done. The parts run in this process, in local worker processes (--workers K), or
+as Ray actors on this machine or a Ray cluster (--executor ray [--ray-address HOST:6379])."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -13,7 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", type=int, required=True, help="number of simulated parts")
     parser.add_argument("--seed", type=int, required=True, help="part i is drawn from the seed sequence [seed, i]")
     parser.add_argument("--json", type=Path, required=True, metavar="OUT", help="summary JSON to write")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default 1; with --executor ray, one per CPU of the Ray cluster); "
+                             "results do not depend on it")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: worker processes on this machine; ray: Ray actors (pip install .[ray])")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="a Ray cluster's head, HOST:6379 (`ray start --head` there); default: start a Ray "
+                             "instance on this machine")
     parser.add_argument("--ablation", action="append", default=[], metavar="NAME[,NAME]",
                         help="paper (default), vision-only, low-confidence, full-coverage, or all; repeatable")
     parser.add_argument("--low-confidence", type=float, default=0.05,
@@ -36,14 +45,19 @@ def _rate(value: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.campaign.campaign import CampaignOptions, parse_ablations, run_campaign
+    from inspection.campaign.executors import PartsLost
     from inspection.cli.run import parse_overrides
 
     options = CampaignOptions(
         out=args.json, parts=args.parts, seed=args.seed, ablations=parse_ablations(args.ablation or ["paper"]),
-        workers=args.workers, low_confidence=args.low_confidence, part_kind=args.part_kind,
-        part_scale=args.part_scale, width=args.width, height=args.height, params_file=args.params,
-        cell_file=args.cell, overrides=parse_overrides(args.set))
-    summary = run_campaign(options)
+        workers=args.workers, executor=args.executor, ray_address=args.ray_address,
+        low_confidence=args.low_confidence, part_kind=args.part_kind, part_scale=args.part_scale, width=args.width,
+        height=args.height, params_file=args.params, cell_file=args.cell, overrides=parse_overrides(args.set))
+    try:
+        summary = run_campaign(options)
+    except PartsLost as exc:  # not a bug: a worker died (killed, out of memory, its machine gone)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for name, row in summary["ablations"].items():
         print(f"{name}: Stage I recall {_rate(row['stage1_recall'])} (camera-visible "
               f"{_rate(row['stage1_recall_camera_visible'])}), final recall {_rate(row['final_recall'])}, "
