@@ -15,7 +15,8 @@ from inspection.json_codec import JsonRecord, SchemaError
 Vector3 = tuple[float, float, float]
 
 # Geometric defects change the surface shape and can be felt; optical ones change albedo/gloss only.
-GEOMETRIC_CLASSES: tuple[str, ...] = ("scratch", "dent", "pit", "bump", "crack")
+# A missing fastener (a rivet hole without its head) is geometric: the sensor feels the hole.
+GEOMETRIC_CLASSES: tuple[str, ...] = ("scratch", "dent", "pit", "bump", "crack", "missing_fastener")
 OPTICAL_CLASSES: tuple[str, ...] = ("stain", "paint_loss")
 DEFECT_CLASSES: tuple[str, ...] = GEOMETRIC_CLASSES + OPTICAL_CLASSES
 # What the tactile classifier can say: a clean contact ("none") or a geometric class.
