@@ -17,6 +17,7 @@ import yaml
 from inspection import paths
 from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS, ParamSpec
+from inspection.yaml_safe import YamlTooLarge, safe_load
 
 
 class ConfigError(InputError):
@@ -69,7 +70,9 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

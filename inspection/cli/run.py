@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from inspection.errors import InputError
+from inspection.yaml_safe import YamlTooLarge, safe_load
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -20,7 +21,11 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
         node, dot, key = name.partition(".")
         if not sep or not dot or not node or not key:
             raise InputError(f"--set {item!r}: expected NODE.KEY=VALUE, e.g. vision_node.confidence=0.3")
-        overrides.setdefault(node, {})[key] = yaml.safe_load(raw)
+        try:
+            overrides.setdefault(node, {})[key] = safe_load(raw)
+        except yaml.YAMLError as exc:
+            reason = str(exc) if isinstance(exc, YamlTooLarge) else "not a valid YAML value"
+            raise InputError(f"--set {item[:200]!r}: {reason}") from None
     return overrides
 
 

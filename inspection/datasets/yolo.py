@@ -12,6 +12,7 @@ from pathlib import Path
 from inspection.datasets.context import RawBox, ReadContext
 from inspection.datasets.files import IMAGE_SUFFIXES, UnsafePath, confined, exists, is_file, read_annotation
 from inspection.datasets.types import DatasetError, ImageRecord, split_from_words
+from inspection.yaml_safe import safe_load
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 
@@ -171,11 +172,18 @@ def _image_list(ctx: ReadContext, list_file: Path) -> list[Path]:
     return images
 
 
+def _split_entries(value: object) -> list[str]:
+    """The paths one train/val/test value names, for comparing splits: only its scalar entries count
+    (others are skipped as unusable), so no comparison walks a nested structure however it was built."""
+    entries = value if isinstance(value, list) else [value]
+    return [str(item) for item in entries if isinstance(item, _SCALARS) and item != ""]
+
+
 def _yaml_splits(ctx: ReadContext, yaml_path: Path) -> tuple[list[tuple[Path, str]], dict[int, str]]:
     import yaml
 
     try:
-        data = yaml.safe_load(read_annotation(yaml_path, ctx.limits))
+        data = safe_load(read_annotation(yaml_path, ctx.limits))
     except (OSError, ValueError, yaml.YAMLError) as exc:
         first_line = (str(exc).splitlines() or [""])[0][:160]
         raise DatasetError(f"{yaml_path}: not a readable YOLO dataset file ({first_line})") from None
@@ -193,8 +201,9 @@ def _yaml_splits(ctx: ReadContext, yaml_path: Path) -> tuple[list[tuple[Path, st
         if not base.is_dir():
             base = yaml_path.parent
     pairs: list[tuple[Path, str]] = []
+    train = _split_entries(data.get("train"))
     for key in ("train", "val", "test"):
-        if key != "train" and data.get(key) == data.get("train"):
+        if key != "train" and train and _split_entries(data.get(key)) == train:
             continue  # 'val: images/train' when a dataset has no val images: the same images, listed once
         if data.get(key):
             pairs.extend((image, key) for image in _images_of(ctx, yaml_path, base, data[key]))

@@ -14,6 +14,7 @@ import yaml
 from inspection import paths
 from inspection.errors import InputError
 from inspection.records import GEOMETRIC_CLASSES, TactileFinding, Verdict
+from inspection.yaml_safe import safe_load
 
 # Limit name -> the TactileFinding field it bounds (a bump's "depth" is its height).
 LIMIT_FIELDS = {"max_depth_mm": "depth_mm", "max_height_mm": "depth_mm", "max_width_mm": "width_mm",
@@ -61,7 +62,7 @@ class AcceptanceRules:
     def load(path: str | Path | None = None) -> "AcceptanceRules":
         path = Path(path) if path else paths.config_file("acceptance.yaml")
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            data = safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(f"{path}: cannot read acceptance limits ({exc})") from exc
         return AcceptanceRules.from_dict(data, str(path))

@@ -1,0 +1,66 @@
+"""Small hostile or malformed files (issue #17): each is refused or read in bounded time, with one line
+naming the file, never an internal error, a blank result, or a name the user never wrote."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from inspection.cli.main import main
+from inspection.config import ConfigError, load_node_params
+from inspection.errors import InputError
+from inspection.yaml_safe import YamlTooLarge, safe_load
+
+
+def _alias_chain(prefix: str, levels: int) -> list[str]:
+    """YAML lines of an alias chain whose level k holds nine copies of level k-1 (9**levels scalars)."""
+    lines = [f"{prefix}0: &{prefix}0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{prefix}{k}: &{prefix}{k} [" + ", ".join([f"*{prefix}{k - 1}"] * 9) + "]" for k in range(1, levels)]
+    return lines
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, float]:
+    started = time.monotonic()
+    code = main(argv)
+    return code, capsys.readouterr().err, time.monotonic() - started
+
+
+def test_yolo_data_yaml_with_two_alias_chains_is_refused_at_once(tmp_path, capsys) -> None:
+    # ~1 KB: before, comparing val with train walked both chains (10 levels: 7 s, each level 9x more).
+    lines = _alias_chain("a", 10) + _alias_chain("b", 10) + ["train: *a9", "val: *b9", "names: [scratch]"]
+    (tmp_path / "data.yaml").write_text("\n".join(lines) + "\n")
+    assert (tmp_path / "data.yaml").stat().st_size < 1500
+    code, err, seconds = _run(["data", "stats", "--dataset", str(tmp_path)], capsys)
+    assert code == 1 and seconds < 2.0, (code, seconds, err)
+    assert f"{tmp_path / 'data.yaml'}: " in err and "alias" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("document", [
+    "\n".join(_alias_chain("a", 10)) + "\n",
+    "a: &a [*a, *a]\n",  # a recursive alias
+])
+def test_every_yaml_reader_refuses_an_alias_bomb(tmp_path, document) -> None:
+    with pytest.raises(YamlTooLarge):
+        safe_load(document)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(document + "vision_node:\n  ros__parameters:\n    confidence: 0.3\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_node_params("vision_node", path)
+
+
+def test_yaml_with_ordinary_anchors_still_loads() -> None:
+    defaults = "base: &base {confidence: 0.3, iou: 0.5}\nvision: {<<: *base, tile_size: 640}\nlist: &l [1, 2]\nagain: *l\n"
+    assert safe_load(defaults)["vision"] == {"confidence": 0.3, "iou": 0.5, "tile_size": 640}
+    assert safe_load("- x\n" * 150_000) == ["x"] * 150_000  # large, but no alias multiplies it
+
+
+def test_a_set_value_that_is_not_yaml_or_a_bomb_is_named(capsys) -> None:
+    bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x]"] + [f"&a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]"
+                                                                    for k in range(1, 10)]) + "]"
+    for value in ("[", bomb):
+        code, err, seconds = _run(["run", "--set", f"vision_node.confidence={value}"], capsys)
+        assert code == 1 and seconds < 2.0 and "--set 'vision_node.confidence=" in err, err
+    with pytest.raises(InputError):
+        from inspection.cli.run import parse_overrides
+
+        parse_overrides([f"vision_node.confidence={bomb}"])
