@@ -64,3 +64,25 @@ def test_a_set_value_that_is_not_yaml_or_a_bomb_is_named(capsys) -> None:
         from inspection.cli.run import parse_overrides
 
         parse_overrides([f"vision_node.confidence={bomb}"])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{not json", "not a readable part outline"),
+    ('{"x": 1}', "expected a list of 3"),
+    ("[[0, 0], [1, 0]]", "expected a list of 3"),
+    ("[[0, 0], [1, 0], [NaN, 1]]", "point 2: expected [x, y] as two finite numbers"),
+    ("[[0, 0], [1, 0], [1e400, 1]]", "point 2"),
+    ('[[0, 0], [1, 0], ["1", 1]]', "point 2"),
+    ("[[0, 0], [1, 0], [1, 1, 1]]", "point 2"),
+    ("[[0, 0], [1, 0], [true, 1]]", "point 2"),
+])
+def test_a_malformed_part_outline_is_named_by_inspection_report(tmp_path, capsys, text, message) -> None:
+    from inspection.fusion.report import write_report
+    from inspection.records import InspectionReport, ReportSummary
+
+    write_report(tmp_path, InspectionReport("run_1", "panel", "2026-11-24T10:00:00Z",
+                                            ReportSummary(None, None, None, 0, 0, None), [], True, []))
+    (tmp_path / "part_outline.json").write_text(text)
+    code, err, _ = _run(["report", str(tmp_path)], capsys)
+    assert code == 1 and f"{tmp_path / 'part_outline.json'}: {message}" in err, err
+    assert '"nan"' not in (tmp_path / "report.html").read_text()  # the page of before stays as it was

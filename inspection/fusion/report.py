@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def render_html(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     report = InspectionReport.load(run_dir / "report.json")
     outline_file = run_dir / "part_outline.json"
-    outline = json.loads(outline_file.read_text()) if outline_file.is_file() else None
+    outline = read_outline(outline_file) if outline_file.is_file() else None
     evidence = {defect.id: _evidence(run_dir, defect) for defect in report.defects}
     summary = [(SUMMARY_LABELS.get(key, key), _format(key, value)) for key, value in report.summary.to_json().items()
                if key not in ("schema_version", "kind")]
@@ -170,6 +171,25 @@ def render_html(run_dir: str | Path) -> Path:
         rejected_count=sum(1 for d in report.defects if d.verdict and not d.verdict.accepted),
     )
     return write_text_atomic(run_dir / "report.html", html)
+
+
+MAX_OUTLINE_POINTS = 100_000
+
+
+def read_outline(path: Path) -> list[list[float]]:
+    """part_outline.json, checked: a list of at least 3 finite [x, y] points (metres). The file sits in a
+    run folder that anyone may edit, and an unchecked one made an internal error or an SVG of size nan."""
+    try:
+        points = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable part outline ({exc})") from None
+    if not isinstance(points, list) or not 3 <= len(points) <= MAX_OUTLINE_POINTS:
+        raise InputError(f"{path}: expected a list of 3 to {MAX_OUTLINE_POINTS} [x, y] points")
+    for index, point in enumerate(points):
+        if not (isinstance(point, list) and len(point) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in point)):
+            raise InputError(f"{path}: point {index}: expected [x, y] as two finite numbers, got {str(point)[:80]}")
+    return [[float(x), float(y)] for x, y in points]
 
 
 def part_outline(vertices) -> list[list[float]]:
