@@ -217,7 +217,8 @@ class NodeProcesses:
     def _stop_together(processes: list[subprocess.Popen], timeout_s: float) -> None:
         for process in processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # rclpy shuts down on it as on SIGINT; before rclpy.init it just ends
+                # rclpy shuts down on SIGTERM as on SIGINT; before rclpy.init the node just ends, silently
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for process in processes:
             try:

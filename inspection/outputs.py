@@ -16,9 +16,12 @@ from inspection.errors import InputError
 
 def _exists(path: Path, option: str) -> bool:
     try:
+        if path.is_symlink() and not path.exists():
+            raise InputError(f"{option} {path}: a link to nothing (its target is missing, or it loops)")
         return path.exists()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte
-        raise InputError(f"{option} {str(path)[:200]!r}: not a usable path ({getattr(exc, 'strerror', None) or exc})") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise InputError(f"{option} {str(path)[:200]!r}: not a usable path ({reason})") from None
 
 
 def _check_writable_below(folder: Path, option: str, target: Path) -> None:

@@ -1,6 +1,6 @@
 """Every CLI verb's path arguments, fuzzed: an output at a folder, under a file, where nothing may be
-written or with a name the OS refuses, and an input that is missing, of the wrong kind, empty or
-unnamable, each fail before any work with exit 1 and one line naming the option or the path, never
+written, a link loop or a name the OS refuses, and an input that is missing, of the wrong kind, empty,
+a link loop or unnamable, each fail before any work with exit 1 and one line naming the option or the path, never
 with an internal error or a traceback (issue #17, item 6)."""
 from __future__ import annotations
 
@@ -36,13 +36,15 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     (root / "a_folder").mkdir()
     (root / "full").mkdir()
     (root / "full" / "something").write_text("the user's\n")
+    (root / "loop_a").symlink_to(root / "loop_b")
+    (root / "loop_b").symlink_to(root / "loop_a")
     return {"root": root, "dataset": dataset, "mesh": root / "part.stl", "file": root / "a_file",
-            "empty": root / "empty", "folder": root / "a_folder", "full": root / "full"}
+            "empty": root / "empty", "folder": root / "a_folder", "full": root / "full", "loop": root / "loop_a"}
 
 
 def _bad_outputs(inputs: dict[str, Path], kind: str) -> dict[str, Path]:
     bad = {"under a file": inputs["file"] / "out", "unwritable": UNWRITABLE / "out",
-           "name too long": inputs["root"] / TOO_LONG / "out"}
+           "name too long": inputs["root"] / TOO_LONG / "out", "a link loop": inputs["loop"]}
     if kind == "file":
         bad["a folder"] = inputs["folder"]
     else:
@@ -96,7 +98,7 @@ INPUTS = [
 
 def _bad_inputs(inputs: dict[str, Path], kind: str) -> dict[str, Path]:
     bad = {"missing": inputs["root"] / "missing", "name too long": inputs["root"] / TOO_LONG,
-           "under a file": inputs["file"] / "x"}
+           "under a file": inputs["file"] / "x", "a link loop": inputs["loop"]}
     if kind == "file":
         bad["a folder"] = inputs["folder"]
         bad["an empty file"] = inputs["empty"]

@@ -229,7 +229,10 @@ def test_linked_file_found_by_name_is_not_followed_out_of_the_root(tmp_path: Pat
     write_text(root / "a.xml", voc_xml("alias.jpg", []))
     dataset = load_dataset(root)
     assert [r.path.name for r in dataset.images] == ["alias.jpg"]
-    assert reasons(dataset) == ["s.xml: image 'secret.jpg' not found under the dataset root"]
+    assert reasons(dataset) == [  # each link out is named, not silently dropped
+        f"linked_dir: link to {tmp_path / 'outside'}, outside the dataset root: not followed",
+        f"link/secret.jpg: link to {outside}, outside the dataset root: not followed",
+        "s.xml: image 'secret.jpg' not found under the dataset root"]
 
 
 def test_voc_split_from_image_sets_or_folders(tmp_path: Path) -> None:

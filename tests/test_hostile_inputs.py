@@ -2,9 +2,15 @@
 naming the file, never an internal error, a blank result, or a name the user never wrote."""
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from PIL import Image
 
 from inspection.cli.main import main
 from inspection.config import ConfigError, load_node_params
@@ -49,7 +55,8 @@ def test_every_yaml_reader_refuses_an_alias_bomb(tmp_path, document) -> None:
 
 
 def test_yaml_with_ordinary_anchors_still_loads() -> None:
-    defaults = "base: &base {confidence: 0.3, iou: 0.5}\nvision: {<<: *base, tile_size: 640}\nlist: &l [1, 2]\nagain: *l\n"
+    defaults = ("base: &base {confidence: 0.3, iou: 0.5}\nvision: {<<: *base, tile_size: 640}\n"
+                "list: &l [1, 2]\nagain: *l\n")
     assert safe_load(defaults)["vision"] == {"confidence": 0.3, "iou": 0.5, "tile_size": 640}
     assert safe_load("- x\n" * 150_000) == ["x"] * 150_000  # large, but no alias multiplies it
 
@@ -86,3 +93,61 @@ def test_a_malformed_part_outline_is_named_by_inspection_report(tmp_path, capsys
     code, err, _ = _run(["report", str(tmp_path)], capsys)
     assert code == 1 and f"{tmp_path / 'part_outline.json'}: {message}" in err, err
     assert '"nan"' not in (tmp_path / "report.html").read_text()  # the page of before stays as it was
+
+
+def _yolo_tree(root: Path, names: list[str]) -> None:
+    """A bare YOLO tree with one box per image, each image a real 32x32 PNG."""
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
+    for name in names:
+        Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(root / "images" / "train" / f"{name}.png")
+        (root / "labels" / "train" / f"{name}.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+
+
+def test_linked_files_that_leave_the_root_or_loop_are_named(tmp_path) -> None:
+    from inspection.datasets import load_dataset
+
+    outside = tmp_path / "elsewhere"
+    _yolo_tree(outside, ["a"])
+    root = tmp_path / "dataset"
+    _yolo_tree(root, ["b"])
+    images = root / "images" / "train"
+    (images / "linked.png").symlink_to(outside / "images" / "train" / "a.png")
+    (images / "gone.png").symlink_to(tmp_path / "dataset" / "missing.png")
+    (images / "loop_a.png").symlink_to(images / "loop_b.png")
+    (images / "loop_b.png").symlink_to(images / "loop_a.png")
+    dataset = load_dataset(root)
+    reasons = {item.file: item.reason for item in dataset.skipped}
+    assert [image.path.name for image in dataset.images] == ["b.png"]
+    assert "outside the dataset root" in reasons["images/train/linked.png"]
+    assert reasons["images/train/gone.png"] == "link to a missing file"
+    assert "loop" in reasons["images/train/loop_a.png"] and "loop" in reasons["images/train/loop_b.png"]
+
+
+@pytest.mark.parametrize("written", ["../photo", "/abs/photo", "images/../../photo"])
+def test_voc_filename_without_suffix_is_named_as_written(tmp_path, written) -> None:
+    from inspection.datasets import load_dataset
+
+    (tmp_path / "a.xml").write_text(
+        f"<annotation><filename>{written}</filename><object><name>dent</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+        "<xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>")
+    (skipped,) = load_dataset(tmp_path, "voc").skipped
+    assert f"path {written!r} would escape the dataset root" in skipped.reason
+    assert ".bmp" not in skipped.reason
+
+
+@pytest.mark.parametrize("target", ["coco", "yolo"])
+def test_converted_names_are_utf8_even_when_the_source_file_names_are_not(tmp_path, capsys, target) -> None:
+    name = os.fsdecode(b"pi\xe8ce")  # Latin-1 'pièce', as an old Windows export names it
+    source = tmp_path / "source"
+    _yolo_tree(source, [name, "plain"])
+    out = tmp_path / "out"
+    code, err, _ = _run(["data", "convert", "--dataset", str(source), "--to", target, "--out", str(out)], capsys)
+    assert code == 0, err
+    for path in out.rglob("*"):
+        os.fsencode(path.name).decode("utf-8")  # every name written is UTF-8
+        if path.suffix in (".json", ".yaml"):
+            text = path.read_bytes().decode("utf-8")
+            assert "\\ud" not in text.lower()  # no escaped lone surrogate
+            json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    assert len(list(out.glob("images/train/*.png"))) == 2 and list(out.glob("images/train/pi\ufffdce.png"))

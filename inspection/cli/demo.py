@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             future = start.call_async(Trigger.Request())
             rclpy.spin_until_future_complete(node, future, timeout_sec=30)
             if not future.done() or not future.result().success:
-                raise RuntimeError(f"inspection/start refused: {future.result().message if future.done() else 'no answer'}")
+                answer = future.result().message if future.done() else "no answer"
+                raise RuntimeError(f"inspection/start refused: {answer}")
             run_dir = Path(future.result().message)
             while time.monotonic() < deadline:
                 rclpy.spin_once(node, timeout_sec=0.2)
@@ -156,7 +157,8 @@ def _overrides(args: argparse.Namespace, mesh: Path) -> dict[str, dict]:
     from inspection.cli.run import parse_overrides
 
     overrides = {
-        "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh), "time_scale": args.time_scale},
+        "sim_node": {"seed": args.seed, "part_kind": args.part, "export_mesh": str(mesh),
+                     "time_scale": args.time_scale},
         "vision_node": {"part_mesh": str(mesh)},
         "planner_node": {"part_mesh": str(mesh)},
         "coordinator_node": {"run_root": str(mesh.parent), "time_scale": args.time_scale,

@@ -51,6 +51,7 @@ class FileIndex:
     def __init__(self, root: Path):
         self.root = root
         self.files: list[Path] = []
+        self.refused_links: list[tuple[Path, str]] = []  # linked files not followed, with the reason
         resolved_root = root.resolve()
         pending = [root]
         while pending:  # depth-first in sorted order; linked folders are not followed
@@ -67,8 +68,19 @@ class FileIndex:
                 if entry.is_dir(follow_symlinks=False):
                     subfolders.append(path)
                 elif entry.is_symlink():  # a linked file is kept only if it points inside the root
-                    if path.resolve().is_relative_to(resolved_root) and path.is_file():
+                    try:
+                        target = path.resolve()
+                    except (OSError, RuntimeError):  # RuntimeError: a link loop (Python 3.11)
+                        self.refused_links.append((path, "link that never ends (a loop): not followed"))
+                        continue
+                    if not target.is_relative_to(resolved_root):
+                        self.refused_links.append((path, f"link to {str(target)[:200]}, outside the dataset root: "
+                                                         "not followed"))
+                    elif is_file(path):
                         self.files.append(path)
+                    elif not exists(path):
+                        self.refused_links.append((path, "link to a missing file"))
+                    # else a linked folder inside the root: its files are found under their real folder
                 elif entry.is_file(follow_symlinks=False):
                     self.files.append(path)
             pending.extend(reversed(subfolders))

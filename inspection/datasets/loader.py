@@ -92,6 +92,8 @@ def load_dataset(root: str | Path, format: str | None = None, class_names: list[
     evidence = _evidence(base, index, given)
     chosen = _choose_format(base, evidence, format)
     ctx = ReadContext(base, index, ClassResolver(class_names, class_map), limits)
+    for link, reason in index.refused_links:
+        ctx.skip(link, reason)
     if chosen == "yolo":
         yaml_path = evidence["yolo"][0] if evidence["yolo"][0].suffix.lower() in (".yaml", ".yml") else None
         images, declared = read_yolo(ctx, yaml_path)

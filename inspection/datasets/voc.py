@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from inspection.datasets.context import RawBox, ReadContext
-from inspection.datasets.files import IMAGE_SUFFIXES, UnsafePath, read_annotation
+from inspection.datasets.files import IMAGE_SUFFIXES, UnsafePath, confined, read_annotation
 from inspection.datasets.types import ImageRecord, split_from_words
 
 
@@ -61,6 +61,8 @@ def _find_image(ctx: ReadContext, xml_path: Path, tree: ET.Element) -> Path | st
     if Path(filename.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES:
         return ctx.locate(filename, xml_path.parent, bases)
     stem = filename or xml_path.stem
+    if filename:
+        confined(ctx.root, xml_path.parent, filename)  # refused as written, not as the first suffix tried
     for suffix in sorted(IMAGE_SUFFIXES):
         found = ctx.locate(stem + suffix, xml_path.parent, bases)
         if isinstance(found, Path):

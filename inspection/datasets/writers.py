@@ -60,16 +60,24 @@ def _link(source: Path, target: Path, copy: bool) -> None:
     shutil.copyfile(source, target)
 
 
+def as_utf8(text: str) -> str:
+    """``text`` with the bytes of a file name that are not UTF-8 (Python keeps them as lone surrogates)
+    shown as U+FFFD: JSON and YAML readers refuse lone surrogates, so they never reach an output."""
+    return os.fsencode(text).decode("utf-8", errors="replace")
+
+
 def _place_images(dataset: Dataset, staging: Path, copy: bool) -> list[tuple[ImageRecord, str, Path]]:
-    """Each image linked (or copied) to ``images/<split>/``; returns (image, split, path relative to out)."""
+    """Each image linked (or copied) to ``images/<split>/`` under a UTF-8 name; returns (image, split, path
+    relative to out)."""
     placed = []
     taken: set[str] = set()
     for image in dataset.images:
         split = image.split or DEFAULT_SPLIT
-        name, count = image.path.name, 1
+        stem, suffix = as_utf8(image.path.stem), as_utf8(image.path.suffix)
+        name, count = stem + suffix, 1
         while f"{split}/{name}".lower() in taken:  # same name in two source folders
             count += 1
-            name = f"{image.path.stem}_{count}{image.path.suffix}"
+            name = f"{stem}_{count}{suffix}"
         taken.add(f"{split}/{name}".lower())
         relative = Path("images", split, name)
         _link(image.path, staging / relative, copy)
@@ -110,7 +118,8 @@ def write_yolo(dataset: Dataset, out: Path, copy_images: bool = False) -> None:
         if "test" in splits:
             data["test"] = "images/test"
         data["names"] = {i: name for name, i in ids.items()}
-        header = f"# Written by `inspection data convert` from {dataset.format.upper()} {dataset.root}\n"
+        source = f"{dataset.format.upper()} {as_utf8(str(dataset.root))}"
+        header = f"# Written by `inspection data convert` from {source}\n"
         if "val" not in splits:
             header += "# No val images: val points at train (use --val-fraction to hold some out).\n"
         write_text_atomic(staging / "data.yaml", header + yaml.safe_dump(data, sort_keys=False))
@@ -136,6 +145,7 @@ def write_coco(dataset: Dataset, out: Path, copy_images: bool = False) -> None:
                         "bbox": [round(box.x1, 4), round(box.y1, 4), round(box.width, 4), round(box.height, 4)],
                         "area": round(box.width * box.height, 4), "iscrowd": 0,
                     })
-            document = {"info": {"description": f"converted from {dataset.format.upper()} {dataset.root}"},
+            source = f"{dataset.format.upper()} {as_utf8(str(dataset.root))}"
+            document = {"info": {"description": f"converted from {source}"},
                         "images": images, "annotations": annotations, "categories": categories}
             write_json_atomic(staging / "annotations" / f"instances_{split}.json", document)

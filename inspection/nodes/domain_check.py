@@ -59,8 +59,8 @@ def node_names_on_domain(domain_id: int, wait_s: float = GRAPH_PROBE_S) -> list[
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            found = sorted(f"{namespace.rstrip('/')}/{name}" for name, namespace in probe.get_node_names_and_namespaces()
-                           if name != probe.get_name())
+            found = sorted(f"{namespace.rstrip('/')}/{name}"
+                           for name, namespace in probe.get_node_names_and_namespaces() if name != probe.get_name())
             if found and deadline > time.monotonic() + NAMES_SETTLE_S:
                 deadline = time.monotonic() + NAMES_SETTLE_S  # the first seen: the others of its graph come with it
             if time.monotonic() > deadline:
