@@ -40,8 +40,8 @@ def import_ray() -> Any:
 def _check_reachable(address: str) -> None:
     """Fail in seconds, with the address named, when no Ray head listens at HOST:PORT."""
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", "ray://...": Ray resolves these itself
+    if "://" in address or not host or not port.isdigit():
+        return  # "auto", "ray://HOST:10001" (Ray Client): Ray resolves these itself
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
@@ -70,9 +70,13 @@ class RayExecutor:
                 self.ray.init(address=self.address, **quiet)
             else:  # "local": a new instance even when RAY_ADDRESS names a cluster
                 self.ray.init(address="local", num_cpus=local_cpus(), object_store_memory=OBJECT_STORE_BYTES, **quiet)
-        except (ConnectionError, RuntimeError, self.ray.exceptions.RayError) as exc:  # e.g. a wrong auth token
+        except (ConnectionError, RuntimeError, self.ray.exceptions.RayError) as exc:
             where = f"--ray-address {self.address}" if self.address else "a Ray instance on this machine"
-            raise InputError(f"{where}: Ray did not start: {str(exc).splitlines()[0]}") from exc
+            hint = ""
+            if self.address and os.environ.get("RAY_AUTH_MODE") != "token":  # Ray's default for `ray start --head`
+                hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token here and its token "
+                        "(~/.ray/auth_token from the head, or RAY_AUTH_TOKEN)")
+            raise InputError(f"{where}: Ray did not start: {str(exc).splitlines()[0]}{hint}") from exc
 
     def _pool_size(self, jobs: int) -> int:
         """Actors hold a CPU each for the whole campaign: no more than the cluster has, or some would wait forever."""
@@ -81,7 +85,7 @@ class RayExecutor:
         if cpus < 1:
             raise InputError(f"{where} has no CPUs for workers")
         if self.workers and self.workers > cpus:
-            print(f"--workers {self.workers}: {where} has {cpus} CPUs; starting {cpus} workers", file=sys.stderr)
+            print(f"--workers {self.workers}: {where} has {cpus} CPUs, so at most {cpus} workers", file=sys.stderr)
         return min(self.workers or cpus, cpus, jobs)
 
     def run(self, jobs: Sequence[PartJob], parts_dir: Path, part_done: Callable[[], None]) -> None:
