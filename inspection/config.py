@@ -79,6 +79,11 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{line}") from exc
 
 
+SHARED_SECTION = "/**"
+# Parameters rclpy declares on every node; a shared section may set them too.
+ROS_NODE_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service", "qos_overrides"})
+
+
 def _section(document: Any, key: str, path: Path) -> dict[str, Any]:
     """The ``ros__parameters`` mapping under ``key`` (empty when the key is absent)."""
     section = document.get(key)
@@ -86,10 +91,42 @@ def _section(document: Any, key: str, path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(section, dict) or "ros__parameters" not in section:
         raise ConfigError(f"{path}: '{key}' must contain 'ros__parameters'")
+    if len(section) > 1:
+        extra = sorted(str(k) for k in section if k != "ros__parameters")
+        raise ConfigError(f"{path}: '{key}' holds {extra} beside 'ros__parameters'; parameters go under it")
     params = section["ros__parameters"] or {}
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: '{key}.ros__parameters' must be a mapping")
     return params
+
+
+def check_parameter_file(path: str | Path) -> dict[str, Any]:
+    """The parsed parameter file, whose every section is one this package reads.
+
+    Each top-level key must be ``/**`` or a node's name (``vision_node`` or ``/vision_node``), each a
+    mapping of just ``ros__parameters``, and every ``/**`` key must be some node's parameter. A misspelt
+    section (``visoin_node``) would otherwise be ignored, its values silently not applied, and a junk
+    top-level key passes here but stops rclpy's own parser in every node with a traceback.
+    """
+    path = Path(path)
+    document = read_yaml(path)
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of node names to 'ros__parameters'")
+    nodes = sorted(NODE_PARAMETERS)
+    for key in document:
+        name = key[1:] if isinstance(key, str) and key.startswith("/") and key != SHARED_SECTION else key
+        if key != SHARED_SECTION and name not in NODE_PARAMETERS:
+            close = difflib.get_close_matches(str(name), nodes, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"sections are '{SHARED_SECTION}' and {nodes}"
+            raise ConfigError(f"{path}: unknown section {str(key)[:80]!r}; {hint}")
+        _section(document, key, path)
+    declared = {spec.name for specs in NODE_PARAMETERS.values() for spec in specs} | ROS_NODE_PARAMETERS
+    for key in _section(document, SHARED_SECTION, path):
+        if key not in declared:
+            close = difflib.get_close_matches(str(key), sorted(declared), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else "; no node has such a parameter"
+            raise ConfigError(f"{path}: unknown shared parameter '{SHARED_SECTION}.{str(key)[:80]}'{hint}")
+    return document
 
 
 def validate_params(
@@ -122,11 +159,9 @@ def load_node_params(
         raise ConfigError(f"unknown node '{node}'; nodes with parameters are {sorted(NODE_PARAMETERS)}")
     specs = NODE_PARAMETERS[node]
     path = Path(params_file) if params_file is not None else paths.config_file("pipeline.yaml")
-    document = read_yaml(path)
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of node names to 'ros__parameters'")
+    document = check_parameter_file(path)
     declared = {s.name for s in specs}
-    shared = {k: v for k, v in _section(document, "/**", path).items() if k in declared}
+    shared = {k: v for k, v in _section(document, SHARED_SECTION, path).items() if k in declared}
     own = {**_section(document, node, path), **_section(document, f"/{node}", path)}
     validated = validate_params(node, {**shared, **own}, specs, str(path))
     if overrides:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from PIL import Image
 from inspection.cli.main import main
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
+from inspection.params import NODE_PARAMETERS
 from inspection.yaml_safe import YamlTooLarge, safe_load
 
 
@@ -151,3 +155,47 @@ def test_converted_names_are_utf8_even_when_the_source_file_names_are_not(tmp_pa
             assert "\\ud" not in text.lower()  # no escaped lone surrogate
             json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     assert len(list(out.glob("images/train/*.png"))) == 2 and list(out.glob("images/train/pi\ufffdce.png"))
+
+
+def _pipeline_yaml_with(tmp_path: Path, extra: str) -> Path:
+    from inspection import paths
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(paths.config_file("pipeline.yaml").read_text() + "\n" + extra)
+    return path
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("visoin_node:\n  ros__parameters:\n    confidence: 0.9\n", "unknown section 'visoin_node'; did you mean 'vision_node'?"),
+    ("junk: 3\n", "unknown section 'junk'; sections are '/**' and ["),
+    ("/tactile_nodes:\n  ros__parameters: {}\n", "unknown section '/tactile_nodes'; did you mean 'tactile_node'?"),
+    ("/vision_node:\n  ros__parameters: {}\n  remap: {}\n", "'/vision_node' holds ['remap'] beside 'ros__parameters'"),
+])
+def test_a_misspelt_or_junk_section_of_the_parameter_file_is_named(tmp_path, capsys, extra, message) -> None:
+    path = _pipeline_yaml_with(tmp_path, extra)
+    for node in ("vision_node", "sim_node"):  # whichever node reads the file, the whole file is checked
+        with pytest.raises(ConfigError, match=re.escape(f"{path}: {message}")):
+            load_node_params(node, path)
+    code, err, _ = _run(["run", "--params", str(path)], capsys)
+    assert code == 1 and message in err, err
+
+
+def test_a_shared_parameter_no_node_has_is_named(tmp_path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    use_sim_time: false\n    confidance: 0.3\n")
+    with pytest.raises(ConfigError, match=r"unknown shared parameter '/\*\*.confidance'; did you mean 'confidence'"):
+        load_node_params("vision_node", path)
+
+
+def test_a_node_started_with_a_junk_parameter_file_says_so_in_one_line(tmp_path) -> None:
+    """As `ros2 launch` starts it on the cell: rclpy's parser would stop on the junk key with a traceback."""
+    from tests.conftest import isolated_ros_env
+
+    path = _pipeline_yaml_with(tmp_path, "junk: 3\n")
+    result = subprocess.run([sys.executable, "-m", "inspection.nodes.recorder_node", "--ros-args", "--params-file",
+                             str(path), "-p", f"output:={tmp_path / 'r.mcap'}"], env=isolated_ros_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.strip() == f"error: {path}: unknown section 'junk'; sections are '/**' and " \
+                                     f"{sorted(NODE_PARAMETERS)}"
+    assert "Traceback" not in result.stderr

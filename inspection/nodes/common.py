@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -14,7 +15,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from inspection import runtime
-from inspection.config import validate_params
+from inspection.config import check_parameter_file, validate_params
 from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS, ParamSpec
 
@@ -66,6 +67,12 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     """
     runtime.configure_environment()
     stop_when_parent_dies()
+    try:
+        for params_file in _params_files(sys.argv if args is None else args):
+            check_parameter_file(params_file)  # rcl's own parser would stop on a junk section with a traceback
+    except InputError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
     rclpy.init(args=args)
     node = None
     try:
@@ -95,6 +102,12 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def _params_files(argv: list[str]) -> list[str]:
+    """The files given as ``--params-file FILE`` after ``--ros-args``."""
+    ros_args = argv[argv.index("--ros-args") + 1:] if "--ros-args" in argv else []
+    return [value for flag, value in zip(ros_args, ros_args[1:]) if flag == "--params-file"]
 
 
 def stop_when_parent_dies() -> None:
