@@ -156,3 +156,28 @@ def test_stage_two_gate_passes_texture_and_measures_only_the_nick(reference: Goo
     assert nicked.anomaly.flagged and nicked.finding.class_name != "none"
     record = nicked.anomaly_json()
     assert record["flagged"] and record["peak_part"] is not None and len(record["peak_xy"]) == 2
+
+
+def test_eval_fits_on_some_good_frames_and_tests_only_the_rest(tmp_path, capsys) -> None:
+    """--fit-good K: the protocol for a part the method was not tuned on. Fitted frames are named but
+    not counted, so a reference can never be scored on the frames it memorised."""
+    rng = np.random.default_rng(9)
+    _write_frames(tmp_path / "data" / "good", [threaded_frame(rng) for _ in range(6)])
+    _write_frames(tmp_path / "data" / "fault", [threaded_frame(rng, nick=True) for _ in range(2)])
+    out = tmp_path / "eval.json"
+    assert main(["eval", "tactile", "--dataset", str(tmp_path / "data"), "--fit-good", "4", "--seed", "3",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    fitted = [row for row in report["frames"] if row["in_reference"]]
+    assert len(fitted) == 4 and report["good_frames_in_reference"] == 4
+    assert report["good_frames"] == 2 and report["fault_frames"] == 2
+    assert report["false_reject_rate"] == 0.0 and report["detection_rate"] == 1.0
+    capsys.readouterr()
+    assert main(["eval", "tactile", "--dataset", str(tmp_path / "data"), "--fit-good", "6",
+                 "--json", str(out)]) == 1
+    assert "--fit-good 6: expected 3 to 5" in capsys.readouterr().err
+    ref = tmp_path / "all.npz"
+    assert main(["tactile", "reference", "--frames", str(tmp_path / "data" / "good"), "--out", str(ref)]) == 0
+    assert main(["eval", "tactile", "--dataset", str(tmp_path / "data"), "--reference", str(ref),
+                 "--json", str(out)]) == 1
+    assert "none is left to test" in capsys.readouterr().err

@@ -17,6 +17,8 @@ threshold and how it was chosen), both written atomically.
 """
 from __future__ import annotations
 
+import hashlib
+
 import io
 import json
 from collections.abc import Sequence
@@ -179,6 +181,12 @@ class GoodReference:
         return GoodReference(bank, (shape[0], shape[1]), threshold, meta)
 
 
+def frame_digest(frame: np.ndarray) -> str:
+    """Identifies a frame by its pixels, so an evaluation knows which frames fitted the reference
+    whatever they are called (two folders may both hold a ``00.png``)."""
+    return hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()[:16]
+
+
 def fit_reference(frames: Sequence[np.ndarray], names: Sequence[str], margin: float = DEFAULT_MARGIN) -> GoodReference:
     """Reference from good frames (``names`` label them in the sidecar); threshold from leave-one-out.
 
@@ -202,6 +210,6 @@ def fit_reference(frames: Sequence[np.ndarray], names: Sequence[str], margin: fl
         others = PatchBank.fit([p for i, p in enumerate(patches) if i != held_out])
         loo_scores.append(float(others.cells(anomaly.patch_descriptors(frame)).max()))
     threshold = max(loo_scores) * margin
-    meta = {"frames": list(names), "threshold_rule": f"max of leave-one-out scores of the good frames x {margin}",
+    meta = {"frames": list(names), "frame_digests": [frame_digest(f) for f in frames], "threshold_rule": f"max of leave-one-out scores of the good frames x {margin}",
             "leave_one_out_scores": dict(zip(names, [round(s, 3) for s in loo_scores])), "margin": margin}
     return GoodReference(PatchBank.fit(patches), shapes.pop(), threshold, meta)
