@@ -89,6 +89,8 @@ PLANNER = (
 
 VISION = (
     ParamSpec("model", "defect_detector.onnx", "detector file (.onnx or .pt); a bare name is looked up in models/"),
+    ParamSpec("class_map", "", "rename the detector's classes to the pipeline's, 'theirs=ours,...' (a fine-tune "
+              "with its own names); a class that is neither ours nor mapped stops the node at start"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA index such as '0' (used when present)"),
     ParamSpec("confidence", 0.25, "operating threshold: detections below it are dropped", low=0.0, high=1.0),
     ParamSpec("iou", 0.5, "NMS and tile-merge IoU: boxes of one class overlapping more are one defect",

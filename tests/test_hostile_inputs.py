@@ -199,3 +199,49 @@ def test_a_node_started_with_a_junk_parameter_file_says_so_in_one_line(tmp_path)
     assert result.stdout.strip() == f"error: {path}: unknown section 'junk'; sections are '/**' and " \
                                      f"{sorted(NODE_PARAMETERS)}"
     assert "Traceback" not in result.stderr
+
+
+FOREIGN_CLASSES = ["scratches", "dents", "pits", "bumps", "cracks", "stains", "paint-off"]  # a user's own names
+
+
+@pytest.fixture()
+def foreign_model(tmp_path) -> Path:
+    """The shipped detector under a user's class names, as their own fine-tune would come."""
+    from inspection.paths import model_file
+
+    shipped = model_file("defect_detector.onnx")
+    if not shipped.is_file():
+        pytest.skip("no shipped detector")
+    model = tmp_path / "their_detector.onnx"
+    model.symlink_to(shipped)
+    metadata = json.loads(shipped.with_suffix(".json").read_text())
+    metadata["class_names"] = FOREIGN_CLASSES[:len(metadata["class_names"])]
+    model.with_suffix(".json").write_text(json.dumps(metadata))
+    return model
+
+
+def test_a_detector_with_foreign_classes_is_refused_before_the_demo_starts_a_node(tmp_path, capsys,
+                                                                                   foreign_model) -> None:
+    # Before: the vision node dropped every frame ("skipped a bad frame") and the demo sat out its 170 s timeout.
+    out = tmp_path / "demo"
+    code, err, seconds = _run(["demo", "--out", str(out), "--set", f"vision_node.model={foreign_model}"], capsys)
+    assert code == 1 and seconds < 15, (code, seconds, err)
+    assert "detector classes ['scratches', 'dents'" in err and "vision_node.class_map" in err, err
+    assert not out.exists() or not list(out.iterdir())  # refused before a run folder or a node
+
+
+def test_class_map_renames_a_foreign_detector_to_ours(foreign_model) -> None:
+    from inspection.records import DEFECT_CLASSES
+    from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
+
+    ours = dict(zip(FOREIGN_CLASSES, DEFECT_CLASSES))
+    mapping = ",".join(f"{theirs}={name}" for theirs, name in ours.items())
+    detector = DefectDetector.load(foreign_model, DetectorSettings(class_map=mapping, tile_size=0))
+    assert detector.class_names == [ours[name] for name in FOREIGN_CLASSES[:len(detector.class_names)]]
+    check_pipeline_model({"model": str(foreign_model), "class_map": mapping})
+    with pytest.raises(InputError, match=r"\['scratches'\]"):  # one class left unmapped is named
+        check_pipeline_model({"model": str(foreign_model), "class_map": mapping.split(",", 1)[1]})
+    with pytest.raises(InputError, match=r"\['scratchs'\] are not classes of their_detector.onnx"):
+        check_pipeline_model({"model": str(foreign_model), "class_map": "scratchs=scratch"})
+    with pytest.raises(InputError, match="expected THEIRS=OURS"):
+        check_pipeline_model({"model": str(foreign_model), "class_map": "scratches"})

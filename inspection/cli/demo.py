@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.nodes.domain_check import claim_free_domain
     from inspection.outputs import check_output_folder, new_run_folder
     from inspection.progress import progress_bar
+    from inspection.vision.detector import check_pipeline_model
 
     started = time.monotonic()
     out = check_output_folder(args.out, "--out").resolve()
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     checked = _overrides(args, out / "demo_TIME" / "part.stl")  # the run folder is made once all is checked
     for name in SIM_NODES + PIPELINE_NODES:  # fail on a bad value here, before any process starts
         load_node_params(name, params_file, checked.get(name))
+    check_pipeline_model(load_node_params("vision_node", params_file, checked.get("vision_node")))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     claim_free_domain()  # keep the demo to itself: no other graph answers its services
     run_root = new_run_folder(out, "demo")  # this run's files only: nothing of an earlier run is touched

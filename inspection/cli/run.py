@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from inspection.nodes.domain_check import domain_users, exported_domain_id
     from inspection.outputs import check_output_file, new_run_folder
+    from inspection.vision.detector import check_pipeline_model
 
     params_file = default_params_file(args.params)
     overrides = parse_overrides(args.set)
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(mesh, "--part-mesh")
     for node in nodes:  # fail on a bad value here, before any process starts
         load_node_params(node, params_file, _with_mesh(overrides, mesh or Path("part.stl"), args.sim).get(node))
+    check_pipeline_model(load_node_params("vision_node", params_file, overrides.get("vision_node")))
     domain = exported_domain_id() or 0
     running = sorted(set(domain_users(domain)) & {f"/{node}" for node in nodes})
     if running:

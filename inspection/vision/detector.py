@@ -6,7 +6,9 @@
 
 The class names and input size come from the metadata sidecar next to the model
 (``defect_detector.json``, as anomalib's metadata.json), so a model and the names it was trained
-with cannot drift apart.
+with cannot drift apart. A model trained with other names (a user's own fine-tune) is renamed with
+``class_map`` ("theirs=ours,..."); the pipeline refuses one whose classes are not all ours
+(``require_defect_classes``) at start, rather than dropping every frame whose detections it cannot record.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from inspection import paths
 from inspection.errors import InputError
-from inspection.records import Detection2D
+from inspection.records import DEFECT_CLASSES, Detection2D
 from inspection.vision.backends import Backend, OnnxBackend, UltralyticsBackend
 from inspection.vision.slicing import cut_flags, merge_detections, tile_grid
 
@@ -61,6 +63,47 @@ def resolve_model_path(model: str | Path) -> Path:
     return path
 
 
+def parse_class_map(text: str, where: str = "vision_node.class_map") -> dict[str, str]:
+    """``"scratches=scratch, paint-off=paint_loss"`` -> {"scratches": "scratch", ...}; "" -> {}."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        theirs, sep, ours = (side.strip() for side in item.partition("="))
+        if not sep or not theirs or not ours:
+            raise InputError(f"{where} {item!r}: expected THEIRS=OURS, e.g. scratches=scratch")
+        if theirs in mapping:
+            raise InputError(f"{where} {item!r}: {theirs!r} is mapped twice")
+        mapping[theirs] = ours
+    return mapping
+
+
+def model_class_names(model_path: str | Path, class_map: str = "") -> list[str]:
+    """The model's class names (from its sidecar) after ``class_map``; a mapped name the model lacks is
+    an InputError, as a typo there would otherwise leave the class unmapped."""
+    names = read_metadata(model_path)["class_names"]
+    mapping = parse_class_map(class_map)
+    strangers = [name for name in mapping if name not in names]
+    if strangers:
+        raise InputError(f"vision_node.class_map: {strangers} are not classes of {Path(model_path).name} "
+                         f"(its classes: {names})")
+    return [mapping.get(name, name) for name in names]
+
+
+def require_defect_classes(class_names: list[str], model_path: str | Path) -> None:
+    """Refuse a detector with a class that is not one of the pipeline's defect classes, naming it."""
+    unknown = [name for name in class_names if name not in DEFECT_CLASSES]
+    if unknown:
+        raise InputError(f"{model_path}: detector classes {unknown} are not defect classes of this pipeline "
+                         f"{list(DEFECT_CLASSES)}; rename them with vision_node.class_map "
+                         f"(e.g. '{unknown[0]}={DEFECT_CLASSES[0]}'), or use a model trained on these classes")
+
+
+def check_pipeline_model(params: Mapping[str, Any]) -> None:
+    """The vision_node's model exists and, after its class_map, detects only our classes: checked from
+    the sidecar alone (no model load), so `inspection demo` and `inspection run` refuse before any node starts."""
+    path = resolve_model_path(params["model"])
+    require_defect_classes(model_class_names(path, params["class_map"]), path)
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     """What the vision node runs with (``vision_node`` in config/pipeline.yaml); tile_size 0 = no slicing."""
@@ -73,13 +116,15 @@ class DetectorSettings:
     tile_batch: int = 16
     max_detections: int = 300
     device: str = "cpu"
+    class_map: str = ""  # "theirs=ours,...": the model's class names as the pipeline calls them
 
     @staticmethod
     def from_params(params: Mapping[str, Any]) -> "DetectorSettings":
         return DetectorSettings(
             confidence=params["confidence"], iou=params["iou"], tile_size=params["tile_size"],
             tile_overlap=params["tile_overlap"], full_frame_pass=params["full_frame_pass"],
-            tile_batch=params["tile_batch"], max_detections=params["max_detections"], device=params["device"])
+            tile_batch=params["tile_batch"], max_detections=params["max_detections"], device=params["device"],
+            class_map=params["class_map"])
 
 
 def as_rgb(image: np.ndarray, where: str = "image") -> np.ndarray:
@@ -102,14 +147,15 @@ class DefectDetector:
 
     @staticmethod
     def load(model: str | Path, settings: DetectorSettings | None = None) -> "DefectDetector":
-        """Pick the backend by file type; names and input size come from the sidecar."""
+        """Pick the backend by file type; names (after ``settings.class_map``) and input size come from the sidecar."""
         settings = settings or DetectorSettings()
         path = resolve_model_path(model)
         metadata = read_metadata(path)
+        class_names = model_class_names(path, settings.class_map)
         backend_type = OnnxBackend if path.suffix == ".onnx" else UltralyticsBackend
         backend = backend_type(path, metadata["imgsz"], settings.confidence, settings.iou,
                                settings.max_detections, settings.device)
-        return DefectDetector(backend, metadata["class_names"], settings)
+        return DefectDetector(backend, class_names, settings)
 
     def detect(self, image_rgb: np.ndarray, view_id: str = "") -> list[Detection2D]:
         return self.detect_batch([image_rgb], [view_id])[0]
