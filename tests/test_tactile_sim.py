@@ -65,9 +65,10 @@ def _digest(folder) -> str:
 
 
 def test_dataset_is_byte_identical_per_seed_and_covers_every_class(tmp_path):
-    write_dataset(tmp_path / "a", 12, 5, CONFIG, progress=False)
-    write_dataset(tmp_path / "b", 12, 5, CONFIG, progress=False)
-    write_dataset(tmp_path / "c", 12, 6, CONFIG, progress=False)
+    frames = 2 * len(TACTILE_CLASSES)  # two balanced blocks
+    write_dataset(tmp_path / "a", frames, 5, CONFIG, progress=False)
+    write_dataset(tmp_path / "b", frames, 5, CONFIG, progress=False)
+    write_dataset(tmp_path / "c", frames, 6, CONFIG, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
     dataset = TactileDataset(tmp_path / "a")
@@ -97,8 +98,10 @@ def test_label_pose_is_the_pressed_pose_and_places_the_defect(tmp_path):
         pose = np.array(label["sensor_to_part"])
         if label["class_name"] == "none" or label["surface"]["radius_mm"] is not None:
             continue
-        # Flat part, surface at z = 0: the pressed gel plane sits the press depth inside it.
-        assert pose[2, 3] == pytest.approx(-label["press_depth_mm"] * 1e-3, abs=1e-6)
+        # Flat part, surface at z = 0: the pressed gel plane sits the press depth inside it, counted from
+        # first touch, which is a bump's top.
+        raised_mm = label["defects"][0]["depth_mm"] if label["defects"][0]["raised"] else 0.0
+        assert pose[2, 3] == pytest.approx((raised_mm - label["press_depth_mm"]) * 1e-3, abs=1e-6)
     for i in range(len(dataset)):
         label = dataset.label(i)
         if label["class_name"] in ("none", "scratch", "crack"):

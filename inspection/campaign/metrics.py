@@ -14,7 +14,11 @@ import math
 import statistics
 from typing import Any, Callable
 
-from inspection.records import DEFECT_CLASSES
+from inspection.records import DEFECT_CLASSES, OPTICAL_CLASSES
+
+# Classes whose true depth touch cannot measure: optical ones have none, and the gel bridges a fastener
+# hole (its reported depth is only how far the gel sags), so they stay out of the depth error.
+DEPTH_NOT_FELT = OPTICAL_CLASSES + ("missing_fastener",)
 
 # Longest extent (mm) of the size buckets: pits, small dents and bumps, larger ones, long scratches and stains.
 SIZE_BUCKETS_MM: tuple[tuple[str, float, float], ...] = (
@@ -60,7 +64,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     vision_only_found = sum(len(r["vision_only_truth"]) for r in records)
     depth_errors = [abs(p["depth_mm"] - r["truth"][p["truth"]]["depth_mm"]) for r in records for p in r["final"]
                     if p["depth_mm"] is not None and p["truth"] is not None
-                    and r["truth"][p["truth"]]["class_name"] not in ("stain", "paint_loss")]
+                    and r["truth"][p["truth"]]["class_name"] not in DEPTH_NOT_FELT]
     presses = sum(r["planned_presses"] for r in records)
     full_presses = sum(r["full_coverage_presses"] for r in records)
     with_full_plan = [r for r in records if r["full_coverage_cycle_time_s"] is not None]

@@ -11,7 +11,8 @@ from typing import Any
 
 from inspection.fusion.fuse import FusionConfig, FusionResult, fuse
 from inspection.fusion.scoring import TruthDefect, match
-from inspection.records import DefectHypothesis, InspectionReport, ReportSummary, TactileFinding, Verdict
+from inspection.records import (OPTICAL_CLASSES, DefectHypothesis, InspectionReport, ReportSummary, TactileFinding,
+                                Verdict)
 
 
 @dataclass
@@ -38,7 +39,7 @@ def _judge_from(verdicts: dict[str, Verdict]):
             return rejected[0]
         if judged:
             return judged[0]
-        if defect.class_name in ("stain", "paint_loss"):
+        if defect.class_name in OPTICAL_CLASSES:
             return Verdict(False, f"{defect.class_name}: optical defect, refinish or clean before release")
         return Verdict(False, "not measured by touch: manual check required")
 

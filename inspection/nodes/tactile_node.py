@@ -63,6 +63,9 @@ class TactileNode(Node):
         self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
                                    self.params["acceptance_file"] or None, self.params["device"],
                                    self.params["reference_file"] or None)
+        if self.stage.classifier.missing_classes:
+            self.get_logger().warning(f"classifier {self.params['classifier']} never says "
+                                      f"{list(self.stage.classifier.missing_classes)}: trained before those classes")
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.planned: list[tuple[str, np.ndarray]] = []

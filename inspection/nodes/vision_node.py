@@ -62,6 +62,9 @@ class VisionNode(Node):
         if not self.params["part_mesh"]:
             raise InputError("parameter part_mesh: the part mesh (part frame, metres) is needed to localise defects")
         self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]))
+        if self.stage.classes_never_detected:
+            self.get_logger().warning(f"detector {self.params['model']} never finds "
+                                      f"{list(self.stage.classes_never_detected)}: trained before those classes")
         self.camera_info: CameraInfo | None = None
         self.hypotheses: list[DefectHypothesis] = []
         self.frames = 0

@@ -4,9 +4,13 @@
 A defect is placed at ``center`` on the nominal surface, with outward ``normal`` and its long axis
 along ``tangent``. Local coordinates are ``s`` (along ``tangent``) and ``t`` (along
 ``normal x tangent``), in metres. ``height_at`` returns the offset along the normal: negative where
-material is missing (scratch, dent, pit, crack), positive where it is raised (bump). The camera
-renderer perturbs normals with it and the tactile simulator presses the gel into it, so both stages
-see the same defect.
+material is missing (scratch, dent, pit, crack, missing fastener), positive where it is raised (bump).
+The camera renderer perturbs normals with it and the tactile simulator presses the gel into it, so both
+stages see the same defect.
+
+A missing fastener is a rivet hole without its head: a round hole deeper than the gel can follow (the
+membrane bridges it and is felt by its rim) and dark to the camera (little light reaches its bottom),
+so it is the one geometric class that also has an optical change.
 """
 from __future__ import annotations
 
@@ -29,7 +33,10 @@ SIZE_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[flo
     "crack": ((0.004, 0.030), (0.00008, 0.0002), (0.00005, 0.0005)),
     "stain": ((0.005, 0.040), (0.004, 0.030), (0.0, 0.0)),
     "paint_loss": ((0.003, 0.025), (0.003, 0.020), (0.0, 0.0)),
+    # Shank holes of 1/8 to 3/16 inch rivets and screws, through a 1-2 mm skin into the structure below.
+    "missing_fastener": ((0.003, 0.005), (0.003, 0.005), (0.001, 0.003)),
 }
+HOLE_EDGE_M = 1.5e-4  # a drilled hole's edge break: the wall drops over this width, not in a step
 # Primer showing through lost paint is yellow-green; stains darken and tint.
 PRIMER_RGB = (0.72, 0.78, 0.45)
 
@@ -79,6 +86,16 @@ class Defect:
         return self.class_name in GEOMETRIC_CLASSES
 
     @property
+    def is_hole(self) -> bool:
+        """A hole deeper than the gel can follow and dark to the camera (a missing fastener)."""
+        return self.class_name == "missing_fastener"
+
+    @property
+    def has_optical_change(self) -> bool:
+        """Whether the camera sees an albedo/gloss change: optical classes and the dark inside of a hole."""
+        return not self.is_geometric or self.is_hole
+
+    @property
     def support_radius_m(self) -> float:
         """Radius around ``center`` outside which the defect changes nothing."""
         wander = sum(abs(a) for a, _, _ in self.wander)
@@ -111,10 +128,20 @@ class Defect:
             across = np.clip(1.0 - np.abs(t - centre_line) / half_w, 0.0, None)
             along = np.clip((half_l - np.abs(s)) / (0.3 * half_l), 0.0, 1.0)
             return -self.depth_m * across * along
+        if self.is_hole:
+            return -self.depth_m * self._hole_mask(s, t)
         return np.zeros(np.broadcast(s, t).shape)  # optical defects cannot be felt
 
+    def _hole_mask(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """1 inside the hole, 0 outside, falling across the edge break at its rim."""
+        radius = self.length_m / 2
+        return np.clip((radius - np.sqrt(s * s + t * t)) / HOLE_EDGE_M, 0.0, 1.0)
+
     def optical_mask(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """0..1 weight of the albedo/gloss change (soft-edged ellipse); zero for geometric classes."""
+        """0..1 weight of the albedo/gloss change (soft-edged ellipse, or a hole's inside); zero for the
+        other geometric classes."""
+        if self.is_hole:
+            return self._hole_mask(s, t)
         if self.is_geometric:
             return np.zeros(np.broadcast(s, t).shape)
         r = np.sqrt((s / (self.length_m / 2)) ** 2 + (t / (self.width_m / 2)) ** 2)
@@ -168,6 +195,8 @@ def random_defect(
     width = float(np.exp(rng.uniform(np.log(w_lo), np.log(w_hi))))
     if class_name in ("dent", "bump", "pit"):
         width = float(np.clip(length * rng.uniform(0.6, 1.0), w_lo, w_hi))  # near-round
+    elif class_name == "missing_fastener":
+        width = length  # a drilled hole is round
     depth = float(np.exp(rng.uniform(np.log(d_lo), np.log(d_hi)))) if d_hi > 0 else 0.0
     if class_name in ("dent", "bump"):
         depth = min(depth, 0.08 * width)  # a 3 mm dent is not 1 mm deep: keep slopes physical
@@ -183,6 +212,9 @@ def random_defect(
         gloss = rng.uniform(0.3, 0.8)
     elif class_name == "paint_loss":
         albedo, gloss = PRIMER_RGB, rng.uniform(0.2, 0.5)
+    elif class_name == "missing_fastener":  # the shadowed inside of the hole: dark, matt, slightly warm (primer)
+        shade = rng.uniform(0.04, 0.15)
+        albedo, gloss = (shade * 1.05, shade, shade * 0.9), 0.1
     elif class_name == "crack":
         wander = tuple(
             (float(rng.uniform(0.1, 0.4) * width * 4), float(rng.uniform(200, 900)), float(rng.uniform(0, 2 * np.pi)))

@@ -285,7 +285,7 @@ def _defect_fields(defect: Defect, points: np.ndarray) -> tuple[np.ndarray, np.n
         ds = (defect.profile(s + e, t) - defect.profile(s - e, t)) / (2 * e)
         dt = (defect.profile(s, t + e) - defect.profile(s, t - e)) / (2 * e)
         slope = ds[..., None] * tangent + dt[..., None] * bitangent
-        return height, slope, np.zeros_like(s)
+        return height, slope, defect.optical_mask(s, t)  # zero but for a hole's dark inside
     return np.zeros_like(s), np.zeros(s.shape + (3,)), defect.optical_mask(s, t)
 
 
@@ -308,7 +308,7 @@ def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surf
         where = np.searchsorted(union, support)
         height, slope, mask = _defect_fields(defect, sub.points[where])
         total_slope[where] += slope
-        if not defect.is_geometric:
+        if defect.has_optical_change:
             albedo_mix[where], gloss[where] = _apply_optical(defect, finish, albedo_mix[where], gloss[where], mask)
         in_footprint = (np.abs(height) > FOOTPRINT_HEIGHT_FRACTION * max(defect.depth_m, 1e-9)) | (
             mask > FOOTPRINT_MASK_LEVEL)
@@ -330,7 +330,7 @@ def _defect_effects(defects: list[Defect], camera: Camera, hit: np.ndarray, surf
             delta = combined[where]
         else:
             albedo_one, gloss_one = np.ones(mask.shape + (3,)), np.ones(mask.shape)
-            if not defect.is_geometric:
+            if defect.has_optical_change:
                 albedo_one, gloss_one = _apply_optical(defect, finish, albedo_one, gloss_one, mask)
             alone = shade(sub.take(where), finish, illumination, base.take(where), slope, albedo_one, gloss_one)
             delta = alone.mean(axis=1) - clean[where]

@@ -1,7 +1,8 @@
 """A part, its surface finish and its defects: the ground truth every simulated stage is scored against.
 
-Defects come from ``random_defect`` (all seven classes), 3-12 per part, spread by area with some
-clustered (real damage often comes in groups: a dropped tool leaves dents and scratches together).
+Defects come from ``random_defect`` (all eight classes), 3-12 per part, spread by area with some
+clustered (real damage often comes in groups: a dropped tool leaves dents and scratches together); a
+missing fastener only at one of the finish's rivets, so only on riveted parts.
 Some are meant to be hard for the camera: scratches laid along the machining grain, and the
 log-uniform depth draw gives many dents only tens of micrometres deep. Which ones the camera really
 sees is measured by the renderer, per view, and stored beside the ground truth.
@@ -26,6 +27,7 @@ FINISH_KINDS = ("painted", "bare", "composite")
 FINISH_PROBABILITIES = (0.55, 0.3, 0.15)
 _CLUSTER_PROBABILITY = 0.3
 _ALONG_GRAIN_PROBABILITY = 0.4
+_EDGE_MARGIN_M = 0.04  # defects keep this far from the part's edges
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,22 @@ def random_scene(rng: np.random.Generator, part: Part | None = None,
     """A random part (unless given), finish and 3-12 defects of all classes, some clustered."""
     part = part or random_part(rng)
     finish = Finish.random(rng, float(np.max(np.abs(part.vertices[:, 1]))))
-    classes = [c for c in DEFECT_CLASSES if finish.kind == "painted" or c != "paint_loss"]
+    parametric = part.vertex_uv is not None
+    rivets = rivet_sites(part, finish, _EDGE_MARGIN_M) if parametric else []
+    classes = [c for c in DEFECT_CLASSES if (finish.kind == "painted" or c != "paint_loss")
+               and (rivets or c != "missing_fastener")]  # a fastener can only be missing where there are rivets
     count = int(rng.integers(count_range[0], count_range[1] + 1))
     defects: list[Defect] = []
     anchors: list[tuple[float, float]] = []
-    parametric = part.vertex_uv is not None
     for index in range(count):
         class_name = str(rng.choice(classes))
+        if class_name == "missing_fastener":
+            u, v = rivets.pop(int(rng.integers(len(rivets))))
+            if not rivets:
+                classes.remove("missing_fastener")
+            anchors.append((u, v))
+            defects.append(_missing_fastener(rng, part, finish, f"d{index:02d}", u, v))
+            continue
         if parametric:
             u, v = _place(rng, part, anchors)
             anchors.append((u, v))
@@ -145,10 +156,44 @@ def random_scene(rng: np.random.Generator, part: Part | None = None,
     return Scene(part, finish, defects)
 
 
+def rivet_sites(part: Part, finish: Finish, margin_m: float) -> list[tuple[float, float]]:
+    """Surface coordinates (u, v) of every rivet the finish draws on a parametric part, at least
+    ``margin_m`` from its edges. Rivets sit at part-frame x = offset + k * pitch along rows at y (see
+    ``inspection.sim.shading``); the part's cross-section and u-curvature turn (x, y) back into (u, v)."""
+    if part.section is None or not finish.rivet_rows:
+        return []
+    length, width = part.uv_extent
+    section, k_u = part.section, float(part.params["curvature_u"])
+    reach = length / 2 + finish.rivet_pitch_m
+    sites = []
+    for row, y in enumerate(finish.rivet_rows):
+        v = float(np.interp(y, section.side, section.v))  # side grows with v: the cross-section never turns back
+        if abs(v) > width / 2 - margin_m:
+            continue
+        _, drop, _ = section.at(np.array([v]))
+        offset = 0.5 * finish.rivet_pitch_m * (row % 2)
+        for x in np.arange(offset - np.ceil(reach / finish.rivet_pitch_m) * finish.rivet_pitch_m, reach,
+                           finish.rivet_pitch_m):
+            # x = sin(k u) (1 / k + drop) on a part curved along u, else x = u.
+            u = float(x) if k_u == 0.0 else float(np.arcsin(np.clip(x / (1.0 / k_u + drop[0]), -1, 1)) / k_u)
+            if abs(u) <= length / 2 - margin_m:
+                sites.append((u, v))
+    return sites
+
+
+def _missing_fastener(rng: np.random.Generator, part: Part, finish: Finish, defect_id: str,
+                      u: float, v: float) -> Defect:
+    """A rivet hole without its head at rivet (u, v); the hole stays inside the head's countersink ring."""
+    point, normal, tangent = part.surface(np.array([u]), np.array([v]))
+    defect = random_defect(rng, "missing_fastener", defect_id, point[0], normal[0], tangent[0])
+    diameter = min(defect.length_m, 1.6 * finish.rivet_radius_m)
+    return replace(defect, length_m=diameter, width_m=diameter)
+
+
 def _place(rng: np.random.Generator, part: Part, anchors: list[tuple[float, float]]) -> tuple[float, float]:
     """Surface coordinates for the next defect: near an earlier one sometimes, else uniform by area."""
     length, width = part.uv_extent
-    margin = 0.04
+    margin = _EDGE_MARGIN_M
     if anchors and rng.uniform() < _CLUSTER_PROBABILITY:
         u0, v0 = anchors[int(rng.integers(len(anchors)))]
         distance, angle = rng.uniform(0.01, 0.04), rng.uniform(0, 2 * np.pi)

@@ -92,7 +92,8 @@ def sample_scene(rng: np.random.Generator, class_name: str, config: TactileConfi
             centre = rng.uniform(-spread, spread) * axis + rng.uniform(-spread, spread) * across
             defect = _fit_under_gel(random_defect(rng, class_name, "d0", centre, normal, axis))
             defects.append(defect)
-            press = max(press, min(defect.depth_m + 0.0002, 0.0018))
+            if not defect.is_hole:  # press past a shallow defect's bottom; no press reaches a hole's
+                press = max(press, min(defect.depth_m + 0.0002, 0.0018))
         scene = PressScene(class_name, surface, pose, press, drift, contrast, defects)
         frame = render_scene(scene, config, rng, optics)
         if class_name == "none" or frame.defects[0]["contact_fraction"] >= 0.6:

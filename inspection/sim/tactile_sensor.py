@@ -29,6 +29,7 @@ from inspection.sim.defects import Defect
 from inspection.sim.tactile_optics import SensorOptics
 
 NO_CONTACT_GAP_M = 0.01  # gap used where the surface is out of reach (e.g. beyond a ball's rim)
+HOLE_RIM_M = 3e-4  # how far around a hole its rim is judged touched (the gel bridges the hole itself)
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,17 @@ class TactileSimulator:
 
 
 def defect_label(defect: Defect, height_m: np.ndarray, contact: np.ndarray, pixel_m: float) -> dict[str, Any]:
-    """Ground truth of one defect under the gel: class, nominal size (mm), where it shows, how much touches."""
+    """Ground truth of one defect under the gel: class, nominal size (mm), where it shows, how much touches
+    (for a hole, how much of its rim: the gel cannot reach inside it)."""
     footprint = np.abs(height_m) > 0.1 * max(defect.depth_m, 1e-9)
     rows, cols = np.nonzero(footprint)
-    touching = float((footprint & contact).sum() / max(footprint.sum(), 1))
+    felt = footprint
+    if defect.is_hole:  # the gel bridges a hole and feels it by its rim: the ring just outside it
+        rim_px = max(1, int(round(HOLE_RIM_M / pixel_m)))
+        grown = cv2.dilate(footprint.astype(np.uint8), cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * rim_px + 1, 2 * rim_px + 1))).astype(bool)
+        felt = grown & ~footprint
+    touching = float((felt & contact).sum() / max(felt.sum(), 1))
     record: dict[str, Any] = {
         "class_name": defect.class_name,
         "depth_mm": round(defect.depth_m * 1e3, 6),

@@ -94,8 +94,10 @@ class TactileClassifier:
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"{sidecar}: unreadable classifier metadata ({exc})") from exc
         self.classes = tuple(self.meta.get("classes", TACTILE_CLASSES))
-        if self.classes != TACTILE_CLASSES:
-            raise InputError(f"{sidecar}: classes {list(self.classes)} differ from {list(TACTILE_CLASSES)}")
+        unknown = [name for name in self.classes if name not in TACTILE_CLASSES]
+        if unknown or len(set(self.classes)) != len(self.classes):
+            raise InputError(f"{sidecar}: classes {list(self.classes)} must be distinct names from "
+                             f"{list(TACTILE_CLASSES)} (unknown: {unknown})")
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is not our weights
@@ -107,6 +109,11 @@ class TactileClassifier:
             raise InputError(f"{path}: weights do not fit the tactile classifier ({exc})") from exc
         self.network.to(device).eval()
         self.device = device
+
+    @property
+    def missing_classes(self) -> tuple[str, ...]:
+        """Our classes this model never says: it was trained before they were added (e.g. missing_fastener)."""
+        return tuple(name for name in TACTILE_CLASSES if name not in self.classes)
 
     def predict_batch(self, inputs: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) for network inputs (N, 4, H, W)."""

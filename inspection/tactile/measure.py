@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 
 from inspection.errors import InputError
 from inspection.records import TactileFinding
@@ -24,6 +25,9 @@ EXTENT_ABOVE_CUT: dict[str, tuple[float, float]] = {
     "pit": (1 - CUT_FRACTION ** (2 / 3),) * 2,
     "scratch": (math.sqrt(1 - CUT_FRACTION), 1 - 0.2 * CUT_FRACTION),
     "crack": (1 - CUT_FRACTION, 1 - 0.3 * CUT_FRACTION),
+    # The gel bridges a fastener hole and sags into it by a nearly even amount (flat-bottomed), so the
+    # cut finds its edge; its depth here is only how far the gel sags, a lower bound of the hole's.
+    "missing_fastener": (1.0, 1.0),
 }
 
 
@@ -99,7 +103,9 @@ def surface_residual(reconstruction: Reconstruction) -> np.ndarray:
     # The gel is pushed in as far as the surface reaches towards the sensor: indentation is surface height.
     surface = reconstruction.height_mm
     residual = surface - fit_surface(surface, inner)
-    return np.where(touching, residual, 0.0).astype(np.float32)
+    # A hole inside the contact (a missing fastener) is surface too: the gel bridges it, not touching its bottom.
+    bridged = binary_fill_holes(touching)
+    return np.where(bridged, residual, 0.0).astype(np.float32)
 
 
 def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.ndarray | None = None) -> Measurement:

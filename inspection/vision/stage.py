@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from inspection.geometry.surface import PartSurface
-from inspection.records import DefectHypothesis, Detection2D, ScanRegion
+from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 
@@ -33,6 +33,11 @@ class StageOne:
     def from_params(params: Mapping[str, Any], surface: PartSurface) -> "StageOne":
         detector = DefectDetector.load(params["model"], DetectorSettings.from_params(params))
         return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"])
+
+    @property
+    def classes_never_detected(self) -> tuple[str, ...]:
+        """Our defect classes the detector has no output for: it was trained before they were added."""
+        return tuple(name for name in DEFECT_CLASSES if name not in self.detector.class_names)
 
     def inspect(self, frames: list[np.ndarray], views: list[CameraView]) -> StageOneResult:
         """Detect in every frame (tiles of all frames batched together), localise, merge across views."""
