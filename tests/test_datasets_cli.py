@@ -56,3 +56,28 @@ def test_convert_to_yolo_then_coco(tmp_path: Path) -> None:
     assert files == ["instances_train.json", "instances_val.json"]
     again = run_cli("data", "convert", "--dataset", str(root), "--to", "coco", "--out", str(tmp_path / "coco"))
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_real_dataset_names_map_onto_our_classes(tmp_path: Path) -> None:
+    """The aircraft-skin photographs' names (``paint-off``, ``missing-head``) become ours with ``--map``."""
+    from inspection.datasets import load_dataset
+    from inspection.records import DEFECT_CLASSES
+
+    root = tmp_path / "skin"
+    write_text(root / "data.yaml", "path: .\ntrain: train/images\nval: valid/images\n"
+                                   "names: ['crack', 'dent', 'missing-head', 'paint-off', 'scratch']\n")
+    for split, name, lines in [("train", "a", ["2 0.5 0.5 0.1 0.1", "3 0.2 0.2 0.2 0.2"]),
+                               ("train", "b", ["0 0.3 0.6 0.4 0.05"]), ("valid", "c", ["2 0.7 0.3 0.08 0.08"])]:
+        write_image(root / split / "images" / f"{name}.jpg", 160, 120)
+        write_text(root / split / "labels" / f"{name}.txt", "\n".join(lines) + "\n")
+    renaming = "paint-off=paint_loss,missing-head=missing_fastener"
+    stats = run_cli("data", "stats", "--dataset", str(root), "--map", renaming, "--json", str(tmp_path / "s.json"))
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["classes"] == {
+        "crack": 1, "dent": 0, "missing_fastener": 2, "paint_loss": 1, "scratch": 0}
+    converted = run_cli("data", "convert", "--dataset", str(root), "--map", renaming, "--to", "yolo",
+                        "--out", str(tmp_path / "ours"))
+    assert converted.returncode == 0, converted.stderr
+    dataset = load_dataset(tmp_path / "ours")
+    named = {box.class_name for image in dataset.images for box in image.boxes}
+    assert named == {"crack", "missing_fastener", "paint_loss"} and named <= set(DEFECT_CLASSES)
