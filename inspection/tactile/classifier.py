@@ -1,5 +1,5 @@
 """Stage II classifier: a small CNN on the background-normalised colour difference plus the height
-residual from the local surface -> {none, scratch, dent, pit, bump, crack} with a confidence.
+residual from the local surface -> one of TACTILE_CLASSES (none or a felt defect class) with a confidence.
 
 Inputs are (4, 120, 160): the three difference channels / DIFF_SCALE and the residual (mm) * HEIGHT_SCALE,
 both area-averaged to half resolution. Weights are a plain state_dict (``torch.load(weights_only=True)``)
