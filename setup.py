@@ -44,7 +44,7 @@ setup(
     version="0.1.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
     include_package_data=True,
-    package_data={PACKAGE: ["py.typed"]},
+    package_data={PACKAGE: ["py.typed", "vision/model_configs/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -20,30 +20,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confidence", type=float, help="override vision_node.confidence (operating threshold)")
     parser.add_argument("--record", action="store_true",
                         help="store the result in the model's metadata sidecar and model card")
-
-
-def _class_map(text: str) -> dict[str, str]:
-    from inspection.errors import InputError
-
-    mapping = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        old, sep, new = item.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise InputError(f"--map {item!r}: expected OLD=NEW")
-        mapping[old.strip()] = new.strip()
-    return mapping
+    parser.add_argument("--choose-confidence", action="store_true",
+                        help="choose the operating confidence (best F1) on this dataset's val split and store it "
+                             "as recommended.confidence in the model's sidecar; needs --split val")
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
 
     from inspection.atomic import write_json_atomic
+    from inspection.cli.class_map import parse_class_map
     from inspection.config import load_node_params
+    from inspection.errors import InputError
     from inspection.outputs import check_output_file
     from inspection.vision.detector import DefectDetector, DetectorSettings, resolve_model_path
-    from inspection.vision.evaluation import evaluate_detector, write_plots
+    from inspection.vision.evaluation import choose_confidence, evaluate_detector, write_plots
 
     check_output_file(args.json, "--json")  # before the evaluation, not after it
+    if args.choose_confidence and (args.split or "").lower() not in ("val", "valid", "validation"):
+        raise InputError("--choose-confidence: needs --split val (the confidence is chosen on validation data, "
+                         "never on test data)")
+    class_map = parse_class_map(args.map)
     overrides = {k: v for k, v in (("tile_size", args.tile_size), ("confidence", args.confidence)) if v is not None}
     if args.full_frame_pass:
         overrides["full_frame_pass"] = args.full_frame_pass == "on"
@@ -63,11 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
     result = evaluate_detector(detector, args.dataset, deployed.confidence, dataset_format=args.format,
                                split=args.split,
-                               class_map=_class_map(args.map), agnostic=args.agnostic,
+                               class_map=class_map, agnostic=args.agnostic,
                                map_confidence=map_confidence, progress=progress)
     bar.close()
     result["model"] = str(model)
     result["settings"] = asdict(deployed)
+    if args.choose_confidence:
+        result["chosen_confidence"] = choose_confidence(result["operating_points"])
     result["plots"] = write_plots(result, args.json, f"{model.name} on {args.dataset.name}")
     write_json_atomic(args.json, result)
     print(f"{result['images']} images, {result['truths']} defects: precision {result['precision'] or 0:.3f} "
@@ -80,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
     print("  confidence -> precision / recall: " + ", ".join(
         f"{p['confidence']:g}: {p['precision'] or 0:.2f}/{p['recall'] or 0:.2f}" for p in result["operating_points"]))
     print(f"wrote {args.json} and {', '.join(result['plots'])}")
+    if args.choose_confidence:
+        from inspection.vision.model_card import record_confidence
+
+        chosen = result["chosen_confidence"]
+        record_confidence(model, chosen, result)
+        print(f"chose confidence {chosen['confidence']:g} ({chosen['criterion']}: precision "
+              f"{chosen['precision'] or 0:.3f}, recall {chosen['recall'] or 0:.3f}); stored as recommended.confidence "
+              f"in {model.with_suffix('.json')}")
     if args.record:
         from inspection.vision.model_card import record_evaluation
 

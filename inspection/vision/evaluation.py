@@ -24,7 +24,7 @@ from inspection.vision.detector import DefectDetector
 
 AGNOSTIC_CLASS = "defect"
 # Confidence thresholds at which precision and recall are also reported, to choose the operating point.
-OPERATING_POINTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+OPERATING_POINTS = tuple(round(0.05 * step, 2) for step in range(1, 19))  # 0.05 ... 0.9
 # Edges (pixels, square root of the box area) of the size bins defect recall is reported in.
 SIZE_BINS_PX = (0.0, 8.0, 16.0, 32.0, 96.0, math.inf)
 
@@ -59,6 +59,31 @@ def recall_by_size(predictions: list[list[tuple]], truths: list[tuple[Box, ...]]
             counts[_size_label(box)][0] += int(found)
             counts[_size_label(box)][1] += 1
     return {label: {"truths": n, "detected": k, "recall": k / n} for label, (k, n) in counts.items() if n}
+
+
+def choose_confidence(operating_points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The operating point with the best F1 (harmonic mean of precision and recall; the higher confidence on
+    a tie): a detector that finds defects without crying wolf. Call it on validation results only."""
+    def f1(point: dict[str, Any]) -> float:
+        p, r = point["precision"] or 0.0, point["recall"] or 0.0
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    best = max(operating_points, key=lambda point: (f1(point), point["confidence"]))
+    return {**best, "f1": f1(best), "criterion": "best F1 over confidences " +
+            f"{operating_points[0]['confidence']:g}-{operating_points[-1]['confidence']:g}"}
+
+
+def agnostic_rows(rows: np.ndarray, iou: float) -> np.ndarray:
+    """One box per defect whatever its class: the deployed (class-aware) detector may call one defect both a
+    dent and a crack, which class-agnostic scoring would count as a false positive. Greedy NMS over all
+    classes at the detector's own IoU, as Ultralytics' ``agnostic_nms``."""
+    from inspection.vision.slicing import merge_detections
+
+    if len(rows) == 0:
+        return rows
+    flat = rows.copy()
+    flat[:, 5] = 0
+    return merge_detections(flat, np.zeros(len(flat), dtype=bool), iou, max_det=len(flat))
 
 
 def _agnostic(dataset: Dataset) -> Dataset:
@@ -116,6 +141,8 @@ def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_co
     for start in range(0, len(records), batch_images):
         chunk = records[start:start + batch_images]
         for rows in detector.detect_arrays([read_rgb(image.path) for image in chunk]):
+            if agnostic:
+                rows = agnostic_rows(rows, detector.settings.iou)
             names = [AGNOSTIC_CLASS if agnostic else detector.class_names[int(c)] for c in rows[:, 5]]
             predictions.append([(name, float(r[4]), *map(float, r[:4])) for name, r in zip(names, rows)])
         if progress:

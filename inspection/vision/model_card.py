@@ -41,7 +41,57 @@ def _fine_tuned_from(initial: dict[str, Any]) -> str:
     earlier = initial.get("training") or {}
     history = (f": itself {earlier.get('epochs')} epochs on `{earlier.get('dataset')}`, seed {earlier.get('seed')}"
                if earlier else "")
-    return f"- fine-tuned from `{initial['path']}` (sha256 {initial['sha256'][:12]}){history}"
+    return f"- started from `{initial['path']}` (sha256 {initial['sha256'][:12]}){history}"
+
+
+def _source_lines(sources: list[dict[str, Any]]) -> list[str]:
+    """One block per training dataset: its figures, renaming, weight, maker or credit, and its own val."""
+    lines = ["| source | images | boxes | splits | class map | weight | training images per epoch |",
+             "| --- | ---: | ---: | --- | --- | ---: | ---: |"]
+    for source in sources:
+        stats = source["stats"]
+        renamed = ", ".join(f"{old}={new}" for old, new in source.get("class_map", {}).items()) or "-"
+        lines.append(f"| `{source['path']}` | {stats['images']} | {stats['boxes']} | {stats['splits']} | {renamed} | "
+                     f"{source['weight']:g} | {source['train_images_per_epoch']} |")
+    lines.append("")
+    for source in sources:
+        lines.append(f"- `{source['label']}` boxes per class: {source['stats']['classes']}")
+        if source.get("generator"):
+            lines.append(f"  made by `{source['generator']}`")
+        if source.get("credit"):
+            lines.append(f"  credit: {source['credit']}")
+    if len(sources) > 1:
+        lines += ["", "Weights: each source's weight is how many times each of its training images is seen per "
+                  "epoch (copies are hard links), so that the larger source does not decide alone what the "
+                  "network learns; the mix is in the table above."]
+    return lines + [""]
+
+
+def _val_line(name: str, val: dict[str, Any]) -> str:
+    return (f"- {name}: precision {_fmt(val.get('precision'))}, recall {_fmt(val.get('recall'))}, "
+            f"mAP50 {_fmt(val.get('map50'))}, mAP50-95 {_fmt(val.get('map50_95'))}")
+
+
+def _limits(metadata: dict[str, Any]) -> list[str]:
+    sources = metadata["training"].get("sources") or []
+    simulated = [bool(source.get("generator")) for source in sources] or [True]
+    lines = ["## Limits and settings", ""]
+    if all(simulated):
+        lines += ["- Trained on simulated images only (see the data). On real parts expect lower figures until it is",
+                  "  fine-tuned on labelled photographs (`inspection train vision --dataset YOUR_DATA`)."]
+    elif any(simulated):
+        lines += ["- Trained on labelled photographs and simulated cell frames together (see the data)."]
+    else:
+        lines += ["- Trained on labelled photographs only (see the data): the cell's own frames are unseen."]
+    lines += [
+        f"- The cell's frames (1920x1080 and larger, defects a few pixels across): sliced inference with tiles of "
+        f"{metadata['imgsz']} px, 20% overlap and a full-frame pass (the `vision_node` section of "
+        "config/pipeline.yaml).",
+        f"- Photographs framed on the defects (such as 640x640 hand-held shots): `--tile-size 0`, the whole image "
+        f"shrunk to {metadata['imgsz']} px: slicing a close-up cuts its defects into pieces.",
+        "",
+    ]
+    return lines
 
 
 def render_model_card(metadata: dict[str, Any]) -> str:
@@ -49,6 +99,7 @@ def render_model_card(metadata: dict[str, Any]) -> str:
     stats = training["dataset_stats"]
     val = metadata.get("val_metrics", {})
     on_gpu = training.get("cuda")
+    sources = training.get("sources") or []
     lines = [
         "# Stage I defect detector",
         "",
@@ -64,41 +115,50 @@ def render_model_card(metadata: dict[str, Any]) -> str:
         "",
         "## Training",
         "",
-        f"- data: `{training['dataset']}`: {stats['images']} images, {stats['boxes']} boxes, splits {stats['splits']}",
-        *([f"- data made by `{training['dataset_generator']}`"] if training.get("dataset_generator") else []),
-        f"- boxes per class: {stats['classes']}",
+    ]
+    if sources:
+        lines += _source_lines(sources)
+    else:  # a model written before several datasets could be mixed
+        lines += [f"- data: `{training['dataset']}`: {stats['images']} images, {stats['boxes']} boxes, "
+                  f"splits {stats['splits']}",
+                  *([f"- data made by `{training['dataset_generator']}`"] if training.get("dataset_generator") else []),
+                  f"- boxes per class: {stats['classes']}"]
+    lines += [
         *([_fine_tuned_from(training["initial_weights"])] if training.get("initial_weights") else []),
         f"- epochs {training['epochs']}, image size {metadata['imgsz']}, batch {training['batch']}, "
-        f"seed {training['seed']}, {training['duration_s'] / 60:.1f} min",
+        f"seed {training['seed']}, {training['duration_s'] / 60:.1f} min"
+        + (f", {training['fraction']:g} of the images" if training.get("fraction", 1.0) != 1.0 else ""),
+        *([f"- augmentation: Ultralytics' defaults plus {training['augmentation']}"] if training.get("augmentation")
+          else []),
         f"- device: {on_gpu or 'CPU'} ({training['host']}); Ultralytics {training['ultralytics']}, "
         f"torch {training['torch']}",
     ]
     if not on_gpu:
-        lines.append("- trained on CPU: no GPU was available to this run. `inspection train vision --device 0` "
-                     "trains on CUDA when one is present (more epochs and imgsz 640 fit a GPU budget).")
+        lines.append("- trained on CPU: no GPU was available to this run. `tools/train_gpu.sh` trains the shipped "
+                     "model on one CUDA GPU (`--device 0`).")
     lines += [
         "",
-        "## Validation during training (Ultralytics, whole tiles, no slicing)",
+        "## Validation during training (Ultralytics, whole images at the input size, no slicing)",
         "",
-        f"Precision {_fmt(val.get('precision'))}, recall {_fmt(val.get('recall'))}, mAP50 {_fmt(val.get('map50'))}, "
-        f"mAP50-95 {_fmt(val.get('map50_95'))} on the val split.",
+        _val_line("all sources", val),
+        *[_val_line(f"`{s['label']}` val alone", s["val_metrics"]) for s in sources if s.get("val_metrics")],
         "",
     ]
     if metadata.get("evaluation"):
         lines += _evaluation_section(metadata["evaluation"])
-    lines += [
-        "## Limits",
-        "",
-        "- Trained on simulated images only (see the data line). On real parts expect lower figures until it is",
-        "  fine-tuned on the cell's own labelled images (`inspection train vision --dataset YOUR_DATA`).",
-        "- Recommended deployment: sliced inference with tiles of the training image size, 20% overlap and a",
-        "  full-frame pass (the `vision_node` section of config/pipeline.yaml).",
-        "",
-        "Reproduce: `inspection train vision --dataset DATA --epochs "
+    chosen = metadata.get("recommended", {}).get("confidence_choice")
+    if chosen:
+        lines += ["## Operating confidence", "",
+                  f"{metadata['recommended']['confidence']} chosen on `{chosen.get('dataset')}` split "
+                  f"{chosen.get('split')} ({'class-agnostic' if chosen.get('agnostic') else 'class-aware'}), "
+                  f"{chosen.get('criterion')}: precision {_fmt(chosen.get('precision'))}, "
+                  f"recall {_fmt(chosen.get('recall'))} there. Chosen on validation data, never on test data.", ""]
+    lines += _limits(metadata)
+    command = training.get("command") or (
+        "inspection train vision --dataset DATA --epochs "
         f"{training['epochs']} --imgsz {metadata['imgsz']} --seed {training['seed']}"
-        f"{' --weights ' + training['initial_weights']['path'] if training.get('initial_weights') else ''}`.",
-        "",
-    ]
+        f"{' --weights ' + training['initial_weights']['path'] if training.get('initial_weights') else ''}")
+    lines += [f"Reproduce: `{command}`.", ""]
     return "\n".join(lines)
 
 
@@ -114,5 +174,22 @@ def record_evaluation(model_path: Path, result: dict[str, Any]) -> None:
     metadata["evaluation"]["per_class"] = {
         name: {k: row[k] for k in ("truths", "precision", "recall", "ap50")}
         for name, row in result["per_class"].items() if row["truths"]}
+    write_json_atomic(metadata_path(model_path), metadata)
+    write_text_atomic(Path(model_path).with_suffix(".md"), render_model_card(metadata))
+
+
+def record_confidence(model_path: Path, chosen: dict[str, Any], result: dict[str, Any]) -> None:
+    """Store an operating confidence chosen on a val split as the model's ``recommended.confidence``."""
+    from inspection.atomic import write_json_atomic, write_text_atomic
+    from inspection.vision.detector import metadata_path, read_metadata
+
+    metadata = read_metadata(model_path)
+    recommended = dict(metadata.get("recommended") or {})
+    recommended["confidence"] = chosen["confidence"]
+    recommended["confidence_choice"] = {
+        "dataset": result["dataset"], "split": result["split"], "agnostic": result["agnostic"],
+        "criterion": chosen["criterion"], "precision": chosen["precision"], "recall": chosen["recall"],
+        "f1": chosen["f1"], "settings": result.get("settings")}
+    metadata["recommended"] = recommended
     write_json_atomic(metadata_path(model_path), metadata)
     write_text_atomic(Path(model_path).with_suffix(".md"), render_model_card(metadata))
