@@ -7,6 +7,8 @@ models once and reuses them for every part it gets.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 from inspection.campaign.part_store import save_record
 from inspection.campaign.runner import PartSpec, file_digests, pipeline_files
 from inspection.errors import InputError
+from inspection.parent_watch import on_parent_death
 
 if TYPE_CHECKING:
     from inspection.campaign.runner import PartRunner
@@ -119,6 +122,10 @@ _POOL_WORKER: PartWorker | None = None
 
 def _start_pool_worker(setup: WorkerSetup) -> None:
     global _POOL_WORKER
+    # A worker outlived a SIGKILLed driver, computing parts nobody would read; each part is stored whole
+    # or not at all, so ending at once loses nothing a rerun does not redo.
+    driver = multiprocessing.parent_process()
+    on_parent_death(lambda: os._exit(1), driver.pid if driver is not None else None)
     _POOL_WORKER = PartWorker(setup)
 
 
@@ -134,7 +141,6 @@ class LocalPool:
         self.setup, self.workers = setup, workers
 
     def run(self, jobs: Sequence[PartJob], parts_dir: Path, part_done: Callable[[], None]) -> None:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         load_node_params(node, params_file, _with_mesh(overrides, mesh or Path("part.stl"), args.sim).get(node))
     check_pipeline_model(load_node_params("vision_node", params_file, overrides.get("vision_node")))
     domain = exported_domain_id() or 0
-    running = sorted(set(domain_users(domain)) & {f"/{node}" for node in nodes})
+    ours = frozenset(f"/{node}" for node in nodes)
+    running = sorted(set(domain_users(domain, wanted=ours)) & ours)
     if running:
         raise InputError(f"ROS_DOMAIN_ID={domain}: {', '.join(running)} already running there; stop them first, "
                          "or export another ROS_DOMAIN_ID")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
 from typing import Any, Callable
 
@@ -18,9 +17,9 @@ from inspection import runtime
 from inspection.config import check_parameter_file, validate_params
 from inspection.errors import InputError
 from inspection.params import NODE_PARAMETERS, ParamSpec
+from inspection.parent_watch import on_parent_death
 
 
-PARENT_POLL_S = 0.5  # how often a node looks whether the process that started it is still there
 PARENT_GONE_GRACE_S = 10.0  # then a clean shutdown has this long before the node exits regardless
 
 # Results a late joiner must still get (plans, regions, ground truth, state): the last one is kept.
@@ -112,22 +111,11 @@ def _params_files(argv: list[str]) -> list[str]:
 
 def stop_when_parent_dies() -> None:
     """SIGTERM this node (the clean shutdown of Ctrl-C: reports and recordings are closed) when the process
-    that started it dies, and exit PARENT_GONE_GRACE_S later if that shutdown hangs.
-
-    The launcher's kill -9, the OOM killer, or a crashed `ros2 launch` run none of their own clean-up, and
-    their nodes would otherwise run on under init, still serving the pipeline's services on DDS. Linux's
-    parent-death signal (set by inspection.launcher) acts at once but only for our launcher's main thread;
-    this watch covers every launcher. A node started by init itself (a service manager) has none to follow.
-    """
-    parent = os.getppid()
-    if parent == 1:
-        return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
+    that started it dies (inspection.parent_watch: covers `ros2 launch` too), and exit PARENT_GONE_GRACE_S
+    later if that shutdown hangs."""
+    def stop() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(PARENT_GONE_GRACE_S)
         os._exit(1)
 
-    threading.Thread(target=watch, name="parent_watch", daemon=True).start()
+    on_parent_death(stop)

@@ -6,7 +6,9 @@ Every DDS participant on domain d binds UDP ports in [7400 + 250 d + 10, 7400 + 
 port mapping, the same for every vendor), so the participants on this machine show in /proc/net/udp at
 once: with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (the demo's default) a free domain costs nothing to
 check. Naming the nodes, or seeing other machines, takes discovery: a probe participant listens up to
-GRAPH_PROBE_S (Fast DDS announces every 3 s; a participant is often seen in 0.1 s, under load in 2-3 s).
+GRAPH_PROBE_S (Fast DDS announces every 3 s; a participant is often seen in 0.1 s, in 3 s on a loaded
+machine, and on one with ten runnable processes per core sometimes not within 5 s: it is then named by
+its port).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from inspection import runtime
 from inspection.errors import InputError
 
 RTPS_PORT_BASE, RTPS_DOMAIN_GAIN = 7400, 250
-GRAPH_PROBE_S = 3.0
+GRAPH_PROBE_S = 5.0
 NAMES_SETTLE_S = 0.5
 MAX_DOMAIN_ID = 232  # the largest ROS_DOMAIN_ID rmw accepts on Linux
 
@@ -46,9 +48,11 @@ def local_participant_ports(domain_id: int) -> list[int] | None:
     return sorted(port for port in bound if base + 10 <= port < base + RTPS_DOMAIN_GAIN)
 
 
-def node_names_on_domain(domain_id: int, wait_s: float = GRAPH_PROBE_S) -> list[str]:
-    """The nodes a short-lived probe participant on ``domain_id`` discovers within ``wait_s`` (it returns
-    NAMES_SETTLE_S after it sees the first); hidden nodes (``_name``, such as the ros2 CLI daemon) included."""
+def node_names_on_domain(domain_id: int, wait_s: float = GRAPH_PROBE_S, wanted: frozenset[str] = frozenset()
+                         ) -> list[str]:
+    """The nodes a short-lived probe participant on ``domain_id`` discovers within ``wait_s``; hidden nodes
+    (``_name``, such as the ros2 CLI daemon) included. It returns NAMES_SETTLE_S after it sees the first
+    node, or with ``wanted`` (full names) as soon as it sees one of those."""
     import rclpy
     from rclpy.node import Node
     from rclpy.signals import SignalHandlerOptions
@@ -61,7 +65,9 @@ def node_names_on_domain(domain_id: int, wait_s: float = GRAPH_PROBE_S) -> list[
         while True:
             found = sorted(f"{namespace.rstrip('/')}/{name}"
                            for name, namespace in probe.get_node_names_and_namespaces() if name != probe.get_name())
-            if found and deadline > time.monotonic() + NAMES_SETTLE_S:
+            if wanted and wanted & set(found):
+                return found
+            if found and not wanted and deadline > time.monotonic() + NAMES_SETTLE_S:
                 deadline = time.monotonic() + NAMES_SETTLE_S  # the first seen: the others of its graph come with it
             if time.monotonic() > deadline:
                 return found
@@ -71,8 +77,9 @@ def node_names_on_domain(domain_id: int, wait_s: float = GRAPH_PROBE_S) -> list[
         rclpy.shutdown(context=context)
 
 
-def domain_users(domain_id: int) -> list[str]:
-    """Who is on ``domain_id`` already: node names, or the ports of participants that no discovery named.
+def domain_users(domain_id: int, wanted: frozenset[str] = frozenset()) -> list[str]:
+    """Who is on ``domain_id`` already: node names, or the port of a participant that discovery did not
+    name in time (a loaded machine can take longer than GRAPH_PROBE_S); ``wanted``: see node_names_on_domain.
 
     With ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST only this machine counts, and a domain whose port block
     is unused is free at once (no DDS traffic); otherwise a probe participant listens for GRAPH_PROBE_S.
@@ -81,7 +88,7 @@ def domain_users(domain_id: int) -> list[str]:
     localhost_only = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").upper() == "LOCALHOST"
     if ports == [] and localhost_only:
         return []
-    names = node_names_on_domain(domain_id)
+    names = node_names_on_domain(domain_id, wanted=wanted)
     if names:
         return names
     return [f"a DDS participant holding UDP port {port}" for port in (ports or [])[:1]]
