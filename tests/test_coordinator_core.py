@@ -254,9 +254,10 @@ def test_cancel_mid_run_keeps_what_was_measured(cell, tmp_path) -> None:
     cell.after_finding = lambda n: cancelled_in.append(core.cancel()) if n == 1 else None
     run_dir, report = inspect(core)
     assert cancelled_in == [Phase.EXECUTE]
+    # Not "gave no tactile finding": the press may have been made, its finding was never waited for.
     assert report.missing == ["stopped in phase execute: cancelled",
-                              "region r1: 1 of 1 presses gave no tactile finding",
-                              "1 of 2 planned presses gave no tactile finding"]
+                              "region r1: 1 of 1 presses were not reported: the inspection was stopped first",
+                              "1 of 2 planned presses were not reported: the inspection was stopped first"]
     assert report.summary.tactile_presses == 1 and [d.tactile_ids for d in report.defects] == [("t0",)]
     assert [s["phase"] for s in cell.states] == PHASES
     assert core.cancel() == Phase.IDLE  # nothing left to cancel
@@ -371,8 +372,24 @@ def test_shutdown_cancels_a_waiting_run_on_the_real_clock_and_still_writes_the_r
     core.shutdown(30.0)
     assert time.monotonic() - started < 5  # the wait noticed the cancel, not its own timeout
     report = InspectionReport.load(run_dir / "report.json")
-    assert report.missing == ["stopped in phase capture: cancelled"]
+    assert report.missing == ["stopped in phase capture: the coordinator was shut down (Ctrl-C, SIGTERM, or its "
+                              "launcher stopping the pipeline)"]
     assert json.loads((run_dir / "latency.json").read_text()) == {}
+
+
+def test_shutdown_mid_execute_says_the_presses_were_not_reported_not_that_they_found_nothing(cell, tmp_path) -> None:
+    # As `inspection demo` stops the pipeline when another node died: the report must not read as if the
+    # presses ran and found nothing.
+    from inspection.coordinator.machine import SHUT_DOWN
+
+    core = make_core(cell, tmp_path)
+    cell.after_finding = lambda n: core.cancel(SHUT_DOWN) if n == 1 else None  # what shutdown() asks, then joins
+    _, report = inspect(core)
+    assert report.missing == [
+        "stopped in phase execute: the coordinator was shut down (Ctrl-C, SIGTERM, or its launcher stopping the "
+        "pipeline)",
+        "region r1: 1 of 1 presses were not reported: the inspection was stopped first",
+        "1 of 2 planned presses were not reported: the inspection was stopped first"]
 
 
 def test_settings_come_from_the_node_parameters() -> None:

@@ -53,6 +53,12 @@ class Cancelled(Exception):
     """inspection/cancel was called (or the node is shutting down)."""
 
 
+CANCELLED = "cancelled"
+SHUT_DOWN = "the coordinator was shut down (Ctrl-C, SIGTERM, or its launcher stopping the pipeline)"
+# Planned presses without a finding when the run was stopped: not "no finding", they were never reported.
+STOPPED_BEFORE_REPORTED = "were not reported: the inspection was stopped first"
+
+
 class EmergencyStop(RuntimeError):
     """inspection/estop/state went true: the arm was halted, the run ends here."""
 
@@ -78,6 +84,7 @@ class Coordinator:
         self.phase = Phase.IDLE
         self.condition = threading.Condition()  # re-entrant: inputs may arrive while a wait holds it
         self.cancel_requested = False
+        self.stop_reason = CANCELLED
         self.estopped = False
         self.latest: dict[str, tuple[float, Any]] = {}  # input -> (clock.monotonic() on arrival, value)
         self.findings: list[tuple[TactileFinding, Verdict]] = []
@@ -200,15 +207,18 @@ class Coordinator:
             except OSError as exc:
                 raise StartRefused(f"run_root: cannot create the run folder {run_dir} ({exc.strerror or exc})") from exc
             self.cancel_requested = False
+            self.stop_reason = CANCELLED
             self.phase = Phase.CAPTURE
         self.worker = threading.Thread(target=self.run, args=(run_dir,), daemon=True)
         self.worker.start()
         return run_dir
 
-    def cancel(self) -> Phase:
-        """Ask the running inspection to stop at its next wait; returns the phase it was asked in."""
+    def cancel(self, reason: str = CANCELLED) -> Phase:
+        """Ask the running inspection to stop at its next wait (the report says ``reason``); returns the
+        phase it was asked in."""
         with self.condition:
             self.cancel_requested = True
+            self.stop_reason = reason
             self.condition.notify_all()
             return self.phase
 
@@ -221,7 +231,7 @@ class Coordinator:
     def shutdown(self, timeout_s: float) -> None:
         """On shutdown a running inspection is cancelled and still writes its report."""
         if self.worker is not None and self.worker.is_alive():
-            self.cancel()
+            self.cancel(SHUT_DOWN)
             self.join(timeout_s)
 
     # --- the inspection ----------------------------------------------------------------------------
@@ -348,11 +358,14 @@ class Coordinator:
                 budget = evidence.cycle_time_s / self.settings.time_scale + self.settings.execute_margin_s
                 self.wait_for("tactile findings", lambda: len(self.findings) >= evidence.planned_presses, budget)
         except (TimeoutError, RuntimeError, Cancelled, InputError) as exc:
-            reason = "cancelled" if isinstance(exc, Cancelled) else str(exc)
+            reason = self.stop_reason if isinstance(exc, Cancelled) else str(exc)
+            if isinstance(exc, Cancelled):
+                evidence.unfound_presses = STOPPED_BEFORE_REPORTED
             evidence.missing.append(f"stopped in phase {self.phase.value}: {reason}")
             self.io.logger.warning(f"inspection incomplete: {reason}")
         if plan is not None and not plan.refused:  # name the regions whose presses gave no finding
-            evidence.missing += regions_without_findings(plan.press_regions, [f.region_id for f, _ in self.findings])
+            evidence.missing += regions_without_findings(plan.press_regions, [f.region_id for f, _ in self.findings],
+                                                         evidence.unfound_presses)
         evidence.findings = [f for f, _ in self.findings]
         evidence.verdicts = {f.id: v for f, v in self.findings}
         self.enter(Phase.FUSE, 0.9, "fusing both stages", run_dir)

@@ -26,6 +26,8 @@ class RunEvidence:
     full_coverage_presses: int | None = None
     cycle_time_s: float | None = None
     missing: list[str] = field(default_factory=list)
+    # What became of planned presses without a finding: they gave none, or the run was stopped before.
+    unfound_presses: str = "gave no tactile finding"
 
 
 def _judge_from(verdicts: dict[str, Verdict]):
@@ -64,7 +66,7 @@ def build_report(run_id: str, part_id: str, evidence: RunEvidence, truth: list[T
     missing = list(evidence.missing)
     if evidence.planned_presses > len(evidence.findings):
         missing.append(f"{evidence.planned_presses - len(evidence.findings)} of {evidence.planned_presses} "
-                       "planned presses gave no tactile finding")
+                       f"planned presses {evidence.unfound_presses}")
     report = InspectionReport(run_id, part_id, created, summary, result.defects, complete=not missing,
                               missing=missing)
     return report, result

@@ -52,8 +52,13 @@ def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSum
                        refused, tuple(regions))
 
 
-def regions_without_findings(press_regions: Iterable[str], finding_regions: Iterable[str]) -> list[str]:
-    """One line per planned region that got fewer tactile findings than presses: what was not inspected."""
+NO_FINDING = "gave no tactile finding"
+
+
+def regions_without_findings(press_regions: Iterable[str], finding_regions: Iterable[str],
+                             outcome: str = NO_FINDING) -> list[str]:
+    """One line per planned region that got fewer tactile findings than presses: what was not inspected;
+    ``outcome`` says why (NO_FINDING, or that the inspection was stopped before they were reported)."""
     planned, found = Counter(press_regions), Counter(finding_regions)
-    return [f"region {region}: {count - found[region]} of {count} presses gave no tactile finding"
+    return [f"region {region}: {count - found[region]} of {count} presses {outcome}"
             for region, count in planned.items() if found[region] < count]
