@@ -113,6 +113,7 @@ def test_weights_with_classes_outside_the_new_list_are_refused(tmp_path):
     (["--dataset", "{data}", "--weight", "2", "--weight", "3"], "given twice"),
     (["--dataset", "{data}", "--weight", "heavy"], "--weight 'heavy'"),
     (["--dataset", "{data}", "--map", "paint-off"], "expected OLD=NEW"),
+    (["--dataset", "{data}", "--map", "=paint_loss"], "expected OLD=NEW"),
     (["--dataset", "{data}", "--arch", "yolo99"], "--arch yolo99"),
 ])
 def test_bad_dataset_options_are_one_line(tmp_path, args, needle):

@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", type=Path, help="parameter file (default config/pipeline.yaml)")
     parser.add_argument("--format", choices=("yolo", "coco", "voc"), help="dataset format (default: detected)")
     parser.add_argument("--split", help="only this split (train, val, test)")
-    parser.add_argument("--map", default="", metavar="OLD=NEW,...", help="rename dataset classes first")
+    parser.add_argument("--map", default="", metavar="OLD=NEW,...",
+                        help="rename dataset classes first (OLD= leaves that class out)")
     parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
     parser.add_argument("--tile-size", type=int, help="override vision_node.tile_size (0 = no slicing)")
     parser.add_argument("--full-frame-pass", choices=("on", "off"), help="override vision_node.full_frame_pass")
