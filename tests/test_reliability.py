@@ -3,6 +3,7 @@ processes never outlive their launcher, a demo never shares a DDS domain with an
 every bad input is named before any work starts."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -194,3 +195,26 @@ def test_no_campaign_worker_outlives_a_killed_campaign(tmp_path) -> None:
         for worker in workers:
             if worker.is_running():
                 worker.kill()
+
+
+@needs_detector
+def test_a_node_dying_mid_run_ends_the_demo_with_its_partial_report_named(tmp_path) -> None:
+    demo = _start_demo(tmp_path, isolated_ros_env())
+    try:
+        nodes = _nodes_when_up(demo, count=NODE_COUNT)
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("demo_*/run_*/journal.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the inspection has started: the coordinator made its run folder
+        (tactile,) = [n for n in nodes if "inspection.nodes.tactile_node" in n.cmdline()]
+        tactile.kill()
+        _, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    (run_dir,) = [path for path in tmp_path.glob("demo_*/run_*") if path.is_dir()]  # beside run_*.mcap
+    assert demo.returncode == 1, stderr
+    assert f"node(s) died: tactile_node exited {-signal.SIGKILL}; the inspection was stopped; partial report in " \
+           f"{run_dir}; node output in {run_dir.parent / 'nodes.log'}" in stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    assert not report["complete"] and "the coordinator was shut down" in report["missing"][0], report["missing"]

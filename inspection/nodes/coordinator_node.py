@@ -65,7 +65,14 @@ class TriggerClient:
         return self.client.srv_name
 
     def is_ready(self) -> bool:
-        return self.client.service_is_ready()
+        # SIGTERM shuts the context down before the node's shutdown cancels the run: a service is then
+        # "not ready" (the wait ends with that cancel, and the report says it was shut down), not an error.
+        try:
+            return self.client.service_is_ready()
+        except RuntimeError:  # "rcl node's context is invalid"
+            if self.client.context.ok():
+                raise
+            return False
 
     def call(self) -> Future:
         return self.client.call_async(Trigger.Request())
