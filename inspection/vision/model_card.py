@@ -41,7 +41,7 @@ def _fine_tuned_from(initial: dict[str, Any]) -> str:
     earlier = initial.get("training") or {}
     history = (f": itself {earlier.get('epochs')} epochs on `{earlier.get('dataset')}`, seed {earlier.get('seed')}"
                if earlier else "")
-    return f"- started from `{initial['path']}` (sha256 {initial['sha256'][:12]}){history}"
+    return f"- fine-tuned from `{initial['path']}` (sha256 {initial['sha256'][:12]}){history}"
 
 
 def _source_lines(sources: list[dict[str, Any]]) -> list[str]:
