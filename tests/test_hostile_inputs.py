@@ -245,3 +245,22 @@ def test_class_map_renames_a_foreign_detector_to_ours(foreign_model) -> None:
         check_pipeline_model({"model": str(foreign_model), "class_map": "scratchs=scratch"})
     with pytest.raises(InputError, match="expected THEIRS=OURS"):
         check_pipeline_model({"model": str(foreign_model), "class_map": "scratches"})
+
+
+def test_the_vision_node_refuses_a_foreign_detector_at_start_in_one_line(tmp_path, foreign_model) -> None:
+    """On the cell (ros2 launch) no CLI checks first: the node itself fails its start-up, naming the classes."""
+    import trimesh
+
+    from inspection.sim import shapes
+    from tests.conftest import isolated_ros_env
+
+    mesh = tmp_path / "part.stl"
+    trimesh.Trimesh(*(np.asarray(a) for a in shapes.cylinder_panel(1.0, 0.3, 0.3))).export(mesh)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "inspection.nodes.vision_node", "--ros-args", "-p",
+                             f"model:={foreign_model}", "-p", f"part_mesh:={mesh}"], env=isolated_ros_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert "detector classes ['scratches', 'dents'" in line and "vision_node.class_map" in line
+    assert "Traceback" not in result.stdout + result.stderr and time.monotonic() - started < 60

@@ -152,10 +152,11 @@ class PartRunner:
     def __init__(self, cell: CellConfig, params: dict[str, dict[str, Any]], low_confidence: float | None) -> None:
         from inspection.planning.planner import PlannerSettings, build_planner
         from inspection.tactile.stage import StageTwo
-        from inspection.vision.detector import DefectDetector, DetectorSettings
+        from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 
         self.cell, self.params = cell, params
         vision = params["vision_node"]
+        check_pipeline_model(vision)  # a detector with classes not ours: named, before any part
         settings = DetectorSettings.from_params(vision)
         self.detectors = {"paper": DefectDetector.load(vision["model"], settings)}
         if low_confidence is not None:

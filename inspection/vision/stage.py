@@ -9,7 +9,7 @@ import numpy as np
 
 from inspection.geometry.surface import PartSurface
 from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, ScanRegion
-from inspection.vision.detector import DefectDetector, DetectorSettings
+from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 
 
@@ -31,6 +31,9 @@ class StageOne:
 
     @staticmethod
     def from_params(params: Mapping[str, Any], surface: PartSurface) -> "StageOne":
+        """The vision_node's Stage I; a detector with classes that are not ours (after ``class_map``) is
+        refused here, naming them, not at every frame whose detections cannot be recorded."""
+        check_pipeline_model(params)
         detector = DefectDetector.load(params["model"], DetectorSettings.from_params(params))
         return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"])
 
