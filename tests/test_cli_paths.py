@@ -43,8 +43,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _bad_outputs(inputs: dict[str, Path], kind: str) -> dict[str, Path]:
-    bad = {"under a file": inputs["file"] / "out", "unwritable": UNWRITABLE / "out",
-           "name too long": inputs["root"] / TOO_LONG / "out", "a link loop": inputs["loop"]}
+    name = "out.json" if kind == "file" else "out"  # a name each verb would take, in a place it cannot write
+    bad = {"under a file": inputs["file"] / name, "unwritable": UNWRITABLE / name,
+           "name too long": inputs["root"] / TOO_LONG / name, "a link loop": inputs["loop"]}
     if kind == "file":
         bad["a folder"] = inputs["folder"]
     else:
@@ -60,6 +61,7 @@ OUTPUTS = [
     (["data", "convert", "--dataset", "{dataset}", "--to", "coco"], "--out", "folder", True),
     (["eval", "vision", "--dataset", "{dataset}"], "--json", "file", False),
     (["eval", "tactile", "--dataset", "{dataset}"], "--json", "file", False),
+    (["eval", "campaign", "--parts", "1", "--seed", "1"], "--json", "file", False),
     (["plan", "--mesh", "{mesh}", "--full-coverage"], "--json", "file", False),
     (["sim", "dataset", "--images", "1"], "--out", "folder", True),
     (["sim", "tactile", "--frames", "1"], "--out", "folder", True),

@@ -23,6 +23,7 @@ from inspection.campaign.metrics import summarise
 from inspection.campaign.part_store import finished
 from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartSpec, file_digests, pipeline_files
 from inspection.errors import InputError
+from inspection.outputs import check_output_file
 
 CAMPAIGN_SCHEMA = "inspection.campaign/1"
 PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")
@@ -76,8 +77,7 @@ class CampaignOptions:
             raise InputError(f"--width/--height {self.width}x{self.height}: give both (at least 64 px) or neither")
         if self.out.suffix != ".json":
             raise InputError(f"--json {self.out}: expected a .json file name")
-        if self.out.is_dir():
-            raise InputError(f"--json {self.out}: is a folder")
+        check_output_file(self.out, "--json")  # a folder, under a file, unwritable: named before any part
 
     @property
     def parts_dir(self) -> Path:
