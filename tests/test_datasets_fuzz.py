@@ -5,10 +5,9 @@ Case counts are fixed by ``max_examples`` below (total FUZZ_CASES); each case wr
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
