@@ -134,6 +134,11 @@ def _store_in_pool_worker(job: PartJob, parts_dir: Path) -> int:
     return _POOL_WORKER.store(job, parts_dir)
 
 
+def local_cpus() -> int:
+    """The CPUs this process may use (the container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class LocalPool:
     """``--workers K``: K spawned processes on this machine (open3d is not fork-safe), each storing its parts."""
 
@@ -143,6 +148,12 @@ class LocalPool:
     def run(self, jobs: Sequence[PartJob], parts_dir: Path, part_done: Callable[[], None]) -> None:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        # Each worker's OpenMP pool (open3d's ray casts) would take every CPU, K workers oversubscribing the
+        # machine; Ray gives its workers the same limit. Measured on 2 shared CPUs, 2 workers, 4 parts: 4-8 %
+        # less wall time. OpenMP reads it when a process loads it: it goes into the workers' environment.
+        user_set = "OMP_NUM_THREADS" in os.environ
+        if not user_set:
+            os.environ["OMP_NUM_THREADS"] = str(max(1, local_cpus() // self.workers))
         pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_pool_worker, initargs=(self.setup,))
         try:
@@ -151,4 +162,6 @@ class LocalPool:
                 part_done()
         finally:  # on an error or Ctrl-C, parts not started yet are dropped (a rerun does them)
             pool.shutdown(cancel_futures=True)
+            if not user_set:
+                del os.environ["OMP_NUM_THREADS"]
 

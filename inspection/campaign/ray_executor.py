@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from inspection.campaign.executors import PartJob, PartsLost, PartWorker, WorkerSetup
+from inspection.campaign.executors import PartJob, PartsLost, PartWorker, WorkerSetup, local_cpus
 from inspection.campaign.part_store import save_record
 from inspection.errors import InputError
 
@@ -47,11 +47,6 @@ def _check_reachable(address: str) -> None:
     except OSError as exc:
         raise InputError(f"--ray-address {address}: no Ray head answers there ({exc.strerror or exc}); "
                          "start one with `ray start --head`") from exc
-
-
-def local_cpus() -> int:
-    """The CPUs this process may use (the container's share, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class RayExecutor:
