@@ -84,10 +84,14 @@ def run(args: argparse.Namespace) -> int:
         from inspection.vision.model_card import record_confidence
 
         chosen = result["chosen_confidence"]
-        record_confidence(model, chosen, result)
-        print(f"chose confidence {chosen['confidence']:g} ({chosen['criterion']}: precision "
-              f"{chosen['precision'] or 0:.3f}, recall {chosen['recall'] or 0:.3f}); stored as recommended.confidence "
-              f"in {model.with_suffix('.json')}")
+        if chosen is None:
+            print(f"no confidence chosen: the model finds no defect of {args.dataset} at any threshold; "
+                  f"{model.with_suffix('.json')} left as it was")
+        else:
+            record_confidence(model, chosen, result)
+            print(f"chose confidence {chosen['confidence']:g} ({chosen['criterion']}: precision "
+                  f"{chosen['precision'] or 0:.3f}, recall {chosen['recall'] or 0:.3f}); stored as "
+                  f"recommended.confidence in {model.with_suffix('.json')}")
     if args.record:
         from inspection.vision.model_card import record_evaluation
 

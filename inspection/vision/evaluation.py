@@ -61,14 +61,17 @@ def recall_by_size(predictions: list[list[tuple]], truths: list[tuple[Box, ...]]
     return {label: {"truths": n, "detected": k, "recall": k / n} for label, (k, n) in counts.items() if n}
 
 
-def choose_confidence(operating_points: list[dict[str, Any]]) -> dict[str, Any]:
+def choose_confidence(operating_points: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The operating point with the best F1 (harmonic mean of precision and recall; the higher confidence on
-    a tie): a detector that finds defects without crying wolf. Call it on validation results only."""
+    a tie): a detector that finds defects without crying wolf. Call it on validation results only.
+    None when no threshold finds a single defect: there is nothing to choose between."""
     def f1(point: dict[str, Any]) -> float:
         p, r = point["precision"] or 0.0, point["recall"] or 0.0
         return 2 * p * r / (p + r) if p + r else 0.0
 
     best = max(operating_points, key=lambda point: (f1(point), point["confidence"]))
+    if f1(best) == 0.0:
+        return None
     return {**best, "f1": f1(best), "criterion": "best F1 over confidences " +
             f"{operating_points[0]['confidence']:g}-{operating_points[-1]['confidence']:g}"}
 
