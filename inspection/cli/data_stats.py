@@ -17,7 +17,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("yolo", "coco", "voc"), help="skip auto-detection")
     parser.add_argument("--classes", metavar="A,B,...", help="keep only these classes (others are skipped, named)")
     parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
-                        help="rename a class, e.g. --map scratches=scratch (repeatable, or comma-separated)")
+                        help="rename a class, e.g. --map scratches=scratch (repeatable, or comma-separated; OLD= leaves it out)")
     parser.add_argument("--split", help="only this split: train, val or test")
     parser.add_argument("--max-annotation-mb", type=float, metavar="MB",
                         help="refuse annotation files larger than this (default 1024 for json, 16 for xml/txt)")
@@ -25,14 +25,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_from_args(args: argparse.Namespace):
     """The dataset the shared options describe."""
+    from inspection.class_map import parse_class_map
     from inspection.datasets import load_dataset
 
-    mapping: dict[str, str] = {}
-    for item in (part for value in args.map for part in value.split(",") if part.strip()):
-        old, sep, new = item.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise InputError(f"--map {item!r}: expected OLD=NEW")
-        mapping[old.strip()] = new.strip()
+    mapping = parse_class_map(",".join(args.map))
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     limit = None
     if args.max_annotation_mb is not None:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
 
     from inspection.atomic import write_json_atomic
-    from inspection.cli.class_map import parse_class_map
+    from inspection.class_map import parse_class_map
     from inspection.config import load_node_params
     from inspection.errors import InputError
     from inspection.outputs import check_output_file

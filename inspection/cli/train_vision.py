@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _sources(raw: list[dict[str, Any]]) -> tuple[Any, ...]:
-    from inspection.cli.class_map import parse_class_map
+    from inspection.class_map import parse_class_map
     from inspection.errors import InputError
     from inspection.vision.training import DatasetSource
 

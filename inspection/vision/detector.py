@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from inspection import paths
+from inspection.class_map import parse_class_map
 from inspection.errors import InputError
 from inspection.records import DEFECT_CLASSES, Detection2D
 from inspection.vision.backends import Backend, OnnxBackend, UltralyticsBackend
@@ -63,24 +64,11 @@ def resolve_model_path(model: str | Path) -> Path:
     return path
 
 
-def parse_class_map(text: str, where: str = "vision_node.class_map") -> dict[str, str]:
-    """``"scratches=scratch, paint-off=paint_loss"`` -> {"scratches": "scratch", ...}; "" -> {}."""
-    mapping: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        theirs, sep, ours = (side.strip() for side in item.partition("="))
-        if not sep or not theirs or not ours:
-            raise InputError(f"{where} {item!r}: expected THEIRS=OURS, e.g. scratches=scratch")
-        if theirs in mapping:
-            raise InputError(f"{where} {item!r}: {theirs!r} is mapped twice")
-        mapping[theirs] = ours
-    return mapping
-
-
 def model_class_names(model_path: str | Path, class_map: str = "") -> list[str]:
     """The model's class names (from its sidecar) after ``class_map``; a mapped name the model lacks is
     an InputError, as a typo there would otherwise leave the class unmapped."""
     names = read_metadata(model_path)["class_names"]
-    mapping = parse_class_map(class_map)
+    mapping = parse_class_map(class_map, "vision_node.class_map", leave_out=False)
     strangers = [name for name in mapping if name not in names]
     if strangers:
         raise InputError(f"vision_node.class_map: {strangers} are not classes of {Path(model_path).name} "
