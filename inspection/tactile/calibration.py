@@ -19,6 +19,7 @@ import numpy as np
 from inspection.atomic import write_bytes_atomic
 from inspection.errors import InputError
 from inspection.tactile.difference import detect_contact
+from inspection.tactile.npz_file import open_versioned_npz
 
 FORMAT_VERSION = 1
 # Gaussian sigma of the smoothing the difference image gets before the lookup: the table is built
@@ -60,19 +61,11 @@ class Calibration:
     @staticmethod
     def load(path: str | Path) -> "Calibration":
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: calibration file not found (make one with `inspection tactile calibrate`)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                version = int(data["version"])
-                if version != FORMAT_VERSION:
-                    raise InputError(f"{path}: calibration format {version}, expected {FORMAT_VERSION}")
-                table = data["table"].astype(np.float32)
-                meta = json.loads(bytes(data["meta"]).decode())
-                return Calibration(table, data["low"].astype(float), data["high"].astype(float),
-                                   float(data["pixel_size_m"]), meta)
-        except (KeyError, ValueError, OSError) as exc:
-            raise InputError(f"{path}: not a tactile calibration file ({exc})") from exc
+        with open_versioned_npz(path, "calibration", "inspection tactile calibrate", FORMAT_VERSION) as data:
+            table = data["table"].astype(np.float32)
+            meta = json.loads(bytes(data["meta"]).decode())
+            return Calibration(table, data["low"].astype(float), data["high"].astype(float),
+                               float(data["pixel_size_m"]), meta)
 
 
 def fit_circle(points: np.ndarray) -> tuple[float, float, float]:

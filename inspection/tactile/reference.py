@@ -34,6 +34,7 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.tactile import anomaly
 from inspection.tactile.anomaly import AnomalyMap
+from inspection.tactile.npz_file import open_versioned_npz
 
 FORMAT_VERSION = 1
 PROJECTED_SIZE = 12
@@ -152,23 +153,15 @@ class GoodReference:
     @staticmethod
     def load(path: str | Path) -> "GoodReference":
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: reference file not found (make one with `inspection tactile reference`)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                version = int(data["version"])
-                if version != FORMAT_VERSION:
-                    raise InputError(f"{path}: reference format {version}, expected {FORMAT_VERSION}")
-                settings = json.loads(bytes(data["descriptor"]).decode())
-                if settings != json.loads(json.dumps(DESCRIPTOR_SETTINGS)):
-                    raise InputError(f"{path}: fitted with descriptor settings {settings}, this version uses "
-                                     f"{DESCRIPTOR_SETTINGS}; fit the reference again")
-                bank = PatchBank.build(data["mean"].astype(np.float32), data["projection"].astype(np.float32),
-                                       data["patches"].astype(np.float32))
-                shape = tuple(int(v) for v in data["frame_shape"])
-                threshold = float(data["threshold"])
-        except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not a tactile reference file ({exc})") from exc
+        with open_versioned_npz(path, "reference", "inspection tactile reference", FORMAT_VERSION) as data:
+            settings = json.loads(bytes(data["descriptor"]).decode())
+            if settings != json.loads(json.dumps(DESCRIPTOR_SETTINGS)):
+                raise InputError(f"{path}: fitted with descriptor settings {settings}, this version uses "
+                                 f"{DESCRIPTOR_SETTINGS}; fit the reference again")
+            bank = PatchBank.build(data["mean"].astype(np.float32), data["projection"].astype(np.float32),
+                                   data["patches"].astype(np.float32))
+            shape = tuple(int(v) for v in data["frame_shape"])
+            threshold = float(data["threshold"])
         if bank.projection.shape != (anomaly.DESCRIPTOR_SIZE, bank.patches.shape[1]) or len(shape) != 2:
             raise InputError(f"{path}: reference arrays have inconsistent shapes")
         if not np.isfinite(threshold) or threshold <= 0:
