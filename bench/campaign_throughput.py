@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from inspection.campaign.executors import local_cpus
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,7 +55,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=540)
     options = parser.parse_args()
 
-    cpus = len(os.sched_getaffinity(0))
+    cpus = local_cpus()
     # (label, flags, workers running at once; None: as many as the cluster has CPUs, not known here)
     settings: list[tuple[str, list[str], int | None]] = [
         (f"--workers {k}", ["--workers", str(k)], min(k, options.parts)) for k in options.workers]
