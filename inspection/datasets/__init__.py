@@ -8,9 +8,10 @@ from inspection.datasets.loader import dataset_stats, load_dataset
 from inspection.datasets.types import (
     FORMATS, Box, ClassResolver, Dataset, DatasetError, ImageRecord, Skipped, normalise_class_name,
 )
-from inspection.datasets.writers import assign_splits, write_coco, write_yolo
+from inspection.datasets.writers import assign_splits, reproducible_order, write_coco, write_yolo
 
 __all__ = [
     "FORMATS", "Box", "ClassResolver", "Dataset", "DatasetError", "ImageRecord", "Skipped",
-    "assign_splits", "dataset_stats", "load_dataset", "normalise_class_name", "write_coco", "write_yolo",
+    "assign_splits", "dataset_stats", "load_dataset", "normalise_class_name", "reproducible_order", "write_coco",
+    "write_yolo",
 ]

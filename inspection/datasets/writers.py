@@ -19,16 +19,21 @@ from inspection.datasets.types import Dataset, DatasetError, ImageRecord
 DEFAULT_SPLIT = "train"
 
 
+def reproducible_order(images: list[ImageRecord], root: Path, seed: int) -> list[ImageRecord]:
+    """The same pseudo-random order on every run and machine (hash of the seed and the path under
+    ``root``), so splits and subsets drawn from it are reproducible."""
+    def key(image: ImageRecord) -> str:
+        return hashlib.sha256(f"{seed}:{image.path.relative_to(root).as_posix()}".encode()).hexdigest()
+
+    return sorted(images, key=key)
+
+
 def assign_splits(dataset: Dataset, val_fraction: float, seed: int = 0) -> Dataset:
     """A copy with a fresh train/val split: the same images go to val on every run (hash of the path)."""
     if not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"val fraction {val_fraction}: expected 0 <= fraction < 1")
 
-    def order(image: ImageRecord) -> str:
-        key = f"{seed}:{image.path.relative_to(dataset.root).as_posix()}"
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    ranked = sorted(dataset.images, key=order)
+    ranked = reproducible_order(dataset.images, dataset.root, seed)
     n_val = round(len(ranked) * val_fraction)
     val = {id(image) for image in ranked[:n_val]}
     images = [replace(image, split="val" if id(image) in val else "train") for image in dataset.images]

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inspection.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
-from inspection.datasets import Dataset, ImageRecord, assign_splits, dataset_stats, load_dataset, write_yolo
+from inspection.datasets import (
+    Dataset, ImageRecord, assign_splits, dataset_stats, load_dataset, reproducible_order, write_yolo,
+)
 from inspection.errors import InputError
 from inspection.records import DEFECT_CLASSES
 from inspection.vision.checkpoint import check_checkpoint
@@ -99,18 +101,10 @@ class PreparedSource:
     train_images: int  # after weighting: images per epoch from this source
 
 
-def _ranked(images: list[ImageRecord], root: Path, seed: int) -> list[ImageRecord]:
-    """The same pseudo-random order on every run (hash of seed and path), for subsets that are reproducible."""
-    def key(image: ImageRecord) -> str:
-        return hashlib.sha256(f"{seed}:{image.path.relative_to(root).as_posix()}".encode()).hexdigest()
-
-    return sorted(images, key=key)
-
-
 def _keep_share(images: list[ImageRecord], root: Path, share: float, seed: int) -> list[ImageRecord]:
     if share >= 1.0:
         return images
-    kept = {id(image) for image in _ranked(images, root, seed)[:max(1, round(len(images) * share))]}
+    kept = {id(image) for image in reproducible_order(images, root, seed)[:max(1, round(len(images) * share))]}
     return [image for image in images if id(image) in kept]
 
 
