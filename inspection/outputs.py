@@ -58,11 +58,16 @@ def check_output_folder(path: str | Path, option: str, must_be_empty: bool = Fal
     return path
 
 
-def new_run_folder(parent: Path, prefix: str) -> Path:
+def new_run_folder(parent: Path, prefix: str, now: float | None = None) -> Path:
     """A folder ``parent/<prefix>_<UTC time>`` created now and by this call only (``_2``, ``_3``... when
-    another run took the name first), so a run never writes into, or over, an earlier one's files."""
+    another run took the name first), so a run never writes into, or over, an earlier one's files.
+    ``now``: the time to name it by (seconds since the epoch; default the system clock).
+
+    Raises:
+        OSError: the folder cannot be created (not writable, a file in the way).
+    """
     parent.mkdir(parents=True, exist_ok=True)
-    stem = f"{prefix}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    stem = f"{prefix}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
     for count in range(1, 1000):
         folder = parent / (stem if count == 1 else f"{stem}_{count}")
         try:

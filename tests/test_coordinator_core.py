@@ -280,6 +280,21 @@ def test_estop_mid_run_ends_it_and_refuses_a_start_until_reset(cell, tmp_path) -
     assert second_dir != run_dir and second.complete
 
 
+def test_every_run_gets_a_folder_of_its_own(cell, tmp_path) -> None:
+    """Two runs named by the same second never share a folder (a rerun would append to the first's
+    journal and overwrite its report); a run root that cannot hold folders is a refused start."""
+    core = make_core(cell, tmp_path)
+    first_dir, _ = inspect(core)
+    cell.clock.now = 0.0  # the second run starts in the same wall-clock second
+    second_dir, second = inspect(core)
+    assert second_dir != first_dir and second_dir.name == f"{first_dir.name}_2" and second.complete
+    assert len(events(first_dir, "finding")) == len(events(second_dir, "finding"))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    with pytest.raises(StartRefused, match=r"run_root: cannot create a run folder in .*a_file"):
+        make_core(CellDouble(SimulatedClock()), blocked).start()
+
+
 def test_a_start_while_running_is_refused(cell, tmp_path) -> None:
     core = make_core(cell, tmp_path)
     refusals: list[str] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -29,6 +28,7 @@ from inspection.fusion.summary import RunEvidence, build_report, truth_from_scen
 from inspection.journal import Journal
 from inspection.json_codec import read_side_channel
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
+from inspection.outputs import new_run_folder
 from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
 from inspection.records import DefectHypothesis, ScanRegion, TactileFinding, Verdict
 from inspection.retry import with_retries
@@ -201,11 +201,11 @@ class Coordinator:
                 raise StartRefused(f"an inspection is running (phase {self.phase.value})")
             if self.estopped:
                 raise StartRefused("emergency stop active: reset it (inspection/estop_reset) first")
-            run_dir = self.settings.run_root / time.strftime("run_%Y%m%dT%H%M%SZ", time.gmtime(self.clock.wall_time()))
             try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StartRefused(f"run_root: cannot create the run folder {run_dir} ({exc.strerror or exc})") from exc
+                run_dir = new_run_folder(self.settings.run_root, "run", self.clock.wall_time())
+            except (OSError, InputError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
+                raise StartRefused(f"run_root: cannot create a run folder in {self.settings.run_root} ({reason})") from exc
             self.cancel_requested = False
             self.stop_reason = CANCELLED
             self.phase = Phase.CAPTURE
