@@ -86,10 +86,13 @@ class StageOneStandIn:
 
 
 def journal_events(run_dir: Path, event: str) -> list[dict]:
+    """The journal's complete records of ``event``. The coordinator may be writing while this reads, so
+    only newline-terminated lines count: the text after the last newline may be half a record."""
     path = run_dir / "journal.jsonl"
     if not path.is_file():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    complete_lines = path.read_text().split("\n")[:-1]
+    records = [json.loads(line) for line in complete_lines if line.strip()]
     return [r for r in records if r.get("event") == event]
 
 
