@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", help="network: yolo11n, yolo11s, yolo11m, yolo11n-p2, yolo11s-p2 (P2: an extra "
                                        "stride-4 head for small defects); default: that of --weights, else yolo11n")
     parser.add_argument("--epochs", type=int, default=25, help="training epochs (default 25)")
+    parser.add_argument("--time", type=float, default=None, metavar="HOURS",
+                        help="train for this long instead (Ultralytics' time: after the first epoch the epoch count "
+                             "and learning-rate schedule are fitted to it; --epochs only sets close_mosaic)")
     parser.add_argument("--imgsz", type=int, default=320, help="square network input, a multiple of 32 (320 or 640)")
     parser.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as '0'")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
@@ -90,8 +93,12 @@ def _command_line(args: argparse.Namespace) -> str:
             words += [option, str(value)]
     words += ["--epochs", str(args.epochs), "--imgsz", str(args.imgsz), "--batch", str(args.batch),
               "--seed", str(args.seed), "--device", str(args.device)]
+    if args.time is not None:
+        words += ["--time", f"{args.time:g}"]
     if args.fraction != 1.0:
         words += ["--fraction", f"{args.fraction:g}"]
+    if args.cache:
+        words += ["--cache"]
     return shlex.join(words + ["--out", str(args.out)])
 
 
@@ -104,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.runs, "--runs")
     if args.epochs < 1:
         raise InputError(f"--epochs {args.epochs}: must be at least 1")
+    if args.time is not None and not 0 < args.time <= 1000:
+        raise InputError(f"--time {args.time}: expected hours, more than 0")
     if args.weights is not None and (args.weights.suffix != ".pt" or not args.weights.is_file()):
         raise InputError(f"--weights {args.weights}: expected an existing Ultralytics .pt file")
     if args.batch < 1 or args.workers < 0:
@@ -111,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     options = TrainOptions(datasets=_sources(args.datasets), out=args.out, epochs=args.epochs, imgsz=args.imgsz,
                            device=args.device, seed=args.seed, batch=args.batch, workers=args.workers,
                            runs_dir=args.runs, name=args.name, cache=args.cache, weights=args.weights,
-                           arch=args.arch, fraction=args.fraction,
+                           arch=args.arch, fraction=args.fraction, time_hours=args.time,
                            command=_command_line(args))
     train_detector(options, log=lambda line: print(line, flush=True))
     return 0

@@ -127,6 +127,8 @@ def render_model_card(metadata: dict[str, Any]) -> str:
         *([_fine_tuned_from(training["initial_weights"])] if training.get("initial_weights") else []),
         f"- epochs {training['epochs']}, image size {metadata['imgsz']}, batch {training['batch']}, "
         f"seed {training['seed']}, {training['duration_s'] / 60:.1f} min"
+        + (f" (a {training['time_budget_h'] * 60:.3g}-minute budget: the epoch count was fitted to it)"
+           if training.get("time_budget_h") else "")
         + (f", {training['fraction']:g} of the images" if training.get("fraction", 1.0) != 1.0 else ""),
         *([f"- augmentation: Ultralytics' defaults plus {training['augmentation']}"] if training.get("augmentation")
           else []),

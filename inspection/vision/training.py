@@ -86,6 +86,7 @@ class TrainOptions:
     cache: bool = False
     weights: Path | None = None  # start from these (.pt) instead of from random weights
     arch: str | None = None  # None: the architecture of --weights (its sidecar), else DEFAULT_ARCHITECTURE
+    time_hours: float | None = None  # a time budget instead of a fixed epoch count (Ultralytics' time)
     fraction: float = 1.0  # share of every source's train and val images used (quick plumbing checks)
     command: str = ""  # the command line that asked for this run, written to the card to reproduce it
 
@@ -433,7 +434,7 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
                 amp=False, pretrained=str(options.weights) if options.weights else False,
                 project=str(run_dir.absolute()), name="train", exist_ok=True,
                 cache="ram" if options.cache else False, plots=True, verbose=False,
-                close_mosaic=mosaic_free_epochs(options.epochs), **AUGMENTATION)
+                close_mosaic=mosaic_free_epochs(options.epochs), time=options.time_hours, **AUGMENTATION)
     trainer = model.trainer
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
     metrics = _val_metrics(trainer.metrics or {})
@@ -463,7 +464,8 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
             "dataset_stats": {k: combined[k] for k in ("images", "boxes", "classes", "splits")},
             "sources": [_source_record(p, per_source.get(p.label)) for p in sources],
             "initial_weights": _initial_weights(options.weights),
-            "skipped": sum(len(p.stats["skipped"]) for p in sources), "epochs": options.epochs,
+            "skipped": sum(len(p.stats["skipped"]) for p in sources), "epochs": trainer.epochs,
+            "epochs_completed": trainer.epoch + 1, "time_budget_h": options.time_hours,
             "seed": options.seed, "batch": options.batch, "fraction": options.fraction,
             "augmentation": {**AUGMENTATION, "close_mosaic": mosaic_free_epochs(options.epochs)},
             "device": options.device, "duration_s": round(duration, 1),
