@@ -6,9 +6,11 @@ Pipeline per frame (after Taxim, Si & Yuan 2022, and TACTO, Wang et al. 2022):
    pixel, for the press pose (planar or curved surface plus defect displacement from
    ``inspection.sim.defects``, evaluated in the part frame);
 2. penetration = press depth - (gap - min gap): the press depth counts from first touch;
-3. elastomer: the gel follows the surface where it touches and falls off smoothly around the contact
+3. membrane (optional, ``membrane_length_m``): the gel's coated skin cannot bend around features
+   narrower than its bending length, so it bridges narrow pits and grooves (:func:`membrane_indentation`);
+4. elastomer: the gel follows the surface where it touches and falls off smoothly around the contact
    (Gaussian-pyramid skirt), with a one-pixel skin blur;
-4. optics: Lambertian shading under three coloured lights, non-uniform background, drift, noise,
+5. optics: Lambertian shading under three coloured lights, non-uniform background, drift, noise,
    optional markers (``inspection.sim.tactile_optics``).
 
 Sensor frame: x along image columns, y along image rows, +z the sensor axis pointing out of the gel
@@ -27,6 +29,7 @@ from inspection.cell import TactileConfig
 from inspection.errors import InputError
 from inspection.sim.defects import Defect
 from inspection.sim.tactile_optics import SensorOptics
+from inspection.sim.tactile_texture import PartEdge, Texture
 
 NO_CONTACT_GAP_M = 0.01  # gap used where the surface is out of reach (e.g. beyond a ball's rim)
 HOLE_RIM_M = 3e-4  # how far around a hole its rim is judged touched (the gel bridges the hole itself)
@@ -80,9 +83,11 @@ def gel_grid(config: TactileConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def surface_gap(config: TactileConfig, sensor_to_part: np.ndarray, surface: LocalSurface,
-                defects: list[Defect]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Gap (m) along the sensor axis from each gel pixel to the part surface (with defects), and each
-    defect's own displacement (m) on the gel grid, for its labels.
+                defects: list[Defect], texture: Texture | None = None,
+                edge: PartEdge | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Gap (m) along the sensor axis from each gel pixel to the part surface (with defects, and the good
+    part's ``texture``), and each defect's own displacement (m) on the gel grid, for its labels. Beyond the
+    part's ``edge`` the gap is NO_CONTACT_GAP_M: the gel touches nothing there.
 
     Raises:
         InputError: the pose is not a 4x4 transform, or the sensor axis does not point into the surface.
@@ -105,7 +110,13 @@ def surface_gap(config: TactileConfig, sensor_to_part: np.ndarray, surface: Loca
     flat_points = on_surface.reshape(-1, 3)
     per_defect = [defect.height_at(flat_points).reshape(x.shape) for defect in defects]
     surface_up = nominal + sum(per_defect, np.zeros_like(x))
-    return (up - surface_up) / -facing, per_defect
+    if texture is not None:
+        surface_up = surface_up + texture.height(along, side)
+    gap = (up - surface_up) / -facing
+    if edge is not None:
+        off_part, drop = edge.beyond(along, side)
+        gap = np.where(off_part, NO_CONTACT_GAP_M, gap + drop / -facing)
+    return gap, per_defect
 
 
 def ball_gap(config: TactileConfig, center_m: tuple[float, float], ball_radius_m: float) -> np.ndarray:
@@ -138,18 +149,58 @@ def elastomer(penetration_m: np.ndarray, contact: np.ndarray, skirt_levels: int 
     return cv2.GaussianBlur(gel, (0, 0), skin_sigma_px)
 
 
-class TactileSimulator:
-    """Renders presses of a GelSight-style sensor; deterministic for a given generator state."""
+DEFAULT_MEMBRANE_LENGTH_M = 3e-4  # bending length of a GelSight-style coated gel (see membrane_indentation)
+CONTACT_TOLERANCE_M = 1e-6  # the gel touches the part where it lies within this of the part surface
 
-    def __init__(self, config: TactileConfig, optics: SensorOptics | None = None) -> None:
+
+def membrane_indentation(penetration_m: np.ndarray, bending_length_px: float) -> np.ndarray:
+    """Gel indentation of a stiff membrane pressed by a part whose intrusion is ``penetration_m``.
+
+    Why: the gel's outer skin (reflective paint on an elastomer a few mm thick) is a thin plate on a
+    soft elastic foundation. Such a plate spreads a load over its bending length
+    l = (D / k)^(1/4), D = E_s h^3 / (12 (1 - nu^2)) the skin's flexural rigidity and k ~ E_gel / t_gel
+    the foundation's stiffness (Hetenyi, *Beams on Elastic Foundation*, 1946): it cannot follow relief
+    narrower than about l. A real sensor therefore reads a narrow pit, crack or groove shallower than
+    it is (our own measurements read cracks at a quarter of their depth). The plate's response is
+    modelled, simply, as a Gaussian low-pass of the indentation with sigma = l / 2, and the contact
+    constraint clips it: the gel can never be inside the part, so it is at least the part's intrusion.
+    A pit narrower than l is bridged (its measured depth is a fraction of the true one); a pit several l
+    wide is followed nearly to its bottom. The ground truth stays the part's own intrusion.
+    """
+    penetration = np.asarray(penetration_m, np.float32)
+    if bending_length_px <= 0:
+        return penetration.astype(float)
+    plate = cv2.GaussianBlur(penetration, (0, 0), bending_length_px / 2, borderType=cv2.BORDER_REPLICATE)
+    return np.maximum(penetration, plate).astype(float)
+
+
+class TactileSimulator:
+    """Renders presses of a GelSight-style sensor; deterministic for a given generator state.
+
+    ``membrane_length_m``: the gel skin's bending length (0: the gel follows every feature, as before
+    the membrane model; DEFAULT_MEMBRANE_LENGTH_M for a coated GelSight-style gel)."""
+
+    def __init__(self, config: TactileConfig, optics: SensorOptics | None = None,
+                 membrane_length_m: float = 0.0) -> None:
+        if not (0.0 <= membrane_length_m <= 0.005):
+            raise InputError(f"membrane length {membrane_length_m * 1e3:.3f} mm is outside 0-5 mm")
         self.config = config
         self.optics = optics or SensorOptics()
+        self.membrane_length_m = membrane_length_m
 
     def background(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """The no-contact frame (uint8 RGB), with noise when ``rng`` is given."""
         h, w = self.config.height_px, self.config.width_px
         zeros = np.zeros((h, w))
         return self.optics.render(zeros, zeros, rng)
+
+    def _gel_surface(self, gap: np.ndarray, press_depth_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(part intrusion, gel indentation before the skin blur, contact) for a press past first touch."""
+        penetration = np.clip(press_depth_m - (gap - gap.min()), 0.0, None)
+        if self.membrane_length_m <= 0:
+            return penetration, penetration, penetration > 0
+        held = membrane_indentation(penetration, self.membrane_length_m / self.config.pixel_size_m)
+        return penetration, held, (penetration > 0) & (held - penetration < CONTACT_TOLERANCE_M)
 
     def press(self, gap_m: np.ndarray, press_depth_m: float, rng: np.random.Generator | None,
               defects: list[Defect] = (), drift: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -165,13 +216,20 @@ class TactileSimulator:
         if gap.shape != (self.config.height_px, self.config.width_px):
             raise InputError(f"gap_m: shape {gap.shape} is not the gel grid "
                              f"({self.config.height_px}, {self.config.width_px})")
-        penetration = np.clip(press_depth_m - (gap - gap.min()), 0.0, None)
-        contact = penetration > 0
-        gel = elastomer(penetration, contact)
+        penetration, held, contact = self._gel_surface(gap, press_depth_m)
+        if self.membrane_length_m > 0:
+            gel = elastomer(held, held > CONTACT_TOLERANCE_M)  # bridged gel is held up by the skin, no skirt
+        else:
+            gel = elastomer(penetration, contact)
         gy, gx = np.gradient(gel, self.config.pixel_size_m)
         image = self.optics.render(gx, gy, rng, drift=drift, contrast=contrast)
-        labels = [defect_label(d, hmap, contact, self.config.pixel_size_m)
-                  for d, hmap in zip(defects, defect_heights or [])]
+        labels = []
+        for defect, hmap in zip(defects, defect_heights or []):
+            label = defect_label(defect, hmap, contact, self.config.pixel_size_m)
+            # How much the gel itself moves because of the defect: what any method can at best see of it.
+            _, held_without, _ = self._gel_surface(gap + hmap, press_depth_m)
+            label["felt_depth_mm"] = round(float(np.abs(held - held_without).max()) * 1e3, 6)
+            labels.append(label)
         return TactileFrame(image=image, contact=contact, height_m=penetration, gel_height_m=gel, defects=labels,
                             first_touch_m=float(gap.min()))
 
