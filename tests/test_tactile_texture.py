@@ -94,6 +94,7 @@ def test_textured_dataset_has_good_and_fault_folders_of_its_frames(tmp_path):
 def test_texture_names():
     assert parse_textures("mixed") == TEXTURES
     assert parse_textures("seam, thread,seam") == ("seam", "thread")
+    assert parse_textures("mixed,smooth") == TEXTURES + ("smooth",)
     with pytest.raises(InputError, match="--texture: threads is not a texture"):
         parse_textures("thread,threads")
 

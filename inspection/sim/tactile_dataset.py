@@ -105,7 +105,7 @@ class PressScene:
 class TexturedPart:
     """A good part's texture, its local surface and the sensor's turn about its axis on it."""
 
-    texture: Texture
+    texture: Texture | None  # None: a smooth part
     surface: LocalSurface
     rotation_rad: float
 

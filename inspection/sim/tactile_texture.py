@@ -29,19 +29,20 @@ import numpy as np
 from inspection.errors import InputError
 
 TEXTURES: tuple[str, ...] = ("thread", "machining", "rivet", "seam", "orange_peel")
-MIXED = "mixed"
+MIXED = "mixed"  # every texture
+SMOOTH = "smooth"  # no texture: a smooth part among textured ones (e.g. for a classifier's training mix)
 
 
 def parse_textures(text: str) -> tuple[str, ...]:
-    """Texture names from ``--texture`` ("mixed" = every texture; or a comma-separated list), or InputError."""
+    """Texture names from ``--texture``: a comma-separated list of TEXTURES, SMOOTH and MIXED (every
+    texture), or InputError."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    if names == [MIXED]:
-        return TEXTURES
-    unknown = [n for n in names if n not in TEXTURES]
+    unknown = [n for n in names if n not in TEXTURES + (MIXED, SMOOTH)]
     if not names or unknown:
         raise InputError(f"--texture: {', '.join(unknown) or repr(text)} is not a texture; choose {MIXED} or "
-                         f"a comma-separated list of {', '.join(TEXTURES)}")
-    return tuple(dict.fromkeys(names))
+                         f"a comma-separated list of {', '.join(TEXTURES + (SMOOTH, MIXED))}")
+    expanded = [t for n in names for t in (TEXTURES if n == MIXED else (n,))]
+    return tuple(dict.fromkeys(expanded))
 
 
 def _rotate(u: np.ndarray, v: np.ndarray, angle_rad: float) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +140,10 @@ class OrangePeel:
 Texture = Thread | Machining | Rivets | Seam | OrangePeel
 
 
-def random_texture(rng: np.random.Generator, kind: str) -> Texture:
-    """A ``kind`` texture with random parameters in the ranges of the module docstring."""
+def random_texture(rng: np.random.Generator, kind: str) -> Texture | None:
+    """A ``kind`` texture with random parameters in the ranges of the module docstring (None: SMOOTH)."""
+    if kind == SMOOTH:
+        return None
     if kind == "thread":
         pitch = float(rng.uniform(0.0005, 0.0015))
         return Thread(pitch, float(rng.uniform(0.25, 0.45)) * pitch, float(rng.uniform()))
