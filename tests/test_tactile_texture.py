@@ -101,7 +101,7 @@ def test_texture_names():
 
 def test_bad_texture_options_are_one_line(tmp_path):
     cases = [("--texture", "bolts"), ("--part-seed", "3"), ("--texture", "seam", "--clean-share", "2"),
-             ("--texture", "seam", "--membrane-mm", "-1")]
+             ("--texture", "seam", "--membrane-mm", "-1"), ("--texture", "rivet", "--edge-share", "1.5")]
     for extra in cases:
         result = run_cli("sim", "tactile", "--out", str(tmp_path / "x"), "--frames", "2", *extra)
         assert result.returncode == 1, (extra, result.stderr)

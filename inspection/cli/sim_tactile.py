@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part-seed", type=int, metavar="S",
                         help="with --texture: every press of a texture is of one part drawn from S (as a cell "
                              "presses one part type); default: a new random part per press")
+    parser.add_argument("--off-centre-share", type=float, default=0.3, metavar="F",
+                        help="with --texture: share of presses shifted off-centre, the contact running into the "
+                             "sensor's edge (default 0.3)")
+    parser.add_argument("--edge-share", type=float, default=0.2, metavar="F",
+                        help="with --texture: share of presses clipped by a part edge (default 0.2)")
     parser.add_argument("--clean-share", type=float, metavar="F",
                         help="share of clean presses, the rest defects of every class in turn "
                              "(default: all classes equally often)")
@@ -42,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from inspection.sim.tactile_sensor import DEFAULT_MEMBRANE_LENGTH_M
     from inspection.sim.tactile_texture import parse_textures
 
-    textured = None if args.texture is None else TexturedParts(parse_textures(args.texture), args.part_seed)
+    for name, share in (("--off-centre-share", args.off_centre_share), ("--edge-share", args.edge_share)):
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{name}: {share} is outside 0-1")
+    textured = None if args.texture is None else TexturedParts(parse_textures(args.texture), args.part_seed,
+                                                               args.off_centre_share, args.edge_share)
     if args.part_seed is not None and textured is None:
         raise InputError("--part-seed: only with --texture (it draws the textured part)")
     check_output_folder(args.out, "--out", must_be_empty=True)
