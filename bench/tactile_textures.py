@@ -1,0 +1,117 @@
+"""Stage II on simulated textured parts (simulated frames, tested against the simulator, #15 item 4).
+
+``peaks``: per texture, from the JSON of `inspection eval tactile --dataset DIR --reference REF` on a
+textured dataset of `inspection sim tactile --texture`: AUROC, false-reject and detection rates, and the
+share of flagged fault frames whose strongest anomaly (``peak_xy``) lies on the defect (its labelled
+``bbox_px`` grown by MARGIN_PX: a patch centre sees a defect up to a patch radius away).
+
+``false-findings``: clean presses of one textured part through ``StageTwo.analyse`` as the tactile node
+and the campaign call it (shipped calibration, the given classifier), without a reference (the campaign,
+and the node's default ``reference_file: ""``) or with the texture's good-press reference (the node with
+``reference_file: REF``): presses that come out as a finding (class not "none") per 1000 clean presses.
+
+    .venv/bin/python bench/tactile_textures.py peaks runs/tactile_texture/*_eval.json
+    .venv/bin/python bench/tactile_textures.py false-findings --texture thread --part-seed 7 \
+        --reference runs/tactile_texture/thread_ref.npz --presses 1000 --seed 3 [--classifier WEIGHTS]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inspection import paths
+from inspection.cell import load_cell
+from inspection.sim.tactile_dataset import TexturedParts, pressed_pose, sample_scene
+from inspection.sim.tactile_sensor import DEFAULT_MEMBRANE_LENGTH_M, TactileSimulator
+from inspection.sim.tactile_texture import parse_textures
+
+MARGIN_PX = 16
+CONFIG = load_cell().tactile
+
+
+def peak_on_defect(eval_path: Path) -> dict:
+    """The eval JSON's rates plus how many flagged fault frames peak on their defect."""
+    report = json.loads(eval_path.read_text())
+    dataset = Path(report["dataset"])
+    on_defect = flagged = 0
+    for row in report["frames"]:
+        if row["label"] != "fault" or not row["flagged"]:
+            continue
+        flagged += 1
+        label = json.loads((dataset / "labels" / f"{Path(row['file']).stem}.json").read_text())
+        x, y = row["peak_xy"]
+        for defect in label["defects"]:
+            x0, y0, x1, y1 = defect.get("bbox_px", (0, 0, -1, -1))
+            if x0 - MARGIN_PX <= x <= x1 + MARGIN_PX and y0 - MARGIN_PX <= y <= y1 + MARGIN_PX:
+                on_defect += 1
+                break
+    meta = json.loads((dataset / "dataset.json").read_text())
+    return {"dataset": str(dataset), "reference": report["reference"], "textures": meta["textured"]["kinds"],
+            "part_seed": meta["textured"]["part_seed"], "auroc": report["auroc"],
+            "false_reject_rate": report["false_reject_rate"], "good": report["good_frames"],
+            "detection_rate": report["detection_rate"], "fault": report["fault_frames"],
+            "peak_on_defect": f"{on_defect}/{flagged}"}
+
+
+def false_findings(texture: str, reference: str | None, presses: int, seed: int, part_seed: int | None,
+                   classifier: str) -> dict:
+    """Clean presses of one ``texture`` part (``part_seed``, membrane on, as `inspection sim tactile
+    --texture T --part-seed S` draws them; no part seed: a new part per press) through Stage II with the
+    ``classifier`` weights, gated by ``reference`` when given (the tactile node's reference_file)."""
+    from inspection.tactile.classifier import use_one_torch_thread
+    from inspection.tactile.stage import NoContact, StageTwo
+
+    use_one_torch_thread()
+    textured = TexturedParts(parse_textures(texture), part_seed)
+    parts = textured.fixed_parts()
+    rng = np.random.default_rng(seed)
+    stage = StageTwo.load(paths.model_file("tactile_calibration.npz"), classifier, reference=reference)
+    stage.set_background(TactileSimulator(CONFIG, membrane_length_m=DEFAULT_MEMBRANE_LENGTH_M).background(rng))
+    findings, rejected, no_contact, classes = 0, 0, 0, {}
+    started = time.perf_counter()
+    for index in range(presses):
+        scene, frame = sample_scene(rng, "none", CONFIG, None, textured, parts, DEFAULT_MEMBRANE_LENGTH_M)
+        try:
+            result = stage.analyse(frame.image, pressed_pose(scene, frame), f"t{index}",
+                                   pressed_depth_m=scene.press_depth_m)
+        except NoContact:
+            no_contact += 1
+            continue
+        if result.finding.class_name != "none":
+            findings += 1
+            classes[result.finding.class_name] = classes.get(result.finding.class_name, 0) + 1
+        rejected += int(not result.verdict.accepted)
+    return {"texture": texture, "part_seed": part_seed, "seed": seed, "presses": presses, "reference": reference,
+            "classifier": classifier, "findings": findings, "per_1000": round(1000 * findings / presses, 1),
+            "rejected": rejected, "no_contact": no_contact, "classes": classes,
+            "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    peaks = verbs.add_parser("peaks")
+    peaks.add_argument("eval_json", nargs="+", type=Path)
+    findings = verbs.add_parser("false-findings")
+    findings.add_argument("--texture", required=True)
+    findings.add_argument("--reference", help="the texture's good-press reference (.npz)")
+    findings.add_argument("--presses", type=int, default=1000)
+    findings.add_argument("--seed", type=int, default=3)
+    findings.add_argument("--part-seed", type=int, help="one part per texture drawn from this seed (default: "
+                          "a new random part per press)")
+    findings.add_argument("--classifier", default=str(paths.model_file("tactile_classifier.pt")))
+    args = parser.parse_args()
+    if args.verb == "peaks":
+        for path in args.eval_json:
+            print(json.dumps(peak_on_defect(path)))
+    else:
+        print(json.dumps(false_findings(args.texture, args.reference, args.presses, args.seed, args.part_seed,
+                                        args.classifier)))
+
+
+if __name__ == "__main__":
+    main()
