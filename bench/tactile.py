@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from inspection import paths
 from inspection.cell import load_cell
@@ -28,6 +27,7 @@ from inspection.tactile.difference import estimate_background
 from inspection.tactile.measure import surface_residual
 from inspection.tactile.reconstruct import Reconstructor
 from inspection.tactile.reference import fit_reference
+from inspection.tactile.runtime import tune_for_frames
 
 CONFIG = load_cell().tactile
 PNG_SMALL = [cv2.IMWRITE_PNG_COMPRESSION, 9]
@@ -157,8 +157,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--images", help="also write example images to this folder (e.g. docs/images)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    tune_for_frames()  # as the tactile node does
     calibration = Calibration.load(paths.model_file("tactile_calibration.npz"))
     classifier = TactileClassifier(paths.model_file("tactile_classifier.pt"))
     print("speed, one CPU thread, median ms per frame:", json.dumps(bench_speed(calibration, classifier, args.frames)))

@@ -71,10 +71,10 @@ class PartWorker:
             from inspection import runtime
             from inspection.campaign.runner import PartRunner
             from inspection.cell import load_cell
-            from inspection.tactile.classifier import use_one_torch_thread
+            from inspection.tactile.runtime import tune_for_frames
 
             runtime.configure_environment()  # a Ray worker on another machine did not start through the CLI
-            use_one_torch_thread()  # as the tactile node: several workers share the CPUs
+            tune_for_frames()  # as the tactile node: several workers share the CPUs
             self._check_files()
             self._runner = PartRunner(load_cell(self.setup.cell_file), self.setup.params, self.setup.low_confidence)
         return self._runner

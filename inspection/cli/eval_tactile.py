@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
               f"({report['good_frames_in_reference']} good frames fitted the reference, not counted); "
               f"{report['ms_per_frame_median']} ms/frame -> {args.json}")
         return 0
-    from inspection.tactile.classifier import use_one_torch_thread
+    from inspection.tactile.runtime import tune_for_frames
     from inspection.tactile.evaluate import evaluate_dataset
 
-    use_one_torch_thread()
+    tune_for_frames()
     report = evaluate_dataset(args.dataset, args.weights, args.calibration, args.device)
     write_json_atomic(args.json, report)
     print(f"accuracy {report['accuracy']:.3f} on {report['frames']} frames; depth MAE {report['depth_mae_mm']} mm, "

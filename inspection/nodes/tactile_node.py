@@ -38,7 +38,7 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at
 from inspection.paths import model_file
-from inspection.tactile.classifier import use_one_torch_thread
+from inspection.tactile.runtime import tune_for_frames
 from inspection.tactile.stage import NoContact, StageTwo
 
 NODE_NAME = "tactile_node"
@@ -59,7 +59,7 @@ class TactileNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self.params = declare_parameters(self, NODE_NAME)
-        use_one_torch_thread()
+        tune_for_frames()
         self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
                                    self.params["acceptance_file"] or None, self.params["device"],
                                    self.params["reference_file"] or None)

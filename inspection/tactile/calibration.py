@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,24 @@ class Calibration:
     def bins(self) -> int:
         return int(self.table.shape[0])
 
+    @cached_property
+    def _lookup_arrays(self) -> tuple[tuple[float, ...], tuple[float, ...], np.ndarray]:
+        """Per-channel lower edge and bins per unit difference as OpenCV scalars (float32 values, as the
+        table was binned), and the table with each bin's two slopes packed into one complex64, so that
+        a single ``np.take`` fetches both (a (B^3, 2) fancy index was five times slower)."""
+        low = self.low.astype(np.float32)
+        scale = (self.bins / (self.high - self.low)).astype(np.float32)
+        packed = np.ascontiguousarray(self.table.reshape(-1, 2), dtype=np.float32).view(np.complex64).ravel()
+        return (*map(float, low), 0.0), (*map(float, scale), 0.0), packed
+
     def lookup(self, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Slopes (dh/dx, dh/dy), each (H, W) float32, for a normalised difference image (H, W, 3)."""
+        """Slopes (dh/dx, dh/dy), each (H, W) float32, for a normalised difference image (H, W, 3) float32."""
         b = self.bins
-        scale = (b / (self.high - self.low)).astype(np.float32)
-        idx = ((diff - self.low.astype(np.float32)) * scale).astype(np.int32)
-        np.clip(idx, 0, b - 1, out=idx)
+        low, scale, packed = self._lookup_arrays
+        position = cv2.multiply(cv2.subtract(np.ascontiguousarray(diff, np.float32), low), scale)
+        idx = np.clip(position, 0, b - 1, out=position).astype(np.int32)
         flat = (idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]
-        slopes = self.table.reshape(-1, 2)[flat]
+        slopes = np.take(packed, flat).view(np.float32).reshape(*flat.shape, 2)
         return slopes[..., 0], slopes[..., 1]
 
     def save(self, path: str | Path) -> Path:

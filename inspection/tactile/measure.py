@@ -10,10 +10,10 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy.ndimage import binary_fill_holes
 
 from inspection.errors import InputError
 from inspection.records import TactileFinding
+from inspection.tactile.difference import fill_holes
 from inspection.tactile.reconstruct import Reconstruction
 
 # The region is cut at this fraction of the peak; the profile shapes of inspection.sim.defects then give
@@ -32,6 +32,8 @@ EXTENT_ABOVE_CUT: dict[str, tuple[float, float]] = {
 
 
 PIT_BACKGROUND_SIGMA_M = 0.0015
+# The residual is smoothed by this Gaussian sigma (px) before its peak is taken, so one noisy pixel cannot be the depth.
+PEAK_SMOOTHING_PX = 0.7
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,17 @@ class Measurement:
     region: np.ndarray  # (H, W) bool
 
 
-@lru_cache(maxsize=4)
-def _quadratic_basis(height: int, width: int) -> np.ndarray:
-    """(H*W, 6) basis 1, u, v, u^2, uv, v^2 over normalised pixel coordinates."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    u, v = (xs.ravel() / width - 0.5).astype(np.float32), (ys.ravel() / height - 0.5).astype(np.float32)
-    basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1)
+def _coordinates(size: int) -> np.ndarray:
+    """Normalised pixel coordinates of one image axis, -0.5 .. 0.5, float32."""
+    return (np.arange(size) / size - 0.5).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _sampled_basis(height: int, width: int, step: int) -> np.ndarray:
+    """(N, 6) float64 basis 1, u, v, u^2, uv, v^2 at every ``step``-th pixel of every ``step``-th row."""
+    v, u = np.meshgrid(_coordinates(height)[::step], _coordinates(width)[::step], indexing="ij")
+    u, v = u.ravel(), v.ravel()
+    basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1).astype(np.float64)
     basis.setflags(write=False)
     return basis
 
@@ -58,8 +65,7 @@ def _quadratic_basis(height: int, width: int) -> np.ndarray:
 def fit_surface(height_mm: np.ndarray, mask: np.ndarray, step: int = 4, iterations: int = 4) -> np.ndarray:
     """Robust quadratic fit z = f(u, v) over ``mask`` (outliers such as the defect itself dropped)."""
     h, w = height_mm.shape
-    basis = _quadratic_basis(h, w)
-    sample = basis.reshape(h, w, 6)[::step, ::step].reshape(-1, 6).astype(np.float64)
+    sample = _sampled_basis(h, w, step)
     values = height_mm[::step, ::step].ravel().astype(np.float64)
     keep = mask[::step, ::step].ravel().copy()
     if keep.sum() < 12:
@@ -74,11 +80,16 @@ def fit_surface(height_mm: np.ndarray, mask: np.ndarray, step: int = 4, iteratio
         keep &= np.abs(residual) < 3.0 * spread
         if keep.sum() < 12:
             break
-    # Column by column: a (H*W, 6) matrix-vector product would wake every BLAS thread for 0.1 ms of work.
-    full = np.full(h * w, coeffs[0], np.float32)
-    for k in range(1, 6):
-        full += np.float32(coeffs[k]) * basis[:, k]
-    return full.reshape(h, w)
+    # Separable evaluation: (c0 + c2 v + c5 v^2) per row + (c1 u + c3 u^2) per column + c4 u v, three
+    # passes over the frame instead of six.
+    c = coeffs.astype(np.float32)
+    u, v = _coordinates(w), _coordinates(h)
+    per_row = c[0] + c[2] * v + c[5] * v * v
+    per_column = c[1] * u + c[3] * u * u
+    surface = np.multiply.outer(c[4] * v, u)
+    surface += per_row[:, None]
+    surface += per_column[None, :]
+    return surface
 
 
 def touching_region(reconstruction: Reconstruction, min_indentation_mm: float = 0.02) -> np.ndarray:
@@ -104,7 +115,7 @@ def surface_residual(reconstruction: Reconstruction) -> np.ndarray:
     surface = reconstruction.height_mm
     residual = surface - fit_surface(surface, inner)
     # A hole inside the contact (a missing fastener) is surface too: the gel bridges it, not touching its bottom.
-    bridged = binary_fill_holes(touching)
+    bridged = fill_holes(touching)
     return np.where(bridged, residual, 0.0).astype(np.float32)
 
 
@@ -120,7 +131,7 @@ def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.nda
         # depth) and removes broad reconstruction error on curved parts that would otherwise win the peak.
         residual = residual - cv2.GaussianBlur(residual, (0, 0), PIT_BACKGROUND_SIGMA_M / reconstruction.pixel_size_m)
     signed = residual if class_name == "bump" else -residual
-    smooth = cv2.GaussianBlur(signed, (0, 0), 0.7)
+    smooth = cv2.GaussianBlur(signed, (0, 0), PEAK_SMOOTHING_PX)
     peak_index = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
     peak = float(smooth[peak_index])
     if peak <= 0:

@@ -2,7 +2,9 @@
 
 With forward differences for the gradient and backward differences for the divergence, the discrete
 Laplacian is exactly the one the type-II DCT diagonalises, so a field whose gradients are given by
-forward differences comes back to machine precision (up to a constant). Cost: two 2-D DCTs.
+forward differences comes back to machine precision (up to a constant). Cost: two 2-D DCTs, in the
+precision of the gradients given (float32 gradients: about twice as fast as float64, and a micrometre
+heightmap loses nothing at seven significant digits).
 """
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ import numpy as np
 from scipy import fft
 
 
-@lru_cache(maxsize=4)
-def _laplacian_eigenvalues(height: int, width: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _inverse_laplacian_eigenvalues(height: int, width: int, dtype: np.dtype) -> np.ndarray:
+    """1 / eigenvalue of the Neumann Laplacian per DCT coefficient; 0 for the mean, which is free."""
     ky = 2.0 * np.cos(np.pi * np.arange(height) / height) - 2.0
     kx = 2.0 * np.cos(np.pi * np.arange(width) / width) - 2.0
     eig = ky[:, None] + kx[None, :]
-    eig[0, 0] = 1.0  # the mean is free; it is set to zero below
-    eig.setflags(write=False)
-    return eig
+    eig[0, 0] = 1.0
+    inverse = (1.0 / eig).astype(dtype)
+    inverse[0, 0] = 0.0
+    inverse.setflags(write=False)
+    return inverse
 
 
 def divergence(grad_x: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
@@ -50,14 +55,19 @@ def integrate(grad_x: np.ndarray, grad_y: np.ndarray, spacing: float = 1.0) -> n
         grad_x: d/dx along columns, (H, W), as a slope (height per unit length).
         grad_y: d/dy along rows, (H, W).
         spacing: pixel size, so that the result is in the units of height.
+
+    Returns:
+        (H, W) float32 when both gradients are float32, float64 otherwise.
     """
+    grad_x, grad_y = np.asarray(grad_x), np.asarray(grad_y)
     if grad_x.shape != grad_y.shape or grad_x.ndim != 2:
         raise ValueError(f"gradients must be two equal 2-D arrays, got {grad_x.shape} and {grad_y.shape}")
-    div = divergence(np.asarray(grad_x, float), np.asarray(grad_y, float)) * spacing
-    coeffs = fft.dctn(div, type=2, norm="ortho", workers=1)
-    coeffs /= _laplacian_eigenvalues(*div.shape)
-    coeffs[0, 0] = 0.0
-    return fft.idctn(coeffs, type=2, norm="ortho", workers=1)
+    dtype = np.float32 if grad_x.dtype == np.float32 and grad_y.dtype == np.float32 else np.float64
+    div = divergence(grad_x.astype(dtype, copy=False), grad_y.astype(dtype, copy=False))
+    coeffs = fft.dctn(div, type=2, norm="ortho", workers=1, overwrite_x=True)
+    coeffs *= _inverse_laplacian_eigenvalues(*div.shape, np.dtype(dtype))
+    coeffs *= dtype(spacing)
+    return fft.idctn(coeffs, type=2, norm="ortho", workers=1, overwrite_x=True)
 
 
 def centred_to_forward(grad_x: np.ndarray, grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,11 @@ The model is a memory bank of patch descriptors (:mod:`inspection.tactile.anomal
 each also seen slightly rotated and scaled (a handful of presses taken in one place would otherwise teach
 only that one pose of the part on the gel), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
 what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
-selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched with a
-k-d tree (scipy). A new frame's anomaly map is, per patch, the distance to the nearest good patch.
+selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched
+exhaustively, a block of queries at a time, as |q|^2 + |p|^2 - 2 q.p by OpenCV's matrix product (on the
+calling thread). In 12 dimensions a k-d tree prunes little of a coreset that is spread to cover the
+patches: the exact product search is twice as fast as a k-d tree that was allowed a factor 2 of error.
+A new frame's anomaly map is, per patch, the distance to the nearest good patch.
 
 The threshold is chosen from good frames only: each good frame is scored against a bank of the others
 (leave-one-out), and the highest of those scores times ``margin`` is the threshold. A handful of frames
@@ -28,7 +31,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.spatial import cKDTree
 
 from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
@@ -41,9 +43,9 @@ PROJECTED_SIZE = 12
 BANK_SIZE = 3000
 DEFAULT_MARGIN = 2.0
 MIN_FRAMES = 3
-# Approximate nearest neighbours: a found neighbour is at most (1 + eps) times the true nearest distance
-# away. It makes the search about 4x faster; a defect patch is far from every good patch either way.
-SEARCH_EPS = 1.0
+# Queries per matrix product in the nearest-patch search: a 256 x 3000 float32 block of squared
+# distances (3 MB) stays in the CPU cache while its row minima are taken.
+SEARCH_BLOCK = 256
 # (rotation in degrees, scale) of each view of a good frame that goes into the bank: the pose of the part
 # on the gel varies that much between presses. Rotated or scaled views keep only whole, in-frame patches.
 AUGMENTED_POSES = ((0.0, 1.0), (-3.0, 1.0), (3.0, 1.0), (0.0, 0.95), (0.0, 1.05))
@@ -92,11 +94,14 @@ class PatchBank:
     mean: np.ndarray        # (27,) float32
     projection: np.ndarray  # (27, PROJECTED_SIZE) float32
     patches: np.ndarray     # (N, PROJECTED_SIZE) float32
-    tree: cKDTree = field(repr=False, compare=False)
+    # (PROJECTED_SIZE + 1, N) float32: -2 p and |p|^2 per patch, so that [q, 1] @ it is |p|^2 - 2 q.p
+    search_matrix: np.ndarray = field(repr=False, compare=False)
 
     @staticmethod
     def build(mean: np.ndarray, projection: np.ndarray, patches: np.ndarray) -> "PatchBank":
-        return PatchBank(mean, projection, patches, cKDTree(patches))
+        patches = np.ascontiguousarray(patches, np.float32)
+        search = np.vstack([-2.0 * patches.T, np.sum(patches * patches, axis=1)[None, :]]).astype(np.float32)
+        return PatchBank(mean, projection, patches, np.ascontiguousarray(search))
 
     @staticmethod
     def fit(patches_per_frame: Sequence[np.ndarray]) -> "PatchBank":
@@ -108,11 +113,21 @@ class PatchBank:
         return PatchBank.build(mean, projection, (flat - mean) @ projection)
 
     def distances(self, descriptors: np.ndarray) -> np.ndarray:
-        """(rows, cols) distance of each patch to its nearest good patch."""
+        """(rows, cols) Euclidean distance of each patch to its nearest good patch (exact)."""
         rows, cols = descriptors.shape[:2]
         query = (descriptors.reshape(-1, anomaly.DESCRIPTOR_SIZE) - self.mean) @ self.projection
-        distance, _ = self.tree.query(query, k=1, eps=SEARCH_EPS)
-        return distance.reshape(rows, cols).astype(np.float32)
+        augmented = np.empty((len(query), query.shape[1] + 1), np.float32)
+        augmented[:, :-1] = query
+        augmented[:, -1] = 1.0
+        nearest = np.empty(len(query), np.float32)
+        for start in range(0, len(query), SEARCH_BLOCK):
+            # OpenCV's product runs on the calling thread; numpy's BLAS would start threads of its own,
+            # which on shared, busy CPUs made the search 20x slower.
+            block = cv2.gemm(augmented[start:start + SEARCH_BLOCK], self.search_matrix, 1.0, None, 0.0)
+            nearest[start:start + SEARCH_BLOCK] = block.min(axis=1)
+        nearest += np.einsum("ij,ij->i", query, query)
+        # Rounding can leave a query that equals a bank patch a hair below zero.
+        return np.sqrt(np.maximum(nearest, 0.0, out=nearest)).reshape(rows, cols)
 
     def cells(self, descriptors: np.ndarray) -> np.ndarray:
         return anomaly.relative_cells(self.distances(descriptors))
