@@ -95,7 +95,7 @@ VISION = (
     ParamSpec("confidence", 0.25, "operating threshold: detections below it are dropped", low=0.0, high=1.0),
     ParamSpec("iou", 0.5, "NMS and tile-merge IoU: boxes of one class overlapping more are one defect",
               low=0.05, high=0.95),
-    ParamSpec("tile_size", 320, "square tiles of this many pixels, the model's input size; 0 = no slicing",
+    ParamSpec("tile_size", 640, "square tiles of this many pixels, the model's input size; 0 = no slicing",
               low=0, high=4096),
     ParamSpec("tile_overlap", 0.2, "share of a tile overlapping its neighbour: a small defect on a border is whole in one",
               low=0.0, high=0.9),
@@ -107,6 +107,10 @@ VISION = (
     ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
               low=0.0, high=0.5),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
+    ParamSpec("explain", False, "run the explained detector (SAE spliced in, LoRA adapters merged; the .pt weights "
+              "of model) so each detection carries its top SAE latents, with no second pass"),
+    ParamSpec("explainer", "defect_explainer.pt", "explainer file (`inspection explain adapt`); a bare name is looked "
+              "up in models/"),
     CELL_FILE,
     DIAGNOSTICS_PERIOD,
 )

@@ -59,6 +59,20 @@ def _check_range(name: str, value: float, low: float, high: float = math.inf) ->
 
 
 @dataclass(frozen=True)
+class LatentEvidence(JsonRecord):
+    """One sparse-autoencoder latent that fired at a detection (the explainer, vision_node.explain):
+    its id, its mean activation over the box and its atlas label (what it fires on)."""
+
+    KIND: ClassVar[str] = "latent_evidence"
+    latent: int
+    activation: float
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _check_finite("activation", (self.activation,))
+
+
+@dataclass(frozen=True)
 class Detection2D(JsonRecord):
     """A box in image pixels (x right, y down), as a detector returns it."""
 
@@ -70,6 +84,7 @@ class Detection2D(JsonRecord):
     class_name: str
     confidence: float
     view_id: str = ""
+    explanation: tuple[LatentEvidence, ...] = ()  # strongest SAE latents at the box, when explained
 
     def __post_init__(self) -> None:
         _check_finite("box", (self.x1, self.y1, self.x2, self.y2))
@@ -95,6 +110,7 @@ class DefectHypothesis(JsonRecord):
     extent_m: tuple[float, float]
     source: Source = Source.VISION
     view_ids: tuple[str, ...] = ()
+    explanation: tuple[LatentEvidence, ...] = ()  # of the detection it came from, when explained
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, DEFECT_CLASSES)
@@ -183,6 +199,7 @@ class FusedDefect(JsonRecord):
     tactile_ids: tuple[str, ...] = ()
     # kind ("camera", "tactile", "heightmap") -> PNG relative to the run folder (inspection.fusion.evidence)
     evidence: dict[str, str] = field(default_factory=dict)
+    explanation: tuple[LatentEvidence, ...] = ()  # of its camera hypothesis, when the explainer ran
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, DEFECT_CLASSES)

@@ -50,6 +50,16 @@ COMMANDS: dict[str, Command | Group] = {
         "tactile": Command("Stage II classifier and measurement on labelled frames; with --reference, the anomaly "
                            "gate on real good/fault frames", "inspection.cli.eval_tactile", 6),
         "campaign": Command("full pipeline on many simulated parts, per ablation", "inspection.cli.eval_campaign", 8),
+        "explain": Command("mAP50 of the detector, with the SAE spliced in, and with SAE + LoRA; gap closed",
+                           "inspection.cli.eval_explain", 16),
+    }),
+    "explain": Group("explainable Stage I: a sparse autoencoder spliced into the detector, LoRA around it", {
+        "fit-sae": Command("train the SAE on the detector's neck activations and build the latent atlas",
+                           "inspection.cli.explain_fit_sae", 16),
+        "adapt": Command("train LoRA adapters around the spliced SAE (and the end-to-end baseline); "
+                         "writes models/defect_explainer.*", "inspection.cli.explain_adapt", 16),
+        "image": Command("detect in a picture and show the top SAE latents of each detection",
+                         "inspection.cli.explain_image", 16),
     }),
     "plan": Command("plan tactile presses and a trajectory over scan regions", "inspection.cli.plan", issue=5),
     "data": Group("dataset tools (YOLO, COCO, Pascal VOC)", {

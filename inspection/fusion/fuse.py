@@ -97,6 +97,7 @@ def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: Defec
     return FusedDefect(
         defect_id, class_name, Source.BOTH, confidence, best.position, best.normal, best.width_mm, length_mm,
         best.depth_mm, vision_ids=(hypothesis.id,), tactile_ids=tuple(f.id for f in group),
+        explanation=hypothesis.explanation,
     )
 
 
@@ -121,7 +122,7 @@ def fuse(
                 fused.append(FusedDefect(
                     defect_id, hypothesis.class_name, Source.VISION, hypothesis.confidence, hypothesis.position,
                     hypothesis.normal, 1000 * min(hypothesis.extent_m), 1000 * max(hypothesis.extent_m),
-                    vision_ids=(hypothesis.id,)))
+                    vision_ids=(hypothesis.id,), explanation=hypothesis.explanation))
             else:
                 result.rejected.append(Rejection(hypothesis.id, "R1 optical: below optical_min_confidence"))
             continue
@@ -140,7 +141,7 @@ def fuse(
             fused.append(FusedDefect(
                 defect_id, hypothesis.class_name, Source.VISION, hypothesis.confidence, hypothesis.position,
                 hypothesis.normal, 1000 * min(hypothesis.extent_m), 1000 * max(hypothesis.extent_m),
-                vision_ids=(hypothesis.id,)))
+                vision_ids=(hypothesis.id,), explanation=hypothesis.explanation))
 
     for index, group in enumerate(groups):
         if index not in used_groups:

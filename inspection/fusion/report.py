@@ -86,6 +86,9 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 width {{ '%.2f' % d.width_mm }} mm, length {{ '%.2f' % d.length_mm }} mm, confidence {{ '%.2f' % d.confidence }};
 at {{ '%.1f, %.1f, %.1f' % millimetres(d.position) }} mm; camera hypotheses {{ d.vision_ids | join(', ') or 'none' }},
 tactile findings {{ d.tactile_ids | join(', ') or 'none' }}.</p>
+{% if d.explanation %}<p class="legend">Why the camera called it (the detector's sparse-autoencoder latents at
+the box, strongest first): {% for e in d.explanation %}latent {{ e.latent }} ({{ '%.2f' % e.activation }}){% if e.label %}:
+<i>{{ e.label }}</i>{% endif %}{{ '; ' if not loop.last else '.' }}{% endfor %}</p>{% endif %}
 <div class="evidence">{% for kind, caption, uri, note in evidence[d.id] %}
 <figure>{% if uri %}<img class="{{ 'plot' if kind == 'heightmap' else 'photo' }}" alt="{{ caption }} of {{ d.id }}"
  src="{{ uri }}">{% else %}<div class="absent">{{ note }}</div>{% endif %}<figcaption>{{ caption }}</figcaption></figure>

@@ -61,7 +61,12 @@ class VisionNode(Node):
         self.cell = load_cell(self.params["cell_file"] or None)
         if not self.params["part_mesh"]:
             raise InputError("parameter part_mesh: the part mesh (part frame, metres) is needed to localise defects")
-        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]))
+        detector = None
+        if self.params["explain"]:
+            from inspection.explain.explainer import explaining_detector_from_params
+
+            detector = explaining_detector_from_params(self.params)
+        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]), detector)
         if self.stage.classes_never_detected:
             self.get_logger().warning(f"detector {self.params['model']} never finds "
                                       f"{list(self.stage.classes_never_detected)}: trained before those classes")

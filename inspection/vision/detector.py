@@ -22,7 +22,7 @@ import numpy as np
 from inspection import paths
 from inspection.class_map import parse_class_map
 from inspection.errors import InputError
-from inspection.records import DEFECT_CLASSES, Detection2D
+from inspection.records import DEFECT_CLASSES, Detection2D, LatentEvidence
 from inspection.vision.backends import Backend, OnnxBackend, UltralyticsBackend
 from inspection.vision.slicing import cut_flags, merge_detections, tile_grid
 
@@ -128,10 +128,16 @@ def as_rgb(image: np.ndarray, where: str = "image") -> np.ndarray:
 
 
 class DefectDetector:
-    """Finds defects in RGB frames; slices large frames into tiles and merges what the tiles find."""
+    """Finds defects in RGB frames; slices large frames into tiles and merges what the tiles find.
 
-    def __init__(self, backend: Backend, class_names: list[str], settings: DetectorSettings):
+    A backend may append columns after the six of a row: (latent id, activation) pairs of the
+    explainer (inspection.explain), which travel with their box through the tile merge and become the
+    detection's ``explanation``, named by ``latent_labels`` (latent id -> atlas label)."""
+
+    def __init__(self, backend: Backend, class_names: list[str], settings: DetectorSettings,
+                 latent_labels: Mapping[int, str] | None = None):
         self.backend, self.class_names, self.settings = backend, list(class_names), settings
+        self.latent_labels = dict(latent_labels or {})
 
     @staticmethod
     def load(model: str | Path, settings: DetectorSettings | None = None) -> "DefectDetector":
@@ -157,11 +163,17 @@ class DefectDetector:
 
     def to_detections(self, rows: np.ndarray, view_id: str = "") -> list[Detection2D]:
         detections = []
-        for x1, y1, x2, y2, conf, cls in rows.tolist():
+        for row in rows.tolist():
+            x1, y1, x2, y2, conf, cls = row[:6]
             if x2 - x1 > 1e-3 and y2 - y1 > 1e-3:
                 detections.append(Detection2D(x1, y1, x2, y2, self.class_names[int(cls)],
-                                              min(1.0, max(0.0, conf)), view_id))
+                                              min(1.0, max(0.0, conf)), view_id, self._explanation(row[6:])))
         return detections
+
+    def _explanation(self, pairs: list[float]) -> tuple[LatentEvidence, ...]:
+        """The (latent id, activation) pairs after a row's six columns; id -1 marks an empty slot."""
+        return tuple(LatentEvidence(int(latent), round(float(activation), 4), self.latent_labels.get(int(latent), ""))
+                     for latent, activation in zip(pairs[0::2], pairs[1::2]) if latent >= 0)
 
     def detect_arrays(self, images_rgb: list[np.ndarray]) -> list[np.ndarray]:
         """Per image an (N, 6) array x1, y1, x2, y2, confidence, class index, in that image's pixels."""
@@ -191,8 +203,7 @@ class DefectDetector:
             for i, rows in zip(multi_tile, self._batched([images[i] for i in multi_tile])):
                 per_image[i].append(rows)
                 per_image_cut[i].append(np.zeros(len(rows), dtype=bool))
-        return [merge_detections(np.concatenate(rows).reshape(-1, 6), np.concatenate(cut), s.iou,
-                                 max_det=s.max_detections)
+        return [merge_detections(np.concatenate(rows), np.concatenate(cut), s.iou, max_det=s.max_detections)
                 for rows, cut in zip(per_image, per_image_cut)]
 
     def _batched(self, images: list[np.ndarray]) -> list[np.ndarray]:

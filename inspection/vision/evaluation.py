@@ -121,15 +121,20 @@ def plot_pr_curves(result: dict[str, Any], title: str) -> bytes:
 def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_confidence: float, *,
                       dataset_format: str | None = None, split: str | None = None,
                       class_map: dict[str, str] | None = None, agnostic: bool = False,
-                      map_confidence: float = 0.001, batch_images: int = 2,
+                      map_confidence: float = 0.001, batch_images: int = 2, max_images: int | None = None,
                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run ``detector`` (loaded with confidence ``map_confidence``) over a labelled dataset and score it:
-    precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result."""
+    precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result.
+    ``max_images`` scores a reproducible subset (the same images on every run) when time is short."""
+    from inspection.datasets import reproducible_order
     from inspection.vision.metrics import evaluate_detections
 
     dataset = load_dataset(dataset_path, format=dataset_format, split=split, class_map=class_map)
     if not dataset.images:
         raise InputError(f"{dataset_path}: no usable images to evaluate ({len(dataset.skipped)} skipped)")
+    if max_images is not None and max_images < len(dataset.images):
+        subset = reproducible_order(dataset.images, dataset.root, seed=0)[:max(1, max_images)]
+        dataset = replace(dataset, images=sorted(subset, key=lambda image: str(image.path)))
     model_classes = [AGNOSTIC_CLASS] if agnostic else list(detector.class_names)
     if agnostic:
         dataset = _agnostic(dataset)

@@ -86,7 +86,8 @@ class Localizer:
             hypotheses.append(DefectHypothesis(
                 id=f"{view.view_id or 'view'}-{index}", class_name=det.class_name, confidence=det.confidence,
                 position=tuple(float(v) for v in centre), normal=tuple(float(v) for v in normal),
-                extent_m=(extent[0], extent[1]), view_ids=(view.view_id,) if view.view_id else ()))
+                extent_m=(extent[0], extent[1]), view_ids=(view.view_id,) if view.view_id else (),
+                explanation=det.explanation))
         return hypotheses, off_part
 
 
@@ -116,7 +117,7 @@ def merge_hypotheses(hypotheses: list[DefectHypothesis], distance_m: float) -> l
         merged.append(DefectHypothesis(
             id=f"d{len(merged):03d}", class_name=lead.class_name, confidence=lead.confidence,
             position=tuple(float(v) for v in position), normal=tuple(float(v) for v in normal),
-            extent_m=(float(extent[0]), float(extent[1])), view_ids=views))
+            extent_m=(float(extent[0]), float(extent[1])), view_ids=views, explanation=lead.explanation))
     return merged
 
 

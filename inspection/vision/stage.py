@@ -30,11 +30,13 @@ class StageOne:
         self.merge_distance_m, self.region_margin_m = merge_distance_m, region_margin_m
 
     @staticmethod
-    def from_params(params: Mapping[str, Any], surface: PartSurface) -> "StageOne":
+    def from_params(params: Mapping[str, Any], surface: PartSurface,
+                    detector: DefectDetector | None = None) -> "StageOne":
         """The vision_node's Stage I; a detector with classes that are not ours (after ``class_map``) is
-        refused here, naming them, not at every frame whose detections cannot be recorded."""
+        refused here, naming them, not at every frame whose detections cannot be recorded. ``detector``
+        replaces the one ``params`` name (the node passes the explaining one when vision_node.explain)."""
         check_pipeline_model(params)
-        detector = DefectDetector.load(params["model"], DetectorSettings.from_params(params))
+        detector = detector or DefectDetector.load(params["model"], DetectorSettings.from_params(params))
         return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"])
 
     @property

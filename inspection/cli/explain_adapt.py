@@ -1,0 +1,49 @@
+"""Train peft LoRA adapters on the detector's convolutions after the spliced SAE (detector and SAE
+frozen, the original detector as teacher), then the end-to-end baseline (the SAE itself trained through
+the frozen detector with the same objective) for the wall-time comparison. Writes the explainer
+(--out, default models/defect_explainer.pt) with its .json sidecar (settings, metrics, latent atlas)
+and _atlas.png exemplar sprite."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="models/defect_detector.pt", help="the detector the SAE was fitted on")
+    parser.add_argument("--sae", type=Path, default=Path("runs/explain/sae"), help="folder of `explain fit-sae`")
+    parser.add_argument("--out", type=Path, default=Path("models/defect_explainer.pt"), help="explainer to write")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    parser.add_argument("--steps", type=int, default=300, help="LoRA training steps")
+    parser.add_argument("--batch", type=int, default=4, help="crops per step")
+    parser.add_argument("--crop", type=int, default=320,
+                        help="train on aligned squares of this many pixels of each tile (0 = whole tiles)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (Adam)")
+    parser.add_argument("--e2e-steps", type=int, default=300,
+                        help="most steps of the end-to-end baseline (it stops once it reaches LoRA's final loss)")
+    parser.add_argument("--e2e-lr", type=float, default=1e-3, help="end-to-end SAE learning rate (Adam)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspection.errors import InputError
+    from inspection.explain.adapt import adapt_explainer
+    from inspection.outputs import check_output_file
+    from inspection.vision.detector import resolve_model_path
+
+    model = resolve_model_path(args.model)
+    for name, value in (("--rank", args.rank), ("--steps", args.steps), ("--batch", args.batch),
+                        ("--e2e-steps", args.e2e_steps)):
+        if value < 1:
+            raise InputError(f"{name} {value}: must be at least 1")
+    if args.out.suffix != ".pt":
+        raise InputError(f"--out {args.out}: expected a .pt file name (its .json and _atlas.png go beside it)")
+    check_output_file(args.out, "--out")
+    summary = adapt_explainer(model, args.sae, args.out, rank=args.rank, steps=args.steps, batch=args.batch, crop=args.crop,
+                              lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed, log=print)
+    e2e = summary["e2e"]
+    print(f"LoRA rank {args.rank}: distillation loss {summary['lora']['initial_loss']:.4f} -> "
+          f"{summary['lora']['final_loss']:.4f} in {summary['lora']['seconds']:.0f} s; e2e_time_ratio "
+          f"{'>= ' if not e2e['e2e_reached_target'] else ''}{e2e['e2e_time_ratio']:.2f}; wrote {args.out}, "
+          f"{args.out.with_suffix('.json')}, {args.out.with_name(args.out.stem + '_atlas.png')}")
+    return 0

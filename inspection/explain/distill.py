@@ -1,0 +1,133 @@
+"""Training the detector around the spliced SAE (LoRA, the paper's method) and, as its baseline, the
+SAE through the frozen detector (end to end), both with the same distillation objective.
+
+The objective is the detection analogue of the paper's KL to the original model's next-token
+distribution: at every anchor, the Bernoulli KL of each class score (YOLO scores classes with
+independent sigmoids) plus the KL of the four box-side distributions (Distribution Focal Loss bins),
+the box term weighted by the teacher's confidence that anything is there (a background anchor's box
+is meaningless). Both sums are divided by the teacher's total confidence, so an image with many
+defects and one with few weigh alike per defect.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inspection.errors import InputError
+from inspection.explain.sae import ConvSae
+from inspection.explain.splice import SPLICE_LAYER, run_from_splice
+
+EMA_DECAY = 0.95  # smoothing of the training loss, for "time to reach a loss"
+
+
+def distillation_loss(student: dict[str, Tensor], teacher: dict[str, Tensor], reg_max: int) -> Tensor:
+    """Class-score KL plus confidence-weighted box-distribution KL, per unit of teacher confidence."""
+    teacher_logits, student_logits = teacher["scores"].float(), student["scores"].float()
+    teacher_p = teacher_logits.sigmoid()
+    class_kl = (F.binary_cross_entropy_with_logits(student_logits, teacher_p, reduction="none")
+                - F.binary_cross_entropy_with_logits(teacher_logits, teacher_p, reduction="none"))
+    weight = teacher_p.max(1).values  # (B, A)
+    batch, _, anchors = teacher["boxes"].shape
+    teacher_bins = teacher["boxes"].float().view(batch, 4, reg_max, anchors).log_softmax(2)
+    student_bins = student["boxes"].float().view(batch, 4, reg_max, anchors).log_softmax(2)
+    box_kl = (teacher_bins.exp() * (teacher_bins - student_bins)).sum(2).sum(1)  # (B, A)
+    mass = weight.sum().clamp_min(1e-6)
+    return (class_kl.sum() + (box_kl * weight).sum()) / mass
+
+
+@dataclass
+class LossCurve:
+    """Smoothed training loss against wall-clock seconds since the run started."""
+
+    seconds: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+
+    def seconds_to_reach(self, target: float) -> float | None:
+        return next((s for s, value in zip(self.seconds, self.loss) if value <= target), None)
+
+
+@dataclass(frozen=True)
+class DistillationCache:
+    """Per training image, what the layers after the splice need (skip inputs and the spliced layer's
+    own output) and the original detector's raw head outputs, the teacher. float16 to save memory."""
+
+    saved: dict[int, Tensor]
+    teacher_boxes: Tensor
+    teacher_scores: Tensor
+
+    def __len__(self) -> int:
+        return len(self.teacher_scores)
+
+    def inputs(self, rows: Tensor) -> tuple[dict[int, Tensor], Tensor]:
+        skips = {i: t[rows].float() for i, t in self.saved.items() if i != SPLICE_LAYER}
+        return skips, self.saved[SPLICE_LAYER][rows].float()
+
+    def teacher(self, rows: Tensor) -> dict[str, Tensor]:
+        return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
+
+
+def crop_tiles(saved: dict[int, Tensor], imgsz: int, crop: int) -> dict[int, Tensor]:
+    """Cut every cached map into the aligned ``crop``-pixel squares of the ``imgsz`` input (four 320-px
+    quadrants of a 640 tile): the layers after the splice are convolutions, so training them on quarter
+    tiles costs a quarter per sample, while the cached layers before the splice still saw the whole tile.
+    Teacher and student both run on the same crop, so the objective stays consistent."""
+    if crop <= 0 or crop >= imgsz:
+        return saved
+    if imgsz % crop or crop % 32:
+        raise InputError(f"--crop {crop}: must divide the input size {imgsz} and be a multiple of 32")
+    per_side = imgsz // crop
+    result = {}
+    for index, maps in saved.items():
+        cell = maps.shape[-1] // per_side  # the crop in this layer's cells
+        pieces = [maps[:, :, r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+                  for r in range(per_side) for c in range(per_side)]
+        result[index] = torch.cat(pieces).contiguous()
+    return result
+
+
+def teacher_cache(model: nn.Module, saved: dict[int, Tensor], batch: int = 4) -> DistillationCache:
+    boxes, scores = [], []
+    with torch.no_grad():
+        for start in range(0, len(saved[SPLICE_LAYER]), batch):
+            rows = torch.arange(start, min(start + batch, len(saved[SPLICE_LAYER])))
+            skips = {i: t[rows].float() for i, t in saved.items() if i != SPLICE_LAYER}
+            _, raw = run_from_splice(model, skips, saved[SPLICE_LAYER][rows].float())
+            boxes.append(raw["boxes"].half())
+            scores.append(raw["scores"].half())
+    return DistillationCache(saved, torch.cat(boxes), torch.cat(scores))
+
+
+def distill(model: nn.Module, sae: ConvSae, cache: DistillationCache, parameters: list[nn.Parameter], *,
+            steps: int, batch: int, lr: float, seed: int, stop_below: float | None = None,
+            log: Callable[[str], None] | None = None, name: str = "") -> LossCurve:
+    """Adam on ``parameters`` (LoRA adapters, or the SAE for the end-to-end baseline) so that the model
+    with the SAE spliced in matches the cached teacher. Stops early once the smoothed loss reaches
+    ``stop_below``. Returns the loss curve."""
+    reg_max = int(model.model[-1].reg_max)
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    curve, smoothed, started = LossCurve(), 0.0, time.monotonic()
+    for step in range(steps):
+        rows = torch.randint(0, len(cache), (batch,), generator=generator)
+        skips, layer_output = cache.inputs(rows)
+        _, student = run_from_splice(model, skips, sae(layer_output))
+        loss = distillation_loss(student, cache.teacher(rows), reg_max)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if isinstance(sae, ConvSae) and any(p is sae.W_dec for p in parameters):
+            sae.normalise_decoder()
+        smoothed = EMA_DECAY * smoothed + (1 - EMA_DECAY) * float(loss.detach())
+        curve.seconds.append(time.monotonic() - started)
+        curve.loss.append(smoothed / (1 - EMA_DECAY ** (step + 1)))
+        if log and (step % 10 == 0 or step == steps - 1):
+            log(f"{name} step {step + 1}/{steps}: loss {float(loss.detach()):.4f} (smoothed {curve.loss[-1]:.4f}), "
+                f"{curve.seconds[-1]:.0f} s")
+        if stop_below is not None and curve.loss[-1] <= stop_below:
+            break
+    return curve

@@ -1,0 +1,60 @@
+"""`inspection eval explain`: mAP50 of the original detector, the detector with the SAE spliced in, and
+the spliced detector with its LoRA adapters, on one labelled dataset with the deployed slicing; the
+share of the SAE's mAP gap that the adapters close; and the cost of each at inference."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from inspection.explain.explainer import VARIANTS, ExplainerFiles, ExplainingBackend, SplicedModels, check_detector
+from inspection.vision.detector import DefectDetector, DetectorSettings, model_class_names, read_metadata
+from inspection.vision.evaluation import evaluate_detector
+
+
+def gap_closed(original: float, sae: float, sae_lora: float) -> float | None:
+    """(mAP_lora - mAP_sae) / (mAP_original - mAP_sae); None when splicing the SAE cost nothing."""
+    gap = original - sae
+    return (sae_lora - sae) / gap if gap > 1e-9 else None
+
+
+def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path, settings: DetectorSettings, *,
+                       split: str | None, class_map: dict[str, str], agnostic: bool, max_images: int | None,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    explainer = ExplainerFiles.load(explainer_path)
+    check_detector(explainer, detector_path)
+    imgsz = int(read_metadata(detector_path)["imgsz"])
+    names = model_class_names(detector_path, settings.class_map)
+    map_confidence = min(0.001, settings.confidence)
+    models = SplicedModels(detector_path, explainer)
+    backend = ExplainingBackend(models, imgsz, map_confidence, settings.iou, settings.max_detections,
+                                explain_boxes=False)
+    scoring = replace(settings, confidence=map_confidence)
+    results: dict[str, dict[str, Any]] = {}
+    for variant in VARIANTS:  # the first runs the shared pass; the others replay its other tails
+        variant_backend = backend if variant == backend.primary else backend.replay(variant)
+        results[variant] = evaluate_detector(
+            DefectDetector(variant_backend, names, scoring), dataset, settings.confidence, split=split,
+            class_map=class_map, agnostic=agnostic, map_confidence=map_confidence, max_images=max_images,
+            progress=progress if variant == backend.primary else None)
+    images = results["original"]["images"]
+    seconds = {variant: (models.seconds["trunk"] + models.seconds[variant]
+                         + (models.seconds["sae_encode"] if variant != "original" else 0.0)) / images
+               for variant in VARIANTS}
+    summary = explainer.sidecar["summary"]
+    maps = {variant: results[variant]["map50"] for variant in VARIANTS}
+    return {
+        "map50_original": maps["original"], "map50_sae": maps["sae"], "map50_sae_lora": maps["sae_lora"],
+        "gap_closed": gap_closed(maps["original"], maps["sae"], maps["sae_lora"]),
+        "fvu": summary["fvu"], "dead_fraction": summary["dead_fraction"],
+        "e2e_time_ratio": summary["e2e"]["e2e_time_ratio"],
+        "e2e_reached_target": summary["e2e"]["e2e_reached_target"],
+        "model_seconds_per_image": seconds,
+        "explain_latency_cost": seconds["sae_lora"] / seconds["original"] - 1.0,
+        "dataset": str(dataset), "split": split or "all", "images": images, "agnostic": agnostic,
+        "tile_size": settings.tile_size, "full_frame_pass": settings.full_frame_pass,
+        "detector": str(detector_path), "explainer": str(explainer_path),
+        "variants": {variant: {k: v for k, v in result.items() if k != "pr_curve"}
+                     for variant, result in results.items()},
+    }

@@ -1,0 +1,175 @@
+"""The explainer (inspection.explain): the TopK SAE, the splice into the shipped detector, LoRA training
+only adapters, the distillation objective, explanations through the detector's merge and the report,
+and the CLI's bad-input messages. Tiny inputs (64-px frames) so the whole file runs in seconds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspection.explain.distill import distillation_loss
+from inspection.explain.explainer import box_latents
+from inspection.explain.sae import ConvSae, fit_sae, fraction_of_variance_unexplained, latent_firing_counts, rms_scale
+from inspection.explain.splice import (
+    SPLICE_LAYER, SaeSplice, add_lora, lora_target_modules, merge_lora, run_from_splice, run_to_splice,
+)
+from inspection.fusion.report import write_report
+from inspection.records import Detection2D, FusedDefect, InspectionReport, LatentEvidence, ReportSummary, Source
+from inspection.vision.detector import DefectDetector, DetectorSettings
+from tests.conftest import run_cli
+
+DETECTOR = Path(__file__).resolve().parents[1] / "models" / "defect_detector.pt"
+
+
+def identity_sae(channels: int) -> ConvSae:
+    """A real ConvSae that reconstructs exactly: latents +e_c and -e_c, k = channels (one of each pair fires)."""
+    sae = ConvSae(channels, 2 * channels, channels)
+    eye = torch.eye(channels)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([eye, -eye]))
+        sae.W_dec.copy_(torch.cat([eye, -eye]))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
+
+
+def test_topk_keeps_k_latents_per_position_and_training_reconstructs() -> None:
+    generator = torch.Generator().manual_seed(1)
+    # Vectors that are sparse combinations of 24 directions: what a TopK SAE should recover.
+    dictionary = torch.randn(24, 8, generator=generator)
+    codes = torch.rand(3000, 24, generator=generator) * (torch.rand(3000, 24, generator=generator) < 0.1)
+    vectors = codes @ dictionary
+    sae = ConvSae(8, 48, 4, rms_scale(vectors))
+    acts, indices = sae.encode(torch.randn(2, 8, 5, 7))
+    assert acts.shape == indices.shape == (2, 4, 5, 7)
+    before = fraction_of_variance_unexplained(sae, vectors)
+    fit_sae(sae, vectors, steps=150, batch=512, lr=3e-3)
+    after = fraction_of_variance_unexplained(sae, vectors)
+    assert after < 0.35 < before
+    dense = sae.pre_activations(vectors[:100]).topk(4, dim=1)
+    assert (dense.values >= 0).all()
+    assert int(latent_firing_counts(sae, vectors[:100]).sum()) <= 100 * 4
+
+
+def test_identity_sae_reconstructs_exactly() -> None:
+    maps = torch.randn(2, 6, 4, 4)
+    assert torch.allclose(identity_sae(6)(maps), maps, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from inspection.explain.splice import load_detection_model
+
+    return load_detection_model(DETECTOR)
+
+
+def test_splice_changes_the_output_unless_the_sae_is_exact(detector) -> None:
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        original = detector(images)[0]
+        exact = SaeSplice(detector, identity_sae(64))
+        through_identity = detector(images)[0]
+        exact.remove()
+        lossy = SaeSplice(detector, ConvSae(64, 512, 2, scale=5.0))
+        through_lossy = detector(images)[0]
+        assert lossy.last_latents is not None and lossy.last_latents[1].shape[1] == 2
+        lossy.remove()
+        restored = detector(images)[0]
+    assert torch.allclose(through_identity, original, atol=1e-4)
+    assert not torch.allclose(through_lossy, original, atol=1e-3)
+    assert torch.equal(restored, original)
+
+
+def test_split_run_equals_the_whole_model(detector) -> None:
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        saved = run_to_splice(detector, images)
+        layer = saved.pop(SPLICE_LAYER)
+        assert torch.allclose(run_from_splice(detector, saved, layer)[0], detector(images)[0], atol=1e-4)
+
+
+def test_lora_trains_only_adapters_after_the_splice_and_merges_exactly(detector) -> None:
+    import copy
+
+    model = add_lora(copy.deepcopy(detector), rank=2)
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    assert all(int(name.split(".")[1]) > SPLICE_LAYER for name in lora_target_modules(detector))
+    frozen_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    images = torch.rand(1, 3, 64, 64)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        model(images)[0][:, 4:].sum().backward()
+        optimizer.step()
+    assert all(torch.equal(p, frozen_before[n]) for n, p in model.named_parameters() if n in frozen_before)
+    with torch.no_grad():
+        adapted = model(images)[0]
+        assert not torch.allclose(adapted, detector(images)[0], atol=1e-4)
+        merged = merge_lora(model)
+        assert not any("lora_" in name for name, _ in merged.named_parameters())
+        assert torch.allclose(merged(images)[0], adapted, atol=1e-3)
+
+
+def test_distillation_loss_is_zero_only_for_the_teacher() -> None:
+    generator = torch.Generator().manual_seed(2)
+    teacher = {"boxes": torch.randn(2, 64, 30, generator=generator), "scores": torch.randn(2, 8, 30, generator=generator)}
+    assert float(distillation_loss(teacher, teacher, 16)) == pytest.approx(0.0, abs=1e-6)
+    student = {"boxes": teacher["boxes"] + 0.5, "scores": teacher["scores"].flip(2)}
+    assert float(distillation_loss(student, teacher, 16)) > 0.01
+
+
+def test_box_latents_pick_the_latent_strongest_inside_the_box() -> None:
+    acts, indices = torch.zeros(2, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
+    indices[0], indices[1] = 3, 4
+    acts[0, 2:4, 2:4] = 1.0  # latent 3 fires in the box's cells
+    acts[1, 6:, 6:] = 5.0  # latent 4 fires strongly, but outside the box
+    pairs = box_latents(acts, indices, np.array([16.0, 16.0, 32.0, 32.0]), 8.0, 10)
+    assert int(pairs[0]) == 3 and pairs[1] == pytest.approx(1.0)
+    assert int(pairs[2]) == -1  # nothing else fired there
+
+
+class ExplainedRows:
+    """A backend returning fixed rows with two (latent, activation) pairs after the six columns."""
+
+    def infer(self, images_rgb):
+        return [np.array([[10, 10, 30, 30, 0.9, 1, 7, 2.5, 3, 0.5]], np.float32) for _ in images_rgb]
+
+
+def test_explanations_travel_through_the_tile_merge_into_detections() -> None:
+    names = ["scratch", "dent"]
+    detector = DefectDetector(ExplainedRows(), names, DetectorSettings(tile_size=64, tile_overlap=0.5),
+                              latent_labels={7: "dent: dark spot"})
+    detections = detector.detect(np.zeros((100, 100, 3), np.uint8))
+    assert detections and all(d.class_name == "dent" for d in detections)
+    assert detections[0].explanation == (LatentEvidence(7, 2.5, "dent: dark spot"), LatentEvidence(3, 0.5, ""))
+
+
+def test_report_round_trips_and_shows_the_explanation(tmp_path) -> None:
+    evidence = (LatentEvidence(42, 1.25, "crack: dark vertical line or edge"),)
+    defect = FusedDefect("d0", "crack", Source.VISION, 0.8, (0.0, 0.0, 0.0), (0, 0, 1), 1.0, 5.0,
+                         explanation=evidence)
+    report = InspectionReport("run_1", "panel", "2026-12-04T00:00:00Z", ReportSummary(0.5, 1.0, 1.0, 1, 10, 1.0),
+                              [defect])
+    html = write_report(tmp_path, report).read_text()
+    assert "latent 42 (1.25)" in html and "crack: dark vertical line or edge" in html
+    loaded = InspectionReport.from_json(json.loads((tmp_path / "report.json").read_text()))
+    assert loaded.defects[0].explanation == evidence
+    assert Detection2D.from_json(Detection2D(0, 0, 1, 1, "dent", 0.5, explanation=evidence).to_json()).explanation == evidence
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "explain", "--dataset", "no/such/dir", "--json", "out.json"], "--dataset no/such/dir: not found"),
+    (["explain", "adapt", "--rank", "0"], "--rank 0: must be at least 1"),
+    (["explain", "image", "no/such.png"], "no/such.png: image not found"),
+    (["explain", "adapt", "--sae", "no/such/folder", "--out", "x.pt"], "no/such/folder/sae.pt: no fitted SAE"),
+    (["explain", "fit-sae", "--k", "0"], "--k 0: must be at least 1"),
+])
+def test_cli_bad_input_is_one_line(args, message, tmp_path) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"error: {message}" or message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
