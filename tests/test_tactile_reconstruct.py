@@ -96,3 +96,23 @@ def test_bad_calibration_files_are_input_errors(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="bad.npz"):
         Calibration.load(bad)
+
+
+def test_dent_off_the_crest_of_a_curved_part_pressed_over_the_whole_gel(calibration):
+    """A convex 60 mm cylinder pressed 1.1 mm touches the whole gel but shades only its flanks: its flat
+    crest, pushed in, shows no colour change. The zero level is the least indented gel, so the dent on a
+    flank is inside the touching part and measured; with the old zero (the median outside the detected
+    contact, i.e. the crest) the flank fell below zero and this 0.15 mm dent read 0.02 mm (issue #15)."""
+    dent = Defect("d", "dent", (0.0035, 0.0025, 0.0), (0, 0, 1), (1, 0, 0), 0.005, 0.005, 0.00015)
+    surface = LocalSurface(radius_m=0.06, axis=(1.0, 0.0, 0.0))
+    gap, _ = surface_gap(CONFIG, sensor_pose(0.0), surface, [dent])
+    rng = np.random.default_rng(4)
+    sim = TactileSimulator(CONFIG)
+    background = sim.background(rng)
+    frame = sim.press(gap, 0.0011, rng)
+    assert frame.contact.mean() > 0.99
+    rec = Reconstructor(calibration, background).reconstruct(frame.image)
+    assert rec.contact.mean() < 0.6  # the crest is not seen as contact
+    assert np.percentile(rec.height_mm, 5) > -0.01  # no part of the press below the gel at rest
+    result = measure(rec, "dent")
+    assert result.depth_mm == pytest.approx(0.15, rel=0.2)

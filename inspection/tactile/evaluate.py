@@ -14,6 +14,8 @@ from inspection.records import TACTILE_CLASSES
 # The gel bridges a fastener hole: what measure reports as its depth is how far the gel sags, a lower
 # bound, so its depth is left out of the depth errors (its diameter is scored).
 DEPTH_NOT_FELT = ("missing_fastener",)
+# Issue #15's sign-off figure: depth MAE over the defects deeper than this (mm), which acceptance limits judge.
+SIGN_OFF_DEPTH_MM = 0.05
 
 
 def classification_metrics(truth: list[int], predicted: list[int]) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     reconstructor = Reconstructor(Calibration.load(calibration_path), dataset.background)
     classifier = TactileClassifier(weights, device)
     truth, predicted, timings = [], [], []
-    errors: dict[str, list[tuple[float, float, float]]] = {name: [] for name in TACTILE_CLASSES[1:]}
+    errors: dict[str, list[tuple[float | None, float, float | None, bool]]] = {name: [] for name in TACTILE_CLASSES[1:]}
     for frame, label in progress_bar(dataset, total=len(dataset), desc="evaluate", unit="frame", enabled=progress):
         started = time.perf_counter()
         rec = reconstructor.reconstruct(frame)
@@ -80,11 +82,17 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
             felt = label["class_name"] not in DEPTH_NOT_FELT
             errors[label["class_name"]].append((abs(result.depth_mm - gt["depth_mm"]) if felt else None,
                                                 abs(result.width_mm - gt["width_mm"]),
-                                                result.depth_mm / max(gt["depth_mm"], 1e-9) if felt else None))
+                                                result.depth_mm / max(gt["depth_mm"], 1e-9) if felt else None,
+                                                felt and gt["depth_mm"] > SIGN_OFF_DEPTH_MM))
     report = classification_metrics(truth, predicted)
     every = [e for values in errors.values() for e in values]
     report["depth_mae_mm"] = _mean([e[0] for e in every], 4)
     report["width_mae_mm"] = _mean([e[1] for e in every], 4)
+    deep = [e for e in every if e[3]]
+    report["deep_defects"] = {"deeper_than_mm": SIGN_OFF_DEPTH_MM, "frames": len(deep),
+                              "depth_mae_mm": _mean([e[0] for e in deep], 4),
+                              "depth_mae_mm_per_class": {name: _mean([e[0] for e in v if e[3]], 4)
+                                                         for name, v in errors.items() if any(e[3] for e in v)}}
     report["size_per_class"] = {
         name: {"frames": len(v), "depth_mae_mm": _mean([e[0] for e in v], 4),
                "width_mae_mm": _mean([e[1] for e in v], 4),

@@ -34,6 +34,8 @@ EXTENT_ABOVE_CUT: dict[str, tuple[float, float]] = {
 PIT_BACKGROUND_SIGMA_M = 0.0015
 # The residual is smoothed by this Gaussian sigma (px) before its peak is taken, so one noisy pixel cannot be the depth.
 PEAK_SMOOTHING_PX = 0.7
+# Pixels from the rim of the touching region within which no bump peak is taken (see measure).
+RIM_MARGIN_PX = 20
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,17 @@ def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.nda
         residual = residual - cv2.GaussianBlur(residual, (0, 0), PIT_BACKGROUND_SIGMA_M / reconstruction.pixel_size_m)
     signed = residual if class_name == "bump" else -residual
     smooth = cv2.GaussianBlur(signed, (0, 0), PEAK_SMOOTHING_PX)
-    peak_index = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    # The peak is looked for where the gel rests on the part (the pit's background subtraction above spills
+    # past it); a bump's also away from the rim of the contact and the edge of the gel, where the gel lifts
+    # off a strongly curved part: it falls away faster than the fitted quadratic surface, and that reads as
+    # raised. (Dents, scratches and cracks are not mimicked there, and a scratch's deepest point may well
+    # lie at the edge of the frame.)
+    inside = fill_holes(touching_region(reconstruction)).astype(np.uint8)
+    if class_name == "bump":
+        inside = cv2.erode(inside, np.ones((2 * RIM_MARGIN_PX + 1,) * 2, np.uint8), borderType=cv2.BORDER_CONSTANT,
+                           borderValue=0)
+    candidates = np.where(inside > 0, smooth, -np.inf) if inside.any() else smooth
+    peak_index = np.unravel_index(int(np.argmax(candidates)), smooth.shape)
     peak = float(smooth[peak_index])
     if peak <= 0:
         return Measurement(0.0, 0.0, 0.0, (float(peak_index[1]), float(peak_index[0])), np.zeros_like(signed, bool))

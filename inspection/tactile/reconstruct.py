@@ -16,6 +16,10 @@ from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, Calibration
 from inspection.tactile.difference import BackgroundModel, detect_contact, normalized_difference
 
 
+# Percentile of the heightmap taken as zero indentation: a robust minimum (noise and single pixels aside).
+ZERO_LEVEL_PERCENTILE = 1.0
+
+
 @dataclass(frozen=True)
 class Reconstruction:
     """What a frame says about the surface under the gel."""
@@ -55,12 +59,11 @@ class Reconstructor:
             grad_y = _fill_masked(grad_y, self.background.markers)
         fx, fy = poisson.centred_to_forward(grad_x, grad_y)
         height_m = poisson.integrate(fx, fy, self.calibration.pixel_size_m)
-        # Gel away from the contact is not pushed in; with contact everywhere, the border is the best guess.
-        reference = ~cv2.dilate(contact.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-        if reference[::2, ::2].sum() < 50:
-            reference = np.zeros_like(contact)
-            reference[[0, -1], :] = True
-            reference[:, [0, -1]] = True
-        height_m -= np.median(height_m[::2, ::2][reference[::2, ::2]])
+        # Nothing pulls the gel outwards: its least indented part is the gel at rest (where some of it does not
+        # touch) or the least pushed-in part of a press that covers the whole gel. A robust minimum is that
+        # zero level. (The median outside the detected contact was not: a curved part pressed over the whole
+        # gel shades only its slopes, and its flat crest, pushed in but outside the detected contact, became
+        # the zero, leaving most of the press below it.)
+        height_m -= np.percentile(height_m[::2, ::2], ZERO_LEVEL_PERCENTILE)
         return Reconstruction(diff=diff, contact=contact, height_mm=(height_m * 1e3).astype(np.float32),
                               pixel_size_m=self.calibration.pixel_size_m)
