@@ -11,7 +11,8 @@ import pytest
 from inspection.cell import load_cell
 from inspection.cli.main import main
 from inspection.sim.tactile_dataset import write_dataset
-from inspection.tactile.calibration import Calibration, check_ball_press, check_folder, summarise_checks
+from inspection.tactile.ball_check import check_ball_press, check_folder, summarise_checks
+from inspection.tactile.calibration import Calibration
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from inspection.cell import load_cell
     from inspection.errors import InputError
     from inspection.outputs import check_output_file
-    from inspection.tactile.calibration import (CHECK_DEPTH_TOLERANCE, CHECK_RADIUS_TOLERANCE, calibrate_folder,
-                                                check_folder, summarise_checks)
+    from inspection.tactile.ball_check import (CHECK_DEPTH_TOLERANCE, CHECK_RADIUS_TOLERANCE, check_folder,
+                                               summarise_checks)
+    from inspection.tactile.calibration import calibrate_folder
 
     check_output_file(args.out, "--out")
     if not 8 <= args.bins <= 128:
