@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
     parser.add_argument("--tile-size", type=int, help="override vision_node.tile_size (0 = no slicing)")
     parser.add_argument("--max-images", type=int, help="score this many images (a reproducible subset)")
+    parser.add_argument("--record", metavar="LABEL",
+                        help="store the result under LABEL (say simulated or real) in the explainer's sidecar and card")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,8 +60,14 @@ def run(args: argparse.Namespace) -> int:
     seconds = result["model_seconds_per_image"]
     print(f"{result['images']} images: mAP50 original {result['map50_original']:.3f}, SAE spliced "
           f"{result['map50_sae']:.3f}, SAE + LoRA {result['map50_sae_lora']:.3f}; gap_closed "
-          f"{'n/a (no gap)' if gap is None else f'{gap:.2f}'}; FVU {result['fvu']:.3f}, dead "
+          f"{'n/a (no gap)' if gap is None else f'{gap:.2f}'}; distillation KL to the original: SAE "
+          f"{result['kl_sae']:.4f}, SAE + LoRA {result['kl_sae_lora']:.4f} (kl_gap_closed {result['kl_gap_closed']:.2f}); FVU {result['fvu']:.3f}, dead "
           f"{result['dead_fraction']:.1%}, e2e_time_ratio {result['e2e_time_ratio']:.2f}; s/image original "
           f"{seconds['original']:.2f}, explained {seconds['sae_lora']:.2f} (+{result['explain_latency_cost']:.0%})")
     print(f"wrote {args.json}")
+    if args.record:
+        from inspection.explain.card import record_evaluation
+
+        record_evaluation(args.explainer, args.record, result)
+        print(f"recorded as {args.record!r} in {args.explainer.with_suffix('.json')} and {args.explainer.with_suffix('.md')}")
     return 0

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="most steps of the end-to-end baseline (it stops once it reaches LoRA's final loss)")
     parser.add_argument("--e2e-lr", type=float, default=1e-3, help="end-to-end SAE learning rate (Adam)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--onnx", type=Path, metavar="OUT",
+                        help="export only: write the spliced, adapted detector of --out (already trained) as ONNX "
+                             "(outputs output0, latent_acts, latent_ids) and check it against PyTorch")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +41,16 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{name} {value}: must be at least 1")
     if args.out.suffix != ".pt":
         raise InputError(f"--out {args.out}: expected a .pt file name (its .json and _atlas.png go beside it)")
+    if args.onnx is not None:
+        from inspection.explain.explainer import ExplainerFiles, check_detector, export_onnx
+        from inspection.vision.detector import read_metadata
+
+        check_output_file(args.onnx, "--onnx")
+        explainer = ExplainerFiles.load(args.out)
+        check_detector(explainer, model)
+        difference = export_onnx(model, explainer, args.onnx, int(read_metadata(model)["imgsz"]))
+        print(f"wrote {args.onnx}: largest difference from PyTorch {difference:.2e} on a random input")
+        return 0
     check_output_file(args.out, "--out")
     summary = adapt_explainer(model, args.sae, args.out, rank=args.rank, steps=args.steps, batch=args.batch, crop=args.crop,
                               lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed, log=print)

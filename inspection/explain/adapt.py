@@ -14,6 +14,7 @@ import torch
 from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.json_codec import read_json_file
+from inspection.explain.card import write_card
 from inspection.explain.distill import LossCurve, crop_tiles, distill, teacher_cache
 from inspection.explain.features import letterboxed, pick_images, splice_inputs
 from inspection.explain.fit import ATLAS_FILE, SAE_FILE, SPRITE_FILE, save_torch_atomic
@@ -102,4 +103,5 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
                                                  "atlas": atlas["latents"]})
     sprite = out.with_name(out.stem + "_atlas.png")
     write_bytes_atomic(sprite, (sae_dir / SPRITE_FILE).read_bytes())
+    write_card(out)
     return summary

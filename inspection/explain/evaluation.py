@@ -29,7 +29,7 @@ def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path,
     map_confidence = min(0.001, settings.confidence)
     models = SplicedModels(detector_path, explainer)
     backend = ExplainingBackend(models, imgsz, map_confidence, settings.iou, settings.max_detections,
-                                explain_boxes=False)
+                                explain_above=settings.confidence)
     scoring = replace(settings, confidence=map_confidence)
     results: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:  # the first runs the shared pass; the others replay its other tails
@@ -42,11 +42,16 @@ def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path,
     seconds = {variant: (models.seconds["trunk"] + models.seconds[variant]
                          + (models.seconds["sae_encode"] if variant != "original" else 0.0)) / images
                for variant in VARIANTS}
+    kl = {variant: total / max(1, models.images_seen) for variant, total in models.kl_to_original.items()}
     summary = explainer.sidecar["summary"]
     maps = {variant: results[variant]["map50"] for variant in VARIANTS}
     return {
         "map50_original": maps["original"], "map50_sae": maps["sae"], "map50_sae_lora": maps["sae_lora"],
         "gap_closed": gap_closed(maps["original"], maps["sae"], maps["sae_lora"]),
+        # The paper's own measure, on these images: the spliced model's distillation loss (KL) to the
+        # original, and the share of it the adapters remove. Per model input (tile or whole frame).
+        "kl_sae": kl["sae"], "kl_sae_lora": kl["sae_lora"],
+        "kl_gap_closed": 1.0 - kl["sae_lora"] / kl["sae"] if kl["sae"] > 0 else None,
         "fvu": summary["fvu"], "dead_fraction": summary["dead_fraction"],
         "e2e_time_ratio": summary["e2e"]["e2e_time_ratio"],
         "e2e_reached_target": summary["e2e"]["e2e_reached_target"],
@@ -55,6 +60,7 @@ def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path,
         "dataset": str(dataset), "split": split or "all", "images": images, "agnostic": agnostic,
         "tile_size": settings.tile_size, "full_frame_pass": settings.full_frame_pass,
         "detector": str(detector_path), "explainer": str(explainer_path),
+        "latent_usage": dict(backend.latent_usage.most_common()),
         "variants": {variant: {k: v for k, v in result.items() if k != "pr_curve"}
                      for variant, result in results.items()},
     }

@@ -9,8 +9,9 @@ latents of its most confident piece.
 from __future__ import annotations
 
 import copy
+import io
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from inspection.errors import InputError
+from inspection.explain.distill import distillation_loss
 from inspection.explain.sae import ConvSae
 from inspection.explain.splice import (
-    SPLICE_LAYER, add_lora, load_adapter_state, load_detection_model, merge_lora, run_from_splice, run_to_splice,
+    SPLICE_LAYER, SaeSplice, add_lora, load_adapter_state, load_detection_model, merge_lora, run_from_splice, run_to_splice,
 )
 from inspection.json_codec import read_json_file
 from inspection.vision.backends import decode_yolo_output, letterbox
@@ -126,6 +128,9 @@ class SplicedModels:
             self.tails["adapted"] = _fused(adapted_model(detector_path, explainer))
         self.trunk = self.tails.get("base") or self.tails["adapted"]  # identical before the splice
         self.seconds: dict[str, float] = {"trunk": 0.0, "sae_encode": 0.0, **{v: 0.0 for v in variants}}
+        # Sum over images of each spliced variant's distillation loss to the original (held-out KL).
+        self.kl_to_original: dict[str, float] = {v: 0.0 for v in variants if v != "original"}
+        self.images_seen = 0
 
     @torch.no_grad()
     def run(self, batch: Tensor) -> dict[str, tuple[Tensor, tuple[Tensor, Tensor] | None]]:
@@ -135,11 +140,13 @@ class SplicedModels:
         layer = saved.pop(SPLICE_LAYER)
         self.seconds["trunk"] += time.perf_counter() - started
         out: dict[str, tuple[Tensor, tuple[Tensor, Tensor] | None]] = {}
+        raws: dict[str, dict[str, Tensor]] = {}
         latents = None
         for variant in self.variants:
             started = time.perf_counter()
             if variant == "original":
-                out[variant] = (run_from_splice(self.tails["base"], saved, layer)[0], None)
+                pred, raws[variant] = run_from_splice(self.tails["base"], saved, layer)
+                out[variant] = (pred, None)
             else:
                 if latents is None:
                     encode_started = time.perf_counter()
@@ -147,8 +154,17 @@ class SplicedModels:
                     self.seconds["sae_encode"] += time.perf_counter() - encode_started
                     started = time.perf_counter()
                 tail = self.tails["base" if variant == "sae" else "adapted"]
-                out[variant] = (run_from_splice(tail, saved, self.sae.decode(*latents))[0], latents)
+                pred, raws[variant] = run_from_splice(tail, saved, self.sae.decode(*latents))
+                out[variant] = (pred, latents)
             self.seconds[variant] += time.perf_counter() - started
+        if "original" in raws:
+            reg_max = int(self.trunk.model[-1].reg_max)
+            for variant in self.kl_to_original:
+                for b in range(len(batch)):
+                    one = {k: v[b:b + 1] for k, v in raws[variant].items()}
+                    teacher = {k: v[b:b + 1] for k, v in raws["original"].items()}
+                    self.kl_to_original[variant] += float(distillation_loss(one, teacher, reg_max))
+        self.images_seen += len(batch)
         return out
 
 
@@ -158,9 +174,12 @@ class ExplainingBackend:
     of the frozen layers serves all three in `inspection eval explain`)."""
 
     def __init__(self, models: SplicedModels, imgsz: int, conf: float, iou: float, max_det: int = 300,
-                 explain_boxes: bool = True):
+                 explain_above: float | None = None):
         self.models, self.imgsz, self.conf, self.iou, self.max_det = models, imgsz, conf, iou, max_det
-        self.explain_boxes = explain_boxes  # off for mAP runs: latents per box are not scored
+        # Boxes below this confidence get no latents (mAP runs keep every box down to 0.001; explaining
+        # those would cost more than detecting); None explains every box.
+        self.explain_above = conf if explain_above is None else explain_above
+        self.latent_usage: Counter[int] = Counter()  # how often each latent is among a box's top latents
         self.primary = models.variants[0]
         self.pending: dict[str, deque[list[np.ndarray]]] = {v: deque() for v in models.variants[1:]}
 
@@ -182,11 +201,12 @@ class ExplainingBackend:
             found = decode_yolo_output(raw, self.conf, self.iou, self.max_det)
             rows = np.full((len(found), width), -1.0, dtype=np.float32)
             rows[:, :6] = found
-            if self.explain_boxes and latents is not None and len(found):
+            if latents is not None and len(found):
                 acts, indices = latents[0][b], latents[1][b]
                 stride = self.imgsz / acts.shape[-1]
-                for r, box in enumerate(found):
-                    rows[r, 6:] = box_latents(acts, indices, box[:4], stride, self.models.sae.num_latents)
+                for r in np.flatnonzero(found[:, 4] >= self.explain_above):
+                    rows[r, 6:] = box_latents(acts, indices, found[r, :4], stride, self.models.sae.num_latents)
+                    self.latent_usage.update(int(i) for i in rows[r, 6::2] if i >= 0)
             rows[:, [0, 2]] = np.clip((rows[:, [0, 2]] - left) / scale, 0, image.shape[1])
             rows[:, [1, 3]] = np.clip((rows[:, [1, 3]] - top) / scale, 0, image.shape[0])
             rows_per_image.append(rows)
@@ -235,3 +255,41 @@ def explaining_detector_from_params(params: Mapping[str, Any]) -> "DefectDetecto
         raise InputError(f"vision_node.explain: needs the PyTorch weights {detector_path} beside vision_node.model")
     return explaining_detector(detector_path, resolve_model_path(params["explainer"]),
                                DetectorSettings.from_params(params))
+
+
+class _SplicedForExport(nn.Module):
+    """The adapted detector with the SAE hooked in, returning the predictions and the latent maps."""
+
+    def __init__(self, model: nn.Module, splice: SaeSplice):
+        super().__init__()
+        self.model, self.splice = model, splice
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        predictions = self.model(images)[0]
+        acts, indices = self.splice.last_latents_for_export
+        return predictions, acts, indices
+
+
+def export_onnx(detector_path: Path, explainer: ExplainerFiles, out: Path, imgsz: int) -> float:
+    """Write the spliced, adapted detector as ONNX (outputs: ``output0`` as the detector's own export,
+    ``latent_acts`` and ``latent_ids`` (B, k, H, W) at the splice layer). Returns the largest absolute
+    difference from PyTorch on one random input, as a check."""
+    import onnxruntime
+
+    from inspection.atomic import write_bytes_atomic
+
+    model = _fused(adapted_model(detector_path, explainer))
+    splice = SaeSplice(model, explainer.sae, keep_graph=True)
+    wrapper = _SplicedForExport(model, splice).eval()
+    sample = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(wrapper, sample, buffer, input_names=["images"],
+                          output_names=["output0", "latent_acts", "latent_ids"], opset_version=17, dynamo=False,
+                          dynamic_axes={name: {0: "batch"} for name in ("images", "output0", "latent_acts",
+                                                                        "latent_ids")})
+        reference = wrapper(sample)[0].numpy()
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    difference = float(np.abs(session.run(None, {"images": sample.numpy()})[0] - reference).max())
+    write_bytes_atomic(out, buffer.getvalue())
+    return difference

@@ -98,16 +98,20 @@ def run_from_splice(model: nn.Module, saved: dict[int, Tensor], spliced: Tensor)
 
 class SaeSplice:
     """A forward hook that hands on the SAE's reconstruction instead of the layer's output, keeping the
-    last latents (top-k activations and indices, (B, k, H, W)) for explanations. ``remove()`` undoes it."""
+    last latents (top-k activations and indices, (B, k, H, W)) for explanations. ``remove()`` undoes it.
+    ``keep_graph`` also keeps them undetached (``last_latents_for_export``), for an ONNX export to output."""
 
-    def __init__(self, model: nn.Module, sae: ConvSae):
-        self.sae = sae
+    def __init__(self, model: nn.Module, sae: ConvSae, keep_graph: bool = False):
+        self.sae, self.keep_graph = sae, keep_graph
         self.last_latents: tuple[Tensor, Tensor] | None = None
+        self.last_latents_for_export: tuple[Tensor, Tensor] | None = None
         self.handle = model.model[SPLICE_LAYER].register_forward_hook(self._replace)
 
     def _replace(self, _module: nn.Module, _inputs: Any, output: Tensor) -> Tensor:
         acts, indices = self.sae.encode(output)
         self.last_latents = (acts.detach(), indices.detach())
+        if self.keep_graph:
+            self.last_latents_for_export = (acts, indices)
         return self.sae.decode(acts, indices)
 
     def remove(self) -> None:
