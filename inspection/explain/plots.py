@@ -54,7 +54,7 @@ def explanation_png(image: np.ndarray, detections: list[Detection2D], explainer_
         top = 1.0 - number / rows
         for slot, evidence in enumerate(detection.explanation):
             entry = atlas.get(evidence.latent)
-            axes = figure.add_axes((0.52 + slot * 0.16, top + 0.25 / rows, 0.15, 0.6 / rows))
+            axes = figure.add_axes((0.52 + slot * 0.16, top + 0.15 / rows, 0.15, 0.6 / rows))
             if sprite is not None and entry is not None:
                 axes.imshow(latent_exemplars(sprite, entry["sprite_cell"]))
             axes.set_axis_off()
