@@ -16,6 +16,7 @@ from inspection.explain.sae import ConvSae, fit_sae, fraction_of_variance_unexpl
 from inspection.explain.splice import (
     SPLICE_LAYER, SaeSplice, add_lora, lora_target_modules, merge_lora, run_from_splice, run_to_splice,
 )
+from inspection.errors import InputError
 from inspection.fusion.report import write_report
 from inspection.records import Detection2D, FusedDefect, InspectionReport, LatentEvidence, ReportSummary, Source
 from inspection.vision.detector import DefectDetector, DetectorSettings
@@ -173,3 +174,38 @@ def test_cli_bad_input_is_one_line(args, message, tmp_path) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip() == f"error: {message}" or message in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_path) -> None:
+    import copy
+    import hashlib
+
+    from inspection.explain.adapt import EXPLAINER_FORMAT
+    from inspection.explain.card import write_card
+    from inspection.explain.explainer import ExplainerFiles, export_onnx
+    from inspection.explain.fit import save_torch_atomic
+    from inspection.explain.splice import adapter_state
+
+    sae = ConvSae(64, 512, 8, scale=5.0)
+    adapted = add_lora(copy.deepcopy(detector), rank=2)
+    path = tmp_path / "explainer.pt"
+    save_torch_atomic(path, {"format": EXPLAINER_FORMAT, "detector_sha256": hashlib.sha256(DETECTOR.read_bytes()).hexdigest(),
+                             "layer": SPLICE_LAYER, "sae_config": sae.config(), "sae_state": sae.state_dict(),
+                             "lora_rank": 2, "lora_state": adapter_state(adapted)})
+    summary = {"detector": DETECTOR.name, "detector_sha256": "0" * 64, "layer": SPLICE_LAYER, "sae": sae.config(),
+               "steps": 1, "batch": 1, "sae_seconds": 1.0, "per_dataset": 1, "datasets": ["d"], "fvu": 0.2,
+               "dead_fraction": 0.0, "live_latents": 1,
+               "lora": {"rank": 2, "target_modules": 49, "parameters": 1, "steps": 1, "batch": 1, "crop": 320,
+                        "lr": 1e-3, "initial_loss": 1.0, "final_loss": 0.5, "seconds": 1.0},
+               "e2e": {"lr": 1e-3, "e2e_reached_target": False, "e2e_steps_run": 3, "e2e_run_seconds": 9.0,
+                       "e2e_time_ratio": 3.0}}
+    atlas = [{"id": 7, "label": "crack: dark vertical line or edge", "firing_share": 0.1, "class_precision": {"crack": 0.5}}]
+    (tmp_path / "explainer.json").write_text(json.dumps({"summary": summary, "atlas": atlas}))
+    explainer = ExplainerFiles.load(path)
+    assert explainer.atlas[7]["label"].startswith("crack")
+    assert export_onnx(DETECTOR, explainer, tmp_path / "spliced.onnx", 64) < 1e-2
+    card = write_card(path).read_text()
+    assert "e2e_time_ratio >= 3.00" in card and "crack: dark vertical line or edge" in card and "CC BY 4.0" in card
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not an explainer"):
+        ExplainerFiles.load(tmp_path / "broken.pt")

@@ -3,6 +3,7 @@ shipped explainer (``models/defect_explainer.pt`` with its sidecar, card and atl
 from __future__ import annotations
 
 import copy
+import pickle
 import hashlib
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ def load_fitted_sae(sae_dir: Path) -> tuple[ConvSae, dict[str, Any]]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         return ConvSae.from_state(payload["sae_config"], payload["sae_state"]), payload["summary"]
-    except (RuntimeError, KeyError, ValueError) as exc:
+    except (RuntimeError, KeyError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
         raise InputError(f"{path}: not an SAE written by `inspection explain fit-sae` ({exc})") from exc
 
 

@@ -9,6 +9,7 @@ latents of its most confident piece.
 from __future__ import annotations
 
 import copy
+import pickle
 import io
 import time
 from collections import Counter, deque
@@ -63,7 +64,7 @@ class ExplainerFiles:
             if payload.get("format") != EXPLAINER_FORMAT or payload.get("layer") != SPLICE_LAYER:
                 raise KeyError("format")
             sae = ConvSae.from_state(payload["sae_config"], payload["sae_state"])
-        except (RuntimeError, KeyError, ValueError, AttributeError) as exc:
+        except (RuntimeError, KeyError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
             raise InputError(f"{path}: not an explainer written by `inspection explain adapt` ({exc})") from exc
         sidecar = read_json_file(path.with_suffix(".json"))
         if not isinstance(sidecar, dict) or not isinstance(sidecar.get("atlas"), list):
