@@ -2,6 +2,7 @@
 P2 architecture, class rows carried from a model with fewer classes, and the CLI syntax that says it."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -152,3 +153,15 @@ def test_two_datasets_train_one_p2_model_with_val_per_source(tmp_path):
     from ultralytics import YOLO
 
     assert len(YOLO(str(out)).model.model[-1].stride) == 4  # the P2 head: strides 4, 8, 16, 32
+
+    # Fine-tuned in place under a time budget: the card names the weights it started from (their hash
+    # before this run overwrote them), the budget, and a command that repeats it.
+    before = hashlib.sha256(out.read_bytes()).hexdigest()
+    done = run_cli("train", "vision", "--dataset", str(ours), "--weights", str(out), "--epochs", "1",
+                   "--time", "0.0003", "--imgsz", "64", "--batch", "8", "--workers", "0",
+                   "--runs", str(tmp_path / "runs"), "--name", "again", "--out", str(out), timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert training["initial_weights"]["sha256"] == before != hashlib.sha256(out.read_bytes()).hexdigest()
+    assert training["time_budget_h"] == 0.0003 and "--time 0.0003" in training["command"]
+    assert "minute budget" in out.with_suffix(".md").read_text()

@@ -404,6 +404,7 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
     sources = read_training_datasets(options, log)
     class_names = sources[0].dataset.class_names
     old_names = None
+    initial_weights = _initial_weights(options.weights)  # before training: --out may be the same file
     if options.weights:
         check_checkpoint(options.weights)  # Ultralytics unpickles with weights_only=False
         old_names = _weights_classes(options.weights, class_names)
@@ -463,7 +464,7 @@ def train_detector(options: TrainOptions, log: Callable[[str], None] = print) ->
             "dataset": " + ".join(str(p.source.path) for p in sources),
             "dataset_stats": {k: combined[k] for k in ("images", "boxes", "classes", "splits")},
             "sources": [_source_record(p, per_source.get(p.label)) for p in sources],
-            "initial_weights": _initial_weights(options.weights),
+            "initial_weights": initial_weights,
             "skipped": sum(len(p.stats["skipped"]) for p in sources), "epochs": trainer.epochs,
             "epochs_completed": trainer.epoch + 1, "time_budget_h": options.time_hours,
             "seed": options.seed, "batch": options.batch, "fraction": options.fraction,
