@@ -3,8 +3,8 @@
 The detector in models/ (the ONNX file the cell runs, with config/pipeline.yaml's vision_node settings)
 is scored on a small fixed set of frames shipped for this purpose in tests/fixtures/vision_floor/:
 
-- sim/: 26 tiles of 320x320 px (29 defects, 9 tiles without any) rendered by
-  `inspection sim dataset --images 26 --seed 91000 --tile 320 --val-fraction 0`; seed 91000 is used by no
+- sim/: 18 tiles of 640x640 px (35 defects, 5 tiles without any) rendered by
+  `inspection sim dataset --images 18 --seed 91000 --tile 640 --val-fraction 0`; seed 91000 is used by no
   training set (those use 1000 and 2000) nor by the bench's test set (90000). Scored with the cell's
   settings: tiles of the model's size, so each fixture is one tile.
 - real/: 8 validation photographs of aircraft skin (CC BY 4.0, credited in real/CREDIT.md), never trained
@@ -13,11 +13,14 @@ is scored on a small fixed set of frames shipped for this purpose in tests/fixtu
 A figure below its floor fails the test, naming the figure, its value and its floor. The floors sit a
 little under what the shipped model reaches; when a better model ships, raise them to just under its
 figures (the test prints them). Classes the model does not know are left out of class-aware scoring.
+The fixtures are few (35 simulated and 21 real defects): a floor catches a clearly worse model, it is
+not a measurement (docs/stage1-vision.md has those).
 
-Measured for the shipped model (YOLO11n, 7 classes, simulated data only), confidence 0.25, by this test:
-    sim, class-aware: recall 0.370, precision 0.667, mAP50 0.434   floors 0.30, 0.55, 0.35
-    sim, any class:   recall 0.483, precision 1.000                 floors 0.40, 0.85
-    real, any class:  recall 0.000 (no box above 0.25)             no floor: this model never saw a photograph
+Measured for the shipped model (YOLO11n-p2, 640 px, real photographs + simulated tiles), at
+config/pipeline.yaml's confidence 0.15, by this test:
+    sim, class-aware: recall 0.486, precision 0.567, mAP50 0.504   floors 0.42, 0.50, 0.45
+    sim, any class:   recall 0.486, precision 0.895                 floors 0.42, 0.80
+    real, any class:  recall 0.381, precision 0.571, mAP50 0.501   floors 0.30, 0.45, 0.40
 """
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "vision_floor"
 REAL_CLASS_MAP = {"paint-off": "paint_loss", "missing-head": "missing_fastener"}
 # Figure name -> the lowest value the shipped detector may reach on the fixtures (see the module docstring).
 FLOORS: dict[str, float] = {
-    "sim_recall": 0.30, "sim_precision": 0.55, "sim_map50": 0.35,
-    "sim_agnostic_recall": 0.40, "sim_agnostic_precision": 0.85,
+    "sim_recall": 0.42, "sim_precision": 0.50, "sim_map50": 0.45,
+    "sim_agnostic_recall": 0.42, "sim_agnostic_precision": 0.80,
+    "real_agnostic_recall": 0.30, "real_agnostic_precision": 0.45, "real_agnostic_map50": 0.40,
 }
 
 
@@ -72,11 +76,11 @@ def test_fixtures_are_what_the_docstring_says():
     from inspection.datasets import load_dataset
 
     sim, real = load_dataset(FIXTURES / "sim"), load_dataset(FIXTURES / "real", class_map=REAL_CLASS_MAP)
-    assert len(sim.images) == 26 and sum(len(i.boxes) for i in sim.images) == 29
-    assert sum(not i.boxes for i in sim.images) == 9 and not sim.skipped
+    assert len(sim.images) == 18 and sum(len(i.boxes) for i in sim.images) == 35
+    assert sum(not i.boxes for i in sim.images) == 5 and not sim.skipped
     assert len(real.images) == 8 and not real.skipped
     assert (FIXTURES / "real" / "CREDIT.md").is_file()
-    assert sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file()) < 1_000_000
+    assert sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file()) < 2_000_000
 
 
 def test_shipped_detector_is_above_its_floor():

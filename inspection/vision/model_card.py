@@ -103,8 +103,10 @@ def render_model_card(metadata: dict[str, Any]) -> str:
     lines = [
         "# Stage I defect detector",
         "",
-        f"{metadata['architecture'].replace('yolo', 'YOLO')} (Ultralytics), trained from its yaml definition "
-        "(random initialisation:",
+        f"{metadata['architecture'].replace('yolo', 'YOLO')} (Ultralytics), "
+        + ("fine-tuned from an earlier model of this project (below), whose chain began"
+           if training.get("initial_weights") else "trained")
+        + " from the yaml definition (random initialisation:",
         "no pretrained weights are downloaded), input "
         f"{metadata['imgsz']}x{metadata['imgsz']} RGB. Written by `inspection train vision`; do not edit by hand.",
         "",
