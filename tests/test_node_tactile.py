@@ -56,7 +56,7 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
     try:
         assert spin_until(ros_node, lambda: frame_pub.get_subscription_count() > 0
                           and press_pub.get_subscription_count() > 0, 60), stop_node(process)
-        send(0, frames["dent"], 0.1)                       # before any background frame
+        send(0, frames["dent"], 0.1)                       # before any background frame: waits for it
         plan_pub.publish(String(data=json.dumps({"presses": [{"region": "r7", "position": [0.1, 0.0, 0.0]}]})))
         background_pub.publish(numpy_to_image(simulator.background(rng), "rgb8", "gelsight"))
         spin_until(ros_node, lambda: False, 1.0)
@@ -67,19 +67,20 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
         send(7, simulator.background(rng), 0.1)              # nothing felt, and the arm says it never pressed
         send(4, frames["dent"], 0.1)
         send(5, frames["clean"], 0.2)
-        assert spin_until(ros_node, lambda: len(findings) >= 2, 30), stop_node(process)
+        assert spin_until(ros_node, lambda: len(findings) >= 3, 30), stop_node(process)
         spin_until(ros_node, lambda: False, 7.0)  # past the partner timeout of the dropped frame
         assert process.poll() is None
     finally:
         output = stop_node(process)
     by_index = {f["finding"]["press_index"]: f for f in findings}
-    assert set(by_index) == {4, 5}, output
+    assert set(by_index) == {0, 4, 5}, output
+    # the press paired before any background waited for it instead of being lost
+    assert by_index[0]["finding"]["class_name"] == "dent" and "press 0 waits for tactile/background" in output
     dent_finding = TactileFinding.from_json(by_index[4]["finding"])
     assert dent_finding.region_id == "r7"
     assert np.linalg.norm(np.subtract(dent_finding.position, (0.1, 0.0, 0.0))) < 0.01
     clean = TactileFinding.from_json(by_index[5]["finding"])
     assert clean.class_name == "none" and by_index[5]["verdict"]["accepted"]
-    assert "no background (no-contact) frame received yet" in output
     assert "empty/black" in output and "saturated" in output
     assert "tactile/press: ignored a bad press record" in output
     assert "no tactile frame within" in output and "press 7: no contact between gel and part" in output

@@ -23,7 +23,7 @@ def test_mailbox_with_capacity_keeps_the_newest_items_oldest_first() -> None:
 
 def test_short_soak_drops_with_counters_and_memory_stays_bounded(ros_env, tmp_path) -> None:
     result = subprocess.run(
-        [sys.executable, str(SOAK), "--minutes", "0.3", "--report-every", "6", "--width", "640", "--height", "360",
+        [sys.executable, str(SOAK), "--minutes", "0.3", "--report-every", "6", "--width", "640", "--height", "360", "--tactile-hz", "250",
          "--out", str(tmp_path), "--json", str(tmp_path / "soak.json")],
         env=ros_env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + (tmp_path / "nodes.log").read_text()[-3000:]

@@ -12,8 +12,10 @@ Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFin
            before its finding under the tactile frame's header, so the finding's "stamp" names it)
            inspection/diagnostics (std_msgs/String JSON: frames and press records in, processed, dropped,
            memory; every diagnostics_period_s)
-A missing background, a black, saturated or contact-less frame, or a frame whose press never arrives
-is logged and counted; the node goes on with the next press. Paired frames are analysed on a worker
+Presses paired before the first background frame wait for it (at most PENDING_LIMIT, oldest dropped
+and counted) and are analysed when it comes: the background is a property of the sensor, valid for a
+press taken before it reached the node. A black, saturated or contact-less frame, or a frame whose press
+never arrives, is logged and counted; the node goes on with the next press. Paired frames are analysed on a worker
 thread from a bounded mailbox (PENDING_LIMIT, oldest dropped and counted), so a sensor streaming faster
 than the analysis never stalls the subscriptions or grows memory.
 """
@@ -69,6 +71,7 @@ class TactileNode(Node):
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.planned: list[tuple[str, np.ndarray]] = []
+        self.awaiting_background: list[tuple[Image, dict]] = []  # paired before any background frame
         self.counts = {"frames_in": 0, "press_records_in": 0, "findings": 0, "no_contact": 0, "bad_frames": 0,
                        "unmatched": 0}
         self.count_lock = threading.Lock()  # callbacks and the worker both count
@@ -110,6 +113,10 @@ class TactileNode(Node):
             self.get_logger().info("tactile/background: background frame set")
         except (ImageConversionError, InputError) as exc:
             self.get_logger().error(f"tactile/background: unusable background frame: {exc}")
+            return
+        waiting, self.awaiting_background = self.awaiting_background, []
+        for pair in waiting:
+            self.pairs.put(pair)
 
     def plan_callback(self, message: String) -> None:
         try:
@@ -159,7 +166,16 @@ class TactileNode(Node):
         if key not in self.frames or key not in self.presses:
             return
         (_, frame_message), (_, press) = self.frames.pop(key), self.presses.pop(key)
-        self.pairs.put((frame_message, press))
+        if self.stage.reconstructor is not None:
+            self.pairs.put((frame_message, press))
+            return
+        self.awaiting_background.append((frame_message, press))
+        self.get_logger().warning(f"press {press.get('index', '?')} waits for tactile/background "
+                                  "(no no-contact frame yet)")
+        if len(self.awaiting_background) > PENDING_LIMIT:
+            self.awaiting_background.pop(0)
+            self.count("unmatched")
+            self.get_logger().warning("dropped the oldest press waiting for tactile/background")
 
     def work(self) -> None:
         while not self.pairs.closed:
