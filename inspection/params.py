@@ -82,6 +82,13 @@ PLANNER = (
     ParamSpec("motion_backend", "auto", "auto: MoveIt 2 (moveit_py) when importable, else builtin; moveit: required",
               choices=("auto", "builtin", "moveit")),
     ParamSpec("moveit_group", "ur_manipulator", "MoveIt planning group of the arm (moveit backend)"),
+    ParamSpec("defect_calibration", "", "map from a region's detector confidence to its probability of a defect "
+              "(`inspection train doubt`; a bare name is looked up in models/); empty: the confidence itself"),
+    ParamSpec("max_presses", 0, "press budget per part: the presses expected to find the most defects are kept "
+              "until it is spent; 0: no cap (with residual_risk 0, every region is pressed: the paper's method)",
+              low=0, high=100000),
+    ParamSpec("residual_risk", 0.0, "stop pressing once the regions left hold at most this many expected defects "
+              "(calibrated probabilities summed); 0: no such stop", low=0.0, high=1000.0),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres; the node plans on this surface"),
     CELL_FILE,
     ParamSpec("plan_on_regions", True, "plan as soon as new scan regions arrive (else only on the plan service)"),

@@ -132,10 +132,14 @@ class ScanRegion(JsonRecord):
     normal: Vector3
     radius_m: float
     hypothesis_ids: tuple[str, ...] = ()
+    # The detector's highest confidence among the region's hypotheses; the planner turns it into a
+    # probability of a defect (planning.doubt) to spend a press budget where doubt is. 1: always pressed first.
+    confidence: float = 1.0
 
     def __post_init__(self) -> None:
         _check_finite("center", self.center)
         object.__setattr__(self, "normal", _unit("normal", self.normal))
+        _check_range("confidence", self.confidence, 0.0, 1.0)
         if not math.isfinite(self.radius_m) or self.radius_m <= 0:
             raise SchemaError(f"radius_m: expected a positive number of metres, got {self.radius_m!r}")
         if self.radius_m > 1.0:

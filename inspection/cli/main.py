@@ -44,6 +44,8 @@ COMMANDS: dict[str, Command | Group] = {
     "train": Group("train the shipped models", {
         "vision": Command("train the Stage I defect detector", "inspection.cli.train_vision", 4),
         "tactile": Command("train the Stage II tactile classifier", "inspection.cli.train_tactile", 6),
+        "doubt": Command("fit the planner's defect probability per scan region on a tuning campaign",
+                         "inspection.cli.train_doubt", 14),
     }),
     "eval": Group("evaluate against ground truth", {
         "vision": Command("Stage I detector on a labelled dataset", "inspection.cli.eval_vision", 4),

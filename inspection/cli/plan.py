@@ -13,7 +13,8 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh", required=True, metavar="PATH", help="part mesh (STL/OBJ/PLY), part frame, metres")
     parser.add_argument("--regions", metavar="REGIONS.json",
-                        help='list of {"id", "center": [x,y,z], "normal": [x,y,z], "radius_m": r} (part frame)')
+                        help='list of {"id", "center": [x,y,z], "normal": [x,y,z], "radius_m": r, optional '
+                             '"confidence"} (part frame)')
     parser.add_argument("--json", required=True, metavar="OUT", help="where to write the plan")
     parser.add_argument("--cell", metavar="CELL.yaml", help="cell description (default: config/cell.yaml)")
     parser.add_argument("--params", metavar="PIPELINE.yaml", help="node parameters (default: config/pipeline.yaml)")
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                         "regions": len(regions), "motion_backend": backend,
                         "planning_time_s": round(plan.timings_s["total"], 3)}
     write_json_atomic(args.json, document)
-    print(f"{len(plan.presses)} presses, {len(plan.unreachable)} unreachable, cycle time "
+    budget = f", {len(plan.skipped)} regions left out by the press budget" if plan.skipped else ""
+    print(f"{len(plan.presses)} presses, {len(plan.unreachable)} unreachable{budget}, cycle time "
           f"{plan.cycle_time_s:.1f} s, planned in {plan.timings_s['total']:.2f} s ({backend}) -> {args.json}")
     shown = 20  # all of them are in the JSON; a full-coverage raster can have hundreds
     for item in plan.unreachable[:shown]:

@@ -8,8 +8,10 @@ Rules (each fused or rejected defect records the one that decided it):
   ``tactile_class_min_confidence``; the confidences combine as a noisy-OR.
 - R3 rejected: a geometric hypothesis lying under a clean contact (a press that found nothing) and
   with no tactile defect within the gate is a false alarm, and is dropped.
-- R4 unconfirmed: a geometric hypothesis that no press covered (unreachable, not planned, or the
-  press failed) is kept as vision-only, so that nothing is lost; the report marks it unconfirmed.
+- R4 unconfirmed: a geometric hypothesis that no press covered (unreachable, not planned, left out by
+  the press budget, or the press failed) is kept as vision-only when its confidence reaches
+  ``unconfirmed_min_confidence`` (the paper's Stage I threshold), so that nothing the camera alone would
+  report is lost; the report marks it unconfirmed. Weaker ones only directed touch, and are dropped.
 - R5 touch only: a tactile defect that no hypothesis explains is added: the paper's "remaining
   defects" that only Stage II finds.
 Tactile findings of one defect seen by overlapping presses are merged first (same class within the gate).
@@ -31,6 +33,7 @@ class FusionConfig:
     gate_m: float = 0.006  # centre distance under which two pieces of evidence can be one defect
     footprint_half_m: tuple[float, float] = (0.0093, 0.0070)  # half the imaged gel area
     optical_min_confidence: float = 0.25
+    unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
     tactile_min_confidence: float = 0.5  # weaker tactile defect calls count as clean contacts
 
@@ -136,6 +139,9 @@ def fuse(
             fused.append(_from_tactile(defect_id, groups[index], hypothesis, config))
         elif any(_under_footprint(hypothesis.position, press, config) for press in clean_presses):
             result.rejected.append(Rejection(hypothesis.id, "R3 rejected: a clean contact covers it"))
+        elif hypothesis.confidence < config.unconfirmed_min_confidence:
+            result.rejected.append(Rejection(hypothesis.id, "R4 unconfirmed: not touched and below "
+                                                            "unconfirmed_min_confidence"))
         else:
             result.unconfirmed_ids.append(hypothesis.id)
             fused.append(FusedDefect(

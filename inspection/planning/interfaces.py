@@ -66,6 +66,8 @@ class ToolPaths:
     paths: tuple[ToolPath, ...] = ()
     # Regions that could not be given a press at all (e.g. the whole region lies over a hole).
     uncovered: tuple[tuple[str, str], ...] = field(default=())
+    # Regions left unpressed by choice (the press budget, planning.doubt), with the reason.
+    skipped: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def presses(self) -> list[Press]:

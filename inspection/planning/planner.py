@@ -25,6 +25,7 @@ from inspection.planning.coverage import Footprint, FullCoverageRasterPlanner, R
 from inspection.planning.interfaces import (CompoundMeshModifier, CompoundToolPathModifier, Press,
                                             StandoffModifier, ToolPathPlannerPipeline, ToolPaths)
 from inspection.planning.collision import ClearanceChecker, load_link_samples, reach_bound
+from inspection.planning.doubt import DefectCalibration, PressBudget, PressBudgetModifier
 from inspection.planning.kinematics import IkSettings, RobotKinematics
 from inspection.planning.mesh_modifiers import OrientNormalsModifier
 from inspection.planning.motion import BuiltinMotion, MotionBackend, MotionError
@@ -52,6 +53,9 @@ class PlannerSettings:
     ik_max_iterations: int = 150
     motion_backend: str = "auto"
     moveit_group: str = "ur_manipulator"
+    defect_calibration: str = ""  # planning.doubt; "" = the detector confidence taken as the probability
+    max_presses: int = 0  # press budget per part; 0 = no cap
+    residual_risk: float = 0.0  # stop once unpressed regions hold at most this many expected defects; 0 = off
 
     @staticmethod
     def from_params(params: dict[str, Any]) -> "PlannerSettings":
@@ -90,6 +94,7 @@ class Plan:
     trajectory: JointTrajectory
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (region, why): left out by the press budget
 
     @property
     def cycle_time_s(self) -> float:
@@ -98,6 +103,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"presses": [p.to_dict() for p in self.presses],
                 "unreachable": [u.to_dict() for u in self.unreachable],
+                "skipped": [{"region": region, "reason": reason} for region, reason in self.skipped],
                 "trajectory": self.trajectory.to_dict(), "cycle_time_s": round(self.cycle_time_s, 6),
                 "warnings": self.warnings}
 
@@ -134,10 +140,16 @@ class TactileScanPlanner:
         self._reach = 0.0  # collision.reach_bound, with the samples
         width, height = cell.tactile.footprint_m
         self.footprint = Footprint(width, height, settings.footprint_overlap, cell.tactile.press_depth_m)
+        calibration = (DefectCalibration.load(_model_file(settings.defect_calibration))
+                       if settings.defect_calibration else DefectCalibration())
+        self.budget = PressBudget(settings.max_presses, settings.residual_risk, calibration)
 
     def tool_paths(self, surface: PartSurface, regions: Sequence[ScanRegion] = (),
-                   full_coverage: bool = False) -> ToolPaths:
-        """Mesh modifier -> coverage planner -> stand-offs and travel order (the Noether pipeline)."""
+                   full_coverage: bool = False, budget: PressBudget | None = None) -> ToolPaths:
+        """Mesh modifier -> coverage planner -> stand-offs, press budget (``budget``, default the
+        settings') and travel order (the Noether pipeline)."""
+        budget = self.budget if budget is None else budget
+        probabilities = {r.id: budget.calibration(r.confidence) for r in regions}
         tactile = self.cell.tactile
         planner = (FullCoverageRasterPlanner(self.footprint) if full_coverage else
                    RegionCoveragePlanner(tuple(regions), self.footprint, self.settings.max_region_offset_m))
@@ -147,6 +159,7 @@ class TactileScanPlanner:
             CompoundToolPathModifier([
                 StandoffModifier(tactile.press_depth_m, tactile.approach_standoff_m, tactile.approach_standoff_m,
                                  tactile.max_press_depth_m),
+                PressBudgetModifier(probabilities, budget),
                 TravelOrderModifier(start, self.settings.two_opt_passes),
             ]))
         # The same part is usually planned again and again (one plan per inspection): modify its mesh once.
@@ -155,9 +168,10 @@ class TactileScanPlanner:
         (paths,) = pipeline.plan(surface, self._prepared[1])
         return paths
 
-    def plan(self, surface: PartSurface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False) -> Plan:
+    def plan(self, surface: PartSurface, regions: Sequence[ScanRegion] = (), full_coverage: bool = False,
+             budget: PressBudget | None = None) -> Plan:
         started = time.perf_counter()
-        paths = self.tool_paths(surface, regions, full_coverage)
+        paths = self.tool_paths(surface, regions, full_coverage, budget)
         covered = time.perf_counter()
         settings = self.settings
         checker = self.clearance_checker(surface)
@@ -194,7 +208,8 @@ class TactileScanPlanner:
                                           self._prepared[1][0])
         finished = time.perf_counter()
         return Plan(planned, unreachable, trajectory, warnings,
-                    {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started})
+                    {"coverage": covered - started, "kinematics": finished - covered, "total": finished - started},
+                    list(paths.skipped))
 
     def clearance_checker(self, surface: PartSurface) -> ClearanceChecker:
         """Transits keep the gel outside the slow zone (the approach stand-off, less a tolerance)."""
@@ -280,6 +295,13 @@ class TactileScanPlanner:
         segments = [motion.transit(a, b) for a, b in zip(waypoints[:-1], waypoints[1:])]
         for positions, times in segments:
             trajectory.extend(positions, times)
+
+
+def _model_file(name: str) -> str:
+    """A path as given, or a bare name in the package's models/ folder (as the other model parameters)."""
+    from inspection.paths import model_file
+
+    return name if "/" in name else str(model_file(name))
 
 
 def _region_center(regions: Sequence[ScanRegion], region_id: str) -> np.ndarray:

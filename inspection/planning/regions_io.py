@@ -1,4 +1,5 @@
-"""Read scan regions from JSON: ``[{"id", "center": [x, y, z], "normal": [x, y, z], "radius_m": r}, ...]``.
+"""Read scan regions from JSON: ``[{"id", "center": [x, y, z], "normal": [x, y, z], "radius_m": r}, ...]``,
+each with an optional detector ``confidence`` (0-1, default 1: the region is pressed whatever the budget).
 
 Part frame, metres. Every error names the file, the list index and the field.
 """
@@ -48,9 +49,12 @@ def read_regions(path: str | Path) -> list[ScanRegion]:
         radius = item.get("radius_m")
         if not isinstance(radius, (int, float)) or isinstance(radius, bool):
             raise InputError(f"{where}.radius_m: expected a number of metres, got {radius!r}")
+        confidence = item.get("confidence", 1.0)
+        if not isinstance(confidence, (int, float)) or isinstance(confidence, bool):
+            raise InputError(f"{where}.confidence: expected a number from 0 to 1, got {confidence!r}")
         try:
             regions.append(ScanRegion(str(region_id), center, normal, float(radius),
-                                      tuple(str(h) for h in item.get("hypothesis_ids", ()))))
+                                      tuple(str(h) for h in item.get("hypothesis_ids", ())), float(confidence)))
         except SchemaError as exc:
             raise InputError(f"{where}.{exc}") from exc
     return regions

@@ -126,20 +126,21 @@ def scan_regions(hypotheses: list[DefectHypothesis], margin_m: float) -> list[Sc
     centre lies inside a larger one is folded into it, so two labels for one spot cost one tactile scan.
     Optical defects (stains, paint loss) get no region: touch cannot feel them, pressing costs time."""
     circles = sorted(
-        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id]] for h in hypotheses
-         if h.class_name in GEOMETRIC_CLASSES),
+        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id], h.confidence]
+         for h in hypotheses if h.class_name in GEOMETRIC_CLASSES),
         key=lambda c: -c[2])
     kept: list[list] = []
-    for centre, normal, radius, ids in circles:
+    for centre, normal, radius, ids, confidence in circles:
         for big in kept:
             gap = float(np.linalg.norm(centre - big[0]))
             if gap <= big[2]:
                 big[2] = max(big[2], gap + radius)
                 big[3] = big[3] + ids
+                big[4] = max(big[4], confidence)
                 break
         else:
-            kept.append([centre, normal, radius, ids])
+            kept.append([centre, normal, radius, ids, confidence])
     return [ScanRegion(id=f"region-{i:03d}", center=tuple(float(v) for v in centre),
                        normal=tuple(float(v) for v in normal), radius_m=min(radius, MAX_REGION_RADIUS_M),
-                       hypothesis_ids=tuple(ids))
-            for i, (centre, normal, radius, ids) in enumerate(kept)]
+                       hypothesis_ids=tuple(ids), confidence=float(confidence))
+            for i, (centre, normal, radius, ids, confidence) in enumerate(kept)]
