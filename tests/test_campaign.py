@@ -9,15 +9,17 @@ import pytest
 
 from inspection.campaign.campaign import parse_ablations
 from inspection.campaign.metrics import size_bucket, summarise
-from inspection.campaign.runner import ABLATIONS
+from inspection.campaign.runner import ABLATIONS, PartSpec, make_scene
 from inspection.errors import InputError
 from inspection.paths import model_file
 from tests.conftest import run_cli
 
 HEADLINE_KEYS = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
+                 "stage1_recall_resolvable", "false_findings_per_1000_presses",
                  "vision_only_recall", "tactile_presses", "full_coverage_presses", "cycle_time_s",
                  "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part")
 RATES = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
+         "stage1_recall_resolvable",
          "vision_only_recall", "press_ratio", "cycle_time_ratio")
 
 
@@ -33,22 +35,29 @@ def _near(value: float):
     return pytest.approx(value, abs=1e-4)  # figures are rounded to 4 decimals
 
 
-def _truth(class_name, size_mm, visible, depth_mm=0.1):
-    return {"class_name": class_name, "size_mm": size_mm, "camera_visible": visible, "depth_mm": depth_mm}
+def _truth(class_name, size_mm, visible, depth_mm=0.1, resolvable=None):
+    return {"class_name": class_name, "size_mm": size_mm, "camera_visible": visible, "depth_mm": depth_mm,
+            "camera_resolvable": visible if resolvable is None else resolvable}
 
 
 def test_recall_counts_defects_the_camera_cannot_see_and_precision_is_per_reported_class() -> None:
-    truth = [_truth("dent", 8.0, True), _truth("pit", 1.0, False, 0.2), _truth("stain", 30.0, True, 0.0),
-             _truth("scratch", 25.0, False)]
+    truth = [_truth("dent", 8.0, True, resolvable=False), _truth("pit", 1.0, False, 0.2),
+             _truth("stain", 30.0, True, 0.0), _truth("scratch", 25.0, False)]
     stage1 = [{"class_name": "stain", "size_mm": 12.0, "truth": 2}, {"class_name": "dent", "size_mm": 6.0, "truth": 0},
               {"class_name": "stain", "size_mm": 3.0, "truth": None}]
-    final = stage1[:2] + [{"class_name": "pit", "size_mm": 1.5, "truth": 1, "depth_mm": 0.15},
-                          {"class_name": "dent", "size_mm": 6.0, "truth": None, "depth_mm": 0.3}]
+    final = [{**p, "source": "vision"} for p in stage1[:2]] + [
+        {"class_name": "pit", "size_mm": 1.5, "truth": 1, "depth_mm": 0.15, "source": "tactile"},
+        {"class_name": "dent", "size_mm": 6.0, "truth": None, "depth_mm": 0.3, "source": "tactile"}]
     final = [{**p, "depth_mm": p.get("depth_mm")} for p in final]
     row = summarise([_record(truth, stage1, final, presses=10), _record([_truth("dent", 4.0, True)], [], [])])
     assert (row["defects"], row["camera_visible_defects"]) == (5, 3)
     assert row["stage1_recall"] == _near(2 / 5)  # the invisible pit and scratch count as missed
     assert row["stage1_recall_camera_visible"] == _near(2 / 3)
+    # The visible dent is too faint to resolve: of the 2 resolvable defects (stain, the other part's dent), 1 found.
+    assert row["camera_resolvable_defects"] == 2 and row["stage1_recall_resolvable"] == _near(1 / 2)
+    assert row["per_class"]["dent"]["camera_resolvable"] == 1
+    # The false tactile dent, over the 10 + 0 presses Stage II analysed.
+    assert row["false_touch_findings"] == 1 and row["false_findings_per_1000_presses"] == _near(100.0)
     assert row["stage1_precision"] == _near(2 / 3)
     assert row["final_recall"] == _near(3 / 5) and row["final_precision"] == _near(3 / 4)
     assert row["vision_only_recall"] == _near(2 / 5)
@@ -62,6 +71,13 @@ def test_recall_counts_defects_the_camera_cannot_see_and_precision_is_per_report
     assert (small["defects"], small["final_found"], small["final_precision"]) == (1, 1, 1.0)
     assert row["per_size"]["2-5 mm"]["stage1_precision"] == 0.0  # the 3 mm false stain
     assert size_bucket(1.99) == "<2 mm" and size_bucket(20.0) == ">=20 mm"
+
+
+def test_defect_free_parts_are_the_same_parts_without_their_defects() -> None:
+    drawn, noise = make_scene(PartSpec(31, 2))
+    clean, clean_noise = make_scene(PartSpec(31, 2, defect_free=True))
+    assert drawn.defects and not clean.defects
+    assert (clean.part.params, clean.finish, clean_noise) == (drawn.part.params, drawn.finish, noise)
 
 
 def test_ablation_flags() -> None:

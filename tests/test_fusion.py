@@ -59,6 +59,21 @@ def test_touch_only_defects_are_added_and_overlapping_presses_merge() -> None:
     assert defect.confidence == 0.9
 
 
+def test_presses_that_each_see_part_of_one_defect_merge_but_separate_defects_do_not() -> None:
+    def sized(id_: str, cls: str, x: float, conf: float, length_mm: float) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, cls, conf, (x, 0.0, 0.0), UP, 0.01, 6.0, length_mm)
+
+    # A 12 mm dent pressed twice: its two halves are placed 7 mm apart, beyond the 6 mm gate.
+    (dent,) = fuse([], [sized("t0", "dent", 0.100, 0.9, 5.7), sized("t1", "dent", 0.107, 0.6, 12.4)]).defects
+    assert set(dent.tactile_ids) == {"t0", "t1"} and dent.class_name == "dent"
+    # One spot called a crack by one press and a scratch by the next: one defect, the surer call's class.
+    (line,) = fuse([], [finding("t0", "crack", 0.200, conf=0.6), finding("t1", "scratch", 0.204, conf=0.8)]).defects
+    assert line.class_name == "scratch" and len(line.tactile_ids) == 2
+    # Two small pits 8 mm apart, and a dent and a pit 7 mm apart, stay apart.
+    assert len(fuse([], [sized("a", "pit", 0.300, 0.9, 1.5), sized("b", "pit", 0.308, 0.9, 1.5)]).defects) == 2
+    assert len(fuse([], [sized("a", "dent", 0.400, 0.9, 12.0), sized("b", "pit", 0.407, 0.9, 1.5)]).defects) == 2
+
+
 def test_long_scratch_length_comes_from_the_camera() -> None:
     result = fuse([hypothesis("h0", "scratch", 0.1, extent=0.040)], [finding("t0", "scratch", 0.11)])
     assert result.defects[0].length_mm == pytest.approx(40.0)

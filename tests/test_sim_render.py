@@ -9,7 +9,7 @@ from inspection.sim.camera import Camera, look_at
 from inspection.sim.defects import Defect
 from inspection.sim.lighting import Lighting
 from inspection.sim.parts import build_part
-from inspection.sim.render import Renderer
+from inspection.sim.render import RESOLVABLE_MIN_SIGMAS, RESOLVABLE_MIN_SIZE_PX, Renderer
 from inspection.sim.scene import Finish, Scene, random_scene
 from inspection.sim.views import coverage, grid_views, normal_view
 
@@ -80,6 +80,24 @@ def test_boxes_match_the_projected_ground_truth(panel_scene, camera) -> None:
     assert ghost.box is not None and not ghost.camera_visible and ghost.contrast_pixels == 0
     assert outside.box is None and not outside.camera_visible
     assert {d.defect_id for d in render.labels} == {"dent", "stain"}
+
+
+def test_only_defects_large_and_contrasted_enough_are_resolvable(panel_scene, camera) -> None:
+    part = panel_scene.part
+    speck = _defect(part, "speck", "stain", -0.05, 0.06, 0.0012, 0.0012, 0.0, albedo_rgb=(0.1, 0.1, 0.1))
+    faint = _defect(part, "faint", "stain", -0.1, -0.05, 0.03, 0.02, 0.0, albedo_rgb=(0.9, 0.9, 0.9))
+    scene = Scene(part, PAINT, [panel_scene.defects[0], speck, faint])
+    render = Renderer(scene).render(camera, Lighting.default(), np.random.default_rng(0))
+    views = {d.defect_id: d for d in render.defects}
+    dent = views["dent"]  # 24 mm across, 0.8 mm deep: many pixels, well above the noise
+    assert dent.camera_resolvable and dent.size_px > 10 and dent.contrast_sigma >= RESOLVABLE_MIN_SIGMAS
+    # A dark 1.2 mm speck on ~0.9 mm pixels: strongly contrasted, but too small to have a shape.
+    assert views["speck"].contrast_sigma >= RESOLVABLE_MIN_SIGMAS and views["speck"].size_px < RESOLVABLE_MIN_SIZE_PX
+    assert not views["speck"].camera_resolvable
+    # A 10 % darker stain 30 mm across: visible (many pixels beyond 3 sigma), never 5 sigma above the noise.
+    assert views["faint"].camera_visible and views["faint"].size_px > 10
+    assert views["faint"].contrast_sigma < RESOLVABLE_MIN_SIGMAS and not views["faint"].camera_resolvable
+    assert dent.to_json()["camera_resolvable"] and not views["faint"].to_json()["camera_resolvable"]
 
 
 def test_defects_change_the_image_only_inside_their_boxes(panel_scene, camera) -> None:

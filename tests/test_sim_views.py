@@ -9,6 +9,7 @@ from inspection.cell import load_cell
 from inspection.sim.camera import Camera
 from inspection.sim.cell_sim import SimulatedCell
 from inspection.sim.parts import random_part
+from inspection.sim.render import RESOLVABLE_MIN_SIGMAS, RESOLVABLE_MIN_SIZE_PX
 from inspection.sim.scene import random_scene
 from inspection.sim.views import standoff_m, view_plan
 
@@ -82,3 +83,15 @@ def test_camera_visible_means_visible_in_any_planned_view(grid_cell) -> None:
     assert len(fixed.views) == 1
     fixed_visible = {i for i, v in fixed.capture_visibility().items() if v}
     assert fixed_visible < {i for i, v in truth.items() if v}  # the grid sees strictly more of this part
+
+
+def test_camera_resolvable_means_resolved_in_some_planned_view_with_its_best_figures(grid_cell) -> None:
+    truth = {d["id"]: d for d in grid_cell.ground_truth()["defects"]}
+    per_view = [grid_cell.renderer.render(c, grid_cell.lighting, np.random.default_rng(0)).defects
+                for c in grid_cell.views]
+    resolved = {d.defect_id for views in per_view for d in views if d.camera_resolvable}
+    assert {i for i, d in truth.items() if d["camera_resolvable"]} == resolved
+    for record in truth.values():
+        assert not record["camera_resolvable"] or record["camera_visible"]  # resolvable is a kind of visible
+        if record["camera_resolvable"]:  # the figures are those of a view that resolves it
+            assert record["size_px"] >= RESOLVABLE_MIN_SIZE_PX and record["contrast_sigma"] >= RESOLVABLE_MIN_SIGMAS

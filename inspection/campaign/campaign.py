@@ -54,6 +54,7 @@ class CampaignOptions:
     low_confidence: float = 0.05
     part_kind: str = "random"
     part_scale: float = 1.0
+    defect_free: bool = False
     width: int = 0
     height: int = 0
     params_file: Path | None = None
@@ -84,7 +85,7 @@ class CampaignOptions:
         return self.out.with_name(self.out.stem + "_parts")
 
     def spec(self, index: int) -> PartSpec:
-        return PartSpec(self.seed, index, self.part_kind, self.part_scale, self.width, self.height)
+        return PartSpec(self.seed, index, self.part_kind, self.part_scale, self.width, self.height, self.defect_free)
 
 
 def load_params(options: CampaignOptions) -> dict[str, dict[str, Any]]:
@@ -103,7 +104,8 @@ def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]],
     executor excepted); ``digests`` are those of ``pipeline_files``, by role."""
     files = pipeline_files(options.cell_file, params)
     common = {"schema": PART_SCHEMA, "seed": options.seed, "part_kind": options.part_kind,
-              "part_scale": options.part_scale, "width": options.width, "height": options.height,
+              "part_scale": options.part_scale, "defect_free": options.defect_free, "width": options.width,
+              "height": options.height,
               "params": params, "files": {str(files[role]): digests[role] for role in files}}
     keys = {}
     for name in options.ablations:

@@ -2,7 +2,11 @@
 every report counts once), per class and per defect size.
 
 Recall counts every true defect on the part, those the camera cannot see included; Stage I recall on
-camera-visible defects is given apart. Matching is the report's (class-agnostic, ``fusion.scoring``):
+camera-visible defects and on camera-resolvable ones (large and contrasted enough above the sensor noise
+for the cell's optics, ``inspection.sim.render``) is given apart. False findings per 1000 presses count
+the final reports that touch made (touch only, or a vision hypothesis it confirmed) and that match no true
+defect: on defect-free parts (``--defect-free``) what touch adds that is wrong.
+Matching is the report's (class-agnostic, ``fusion.scoring``):
 a class's recall is the share of its true defects that some report found, a class's precision the
 share of reports of that class that matched a true defect. A defect's size is its longest extent: the
 true one for recall, the reported one for precision. Per-part figures (presses, cycle time, wall time)
@@ -45,6 +49,7 @@ def _rates(records: list[dict[str, Any]], truth_in: Callable[[dict[str, Any]], b
     row: dict[str, Any] = {
         "defects": sum(truth_in(t) for r in records for t in r["truth"]),
         "camera_visible": sum(truth_in(t) and t["camera_visible"] for r in records for t in r["truth"]),
+        "camera_resolvable": sum(truth_in(t) and t["camera_resolvable"] for r in records for t in r["truth"]),
     }
     for stage in STAGES:
         found = sum(p["truth"] is not None and truth_in(r["truth"][p["truth"]]) for r in records for p in r[stage])
@@ -61,6 +66,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     overall = _rates(records, lambda t: True, lambda p: True)
     visible_found = sum(p["truth"] is not None and r["truth"][p["truth"]]["camera_visible"]
                         for r in records for p in r["stage1"])
+    resolvable_found = sum(p["truth"] is not None and r["truth"][p["truth"]]["camera_resolvable"]
+                           for r in records for p in r["stage1"])
+    false_touched = sum(p["truth"] is None and p["source"] != "vision" for r in records for p in r["final"])
     vision_only_found = sum(len(r["vision_only_truth"]) for r in records)
     depth_errors = [abs(p["depth_mm"] - r["truth"][p["truth"]]["depth_mm"]) for r in records for p in r["final"]
                     if p["depth_mm"] is not None and p["truth"] is not None
@@ -81,6 +89,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "stage1_recall": overall["stage1_recall"],
         "stage1_precision": overall["stage1_precision"],
         "stage1_recall_camera_visible": _ratio(visible_found, overall["camera_visible"]),
+        "camera_resolvable_defects": overall["camera_resolvable"],
+        "stage1_recall_resolvable": _ratio(resolvable_found, overall["camera_resolvable"]),
         "final_recall": overall["final_recall"],
         "final_precision": overall["final_precision"],
         "vision_only_recall": _ratio(vision_only_found, overall["defects"]),
@@ -88,6 +98,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "depth_measured": len(depth_errors),
         "tactile_presses": _mean([r["planned_presses"] for r in records], 2),
         "tactile_findings": _mean([r["tactile_findings"] for r in records], 2),
+        "false_touch_findings": false_touched,
+        # Per press that Stage II analysed (each gives one finding, clean contacts included).
+        "false_findings_per_1000_presses": _ratio(1000 * false_touched, sum(r["tactile_findings"] for r in records), 2),
         "unreachable_presses": _mean([r["unreachable"] for r in records], 2),
         "full_coverage_presses": _mean([r["full_coverage_presses"] for r in records], 2),
         "press_ratio": _ratio(presses, full_presses),

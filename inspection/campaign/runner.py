@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from inspection.vision.localize import CameraView
 
 ABLATIONS = ("vision-only", "paper", "low-confidence", "full-coverage")
-PART_SCHEMA = "inspection.campaign.part/1"
+PART_SCHEMA = "inspection.campaign.part/2"  # 2: truth says camera_resolvable
 REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
 SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
 
@@ -53,6 +53,7 @@ class PartSpec:
     part_scale: float = 1.0  # every length of the drawn part (radii too) times this: a smaller, similar part
     width: int = 0  # camera resolution; 0: the cell camera's
     height: int = 0
+    defect_free: bool = False  # the same part and finish with its defects removed (false findings per press)
 
 
 def make_scene(spec: PartSpec) -> tuple[Scene, int]:
@@ -64,7 +65,10 @@ def make_scene(spec: PartSpec) -> tuple[Scene, int]:
     part = random_part(rng) if spec.part_kind == "random" else random_part(rng, spec.part_kind)
     if spec.part_scale != 1.0:
         part = build_part({k: v * spec.part_scale if k.endswith("_m") else v for k, v in part.params.items()})
-    return random_scene(rng, part), int(rng.integers(2**32))
+    scene = random_scene(rng, part)  # drawn in full either way, so the noise seed and the finish stay the same
+    if spec.defect_free:
+        scene.defects = []
+    return scene, int(rng.integers(2**32))
 
 
 def model_path(name: str) -> str:
@@ -274,7 +278,8 @@ class PartRunner:
             "part": {"kind": params["kind"], "length_m": round(params["length_m"], 4),
                      "width_m": round(params["width_m"], 4), "area_m2": round(part.surface.area, 5)},
             "truth": [{"id": t.id, "class_name": t.class_name, "size_mm": round(_size_mm(t.extent_m), 3),
-                       "depth_mm": round(1000 * abs(t.depth_m), 4), "camera_visible": bool(t.camera_visible)}
+                       "depth_mm": round(1000 * abs(t.depth_m), 4), "camera_visible": bool(t.camera_visible),
+                       "camera_resolvable": bool(t.camera_resolvable)}
                       for t in part.truth],
             "stage1": _stage1_rows(result.hypotheses, part.truth),
             "final": _final_rows(report.defects, part.truth),

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random, cylinder_panel, dome, saddle or leading_edge")
     parser.add_argument("--part-scale", type=float, default=1.0,
                         help="shrink every part by this factor (0.5-1; small parts make full coverage affordable)")
+    parser.add_argument("--defect-free", action="store_true",
+                        help="the same parts with no defects: every report is false (false findings per 1000 "
+                             "presses, best with --ablation full-coverage)")
     parser.add_argument("--width", type=int, default=0, help="camera image width (0: the cell camera's)")
     parser.add_argument("--height", type=int, default=0, help="camera image height (0: the cell camera's)")
     parser.add_argument("--params", type=Path, help="parameter file (default config/pipeline.yaml)")
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     options = CampaignOptions(
         out=args.json, parts=args.parts, seed=args.seed, ablations=parse_ablations(args.ablation or ["paper"]),
         workers=args.workers, executor=args.executor, ray_address=args.ray_address,
-        low_confidence=args.low_confidence, part_kind=args.part_kind, part_scale=args.part_scale, width=args.width,
+        low_confidence=args.low_confidence, part_kind=args.part_kind, part_scale=args.part_scale,
+        defect_free=args.defect_free, width=args.width,
         height=args.height, params_file=args.params, cell_file=args.cell, overrides=parse_overrides(args.set))
     try:
         summary = run_campaign(options)
@@ -60,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for name, row in summary["ablations"].items():
         print(f"{name}: Stage I recall {_rate(row['stage1_recall'])} (camera-visible "
-              f"{_rate(row['stage1_recall_camera_visible'])}), final recall {_rate(row['final_recall'])}, "
+              f"{_rate(row['stage1_recall_camera_visible'])}, resolvable {_rate(row['stage1_recall_resolvable'])}), "
+              f"final recall {_rate(row['final_recall'])}, "
               f"precision {_rate(row['final_precision'])}; {row['tactile_presses']:.1f} presses/part vs "
-              f"{row['full_coverage_presses']:.1f} full coverage; {row['wall_s_per_part']:.1f} s/part")
+              f"{row['full_coverage_presses']:.1f} full coverage, {_rate(row['false_findings_per_1000_presses'])} "
+              f"false touch findings per 1000 presses; {row['wall_s_per_part']:.1f} s/part")
     print(f"{summary['defects']} true defects on {summary['parts']} parts; summary {args.json}, "
           f"table {summary['outputs']['markdown']}")
     return 0

@@ -14,7 +14,9 @@ Rules (each fused or rejected defect records the one that decided it):
   report is lost; the report marks it unconfirmed. Weaker ones only directed touch, and are dropped.
 - R5 touch only: a tactile defect that no hypothesis explains is added: the paper's "remaining
   defects" that only Stage II finds.
-Tactile findings of one defect seen by overlapping presses are merged first (same class within the gate).
+Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
+spot is one defect, whatever class each press called it), and two of one class within half the larger
+measured size plus 2 mm (a press that sees only part of a defect places it off its centre).
 """
 from __future__ import annotations
 
@@ -69,12 +71,24 @@ def _under_footprint(point: tuple[float, float, float], press: TactileFinding, c
     return abs(along_normal) < 0.005 and in_plane <= min(config.footprint_half_m)
 
 
+def _one_defect(a: TactileFinding, b: TactileFinding, config: FusionConfig) -> bool:
+    """Whether two presses' findings are one defect. Overlapping presses each see what of it lies under
+    their gel and place it at the centre of that: a 12 mm dent pressed 11 mm apart is found twice, 7 mm
+    apart, and a scratch along its length further still; the class of a partly seen defect may differ
+    (scratch or crack) but a spot within the gate is one defect whatever it is called."""
+    distance = _distance(a.position, b.position)
+    if a.class_name != b.class_name:
+        return distance < config.gate_m
+    return distance < max(config.gate_m, 0.5e-3 * max(a.length_mm, a.width_mm, b.length_mm, b.width_mm) + 0.002)
+
+
 def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[list[TactileFinding]]:
-    """Group defect findings of the same class within the gate (one defect under overlapping presses)."""
+    """Group the defect findings of one defect under overlapping presses (``_one_defect``), each group led
+    by its most confident finding."""
     groups: list[list[TactileFinding]] = []
     for finding in sorted(findings, key=lambda f: -f.confidence):
         for group in groups:
-            if group[0].class_name == finding.class_name and _distance(group[0].position, finding.position) < config.gate_m:
+            if _one_defect(group[0], finding, config):
                 group.append(finding)
                 break
         else:

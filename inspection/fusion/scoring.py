@@ -23,12 +23,13 @@ class TruthDefect:
     extent_m: tuple[float, float]
     depth_m: float
     camera_visible: bool | None = None
+    camera_resolvable: bool | None = None  # large and contrasted enough for the camera's optics (sim.render)
 
     @staticmethod
     def from_ground_truth(record: dict[str, Any]) -> "TruthDefect":
         return TruthDefect(
             str(record["id"]), str(record["class_name"]), tuple(record["center"]), tuple(record["extent_m"]),
-            float(record["depth_m"]), record.get("camera_visible"),
+            float(record["depth_m"]), record.get("camera_visible"), record.get("camera_resolvable"),
         )
 
 

@@ -7,7 +7,9 @@ ray cast along the sensor axis plus every defect's displacement.
 
 The camera follows a view plan (``inspection.sim.views.view_plan``): the fixed cell camera, or a grid of
 normal views that covers a part larger than one image. ``capture(k)`` renders view k; the ground truth
-calls a defect ``camera_visible`` when any planned view shows it, since that is what Stage I can find.
+calls a defect ``camera_visible`` when any planned view shows it, since that is what Stage I can find,
+and ``camera_resolvable`` when any planned view resolves it (large and contrasted enough above the
+sensor noise, ``inspection.sim.render``), with the size (px) and contrast (noise sigmas) of its best view.
 """
 from __future__ import annotations
 
@@ -127,23 +129,39 @@ class SimulatedCell:
         return event
 
     def ground_truth(self) -> dict[str, Any]:
-        """The scene's ground truth (part, defects) with the camera visibility of each defect."""
+        """The scene's ground truth (part, defects) with the camera visibility and resolvability of each
+        defect, and the size (px) and contrast (sensor noise sigmas) of the view that shows it best."""
         record = self.scene.to_json()
-        visible = self.capture_visibility()
+        best = self.best_views()
         for defect in record["defects"]:
-            defect["camera_visible"] = visible.get(defect["id"], False)
+            view = best.get(defect["id"])
+            defect["camera_visible"] = view is not None and view.camera_visible
+            defect["camera_resolvable"] = view is not None and view.camera_resolvable
+            defect["size_px"] = view.size_px if view is not None else 0
+            defect["contrast_sigma"] = round(view.contrast_sigma, 2) if view is not None else 0.0
         return record
 
     def capture_visibility(self) -> dict[str, bool]:
-        """Defect id -> visible in at least one planned view.
+        """Defect id -> visible in at least one planned view."""
+        return {defect_id: view.camera_visible for defect_id, view in self.best_views().items()}
+
+    def best_views(self) -> dict[str, DefectView]:
+        """Defect id -> what the planned view that shows it best shows of it: resolvable before visible
+        before neither, then the higher contrast.
 
         Visibility does not depend on the sensor noise, so a view already captured is not rendered again;
         the others are rendered once (with a fixed noise seed, leaving the capture noise stream alone)."""
-        visible: dict[str, bool] = {}
+        best: dict[str, DefectView] = {}
         for index, camera in enumerate(self.views):
             if index not in self._defect_views:
                 self._defect_views[index] = self.renderer.render(camera, self.lighting,
                                                                  np.random.default_rng(0)).defects
             for view in self._defect_views[index]:
-                visible[view.defect_id] = visible.get(view.defect_id, False) or view.camera_visible
-        return visible
+                held = best.get(view.defect_id)
+                if held is None or _rank(view) > _rank(held):
+                    best[view.defect_id] = view
+        return best
+
+
+def _rank(view: DefectView) -> tuple[bool, bool, float, int]:
+    return view.camera_resolvable, view.camera_visible, view.contrast_sigma, view.size_px

@@ -247,7 +247,7 @@ def write_dataset(options: DatasetOptions, progress: bool = True) -> dict[str, A
 
 def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:
     written: list[Sample] = []
-    in_view, visible = Counter(), Counter()
+    in_view, visible, resolvable = Counter(), Counter(), Counter()
     renders = 0
     results = _results(options)
     try:
@@ -257,6 +257,7 @@ def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:
             for view in result.defect_views:
                 in_view[view["class_name"]] += view["box"] is not None
                 visible[view["class_name"]] += view["camera_visible"]
+                resolvable[view["class_name"]] += view["camera_resolvable"]
             for sample in result.samples[: options.images - len(written)]:
                 _write_sample(root, sample, options)
                 written.append(sample)
@@ -275,6 +276,7 @@ def _write(options: DatasetOptions, root: Path, bar) -> dict[str, Any]:
         "boxes_per_class": {c: counts[c] for c in DEFECT_CLASSES},
         "in_view_per_class": {c: in_view[c] for c in DEFECT_CLASSES},
         "camera_visible_per_class": {c: visible[c] for c in DEFECT_CLASSES},
+        "camera_resolvable_per_class": {c: resolvable[c] for c in DEFECT_CLASSES},
     }
     write_json_atomic(root / "dataset.json", summary)
     return summary

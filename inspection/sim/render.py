@@ -12,6 +12,20 @@ Each defect's box is the pixel extent of its footprint (|height| > 10% of depth,
 50%) among the pixels whose ray really hits it, so occluded or out-of-view defects get no box; it is
 ``camera_visible`` only if it changes at least ``MIN_VISIBLE_PIXELS`` pixels by more than three
 times the sensor noise after blur.
+
+Visible is not yet resolvable: three pixels at 3 sigma are a speck that no detector can tell from
+noise. A defect is ``camera_resolvable`` when, in addition, what it shows above that noise spans at
+least ``RESOLVABLE_MIN_SIZE_PX`` pixels (its longest extent, ``size_px``) and its strongest change
+after blur reaches ``RESOLVABLE_MIN_SIGMAS`` times the sensor noise there (``contrast_sigma``, noise
+from the renderer's own read + shot model, lens blur and exposure included):
+- 3 px: two pixels are one line pair (Johnson's criterion for bare detection), and the blur of 0.4-1
+  px spreads any mark over about that much, so only from three pixels on does a mark have a shape a
+  detector's 3x3 kernels can tell from a blurred noise spike;
+- 5 sigma: the Rose criterion for reliable detection; of the ~6 million channel values of a
+  1920x1080 frame, noise alone takes about 4 beyond 5 sigma but ~17,000 beyond 3 sigma.
+Both are properties of the optics and the capture (resolution, view distance, lights, exposure),
+not of any detector, so Stage I recall on resolvable defects says how much of what the camera could
+find the detector finds.
 """
 from __future__ import annotations
 
@@ -33,6 +47,8 @@ from inspection.sim.shading import SurfaceSamples, smooth_tile, finish_at, shade
 SUBSAMPLES = 3
 MIN_VISIBLE_PIXELS = 3
 NOISE_SIGMAS = 3.0
+RESOLVABLE_MIN_SIZE_PX = 3.0
+RESOLVABLE_MIN_SIGMAS = 5.0
 FOOTPRINT_HEIGHT_FRACTION = 0.1
 FOOTPRINT_MASK_LEVEL = 0.5
 _GRADIENT_STEP_M = 5e-6
@@ -54,11 +70,15 @@ class DefectView:
     box: tuple[int, int, int, int] | None
     contrast_pixels: int
     camera_visible: bool
+    size_px: int = 0  # longest extent of the pixels whose change beats the noise
+    contrast_sigma: float = 0.0  # strongest change after blur, in sensor noise standard deviations
+    camera_resolvable: bool = False  # visible, at least RESOLVABLE_MIN_SIZE_PX and RESOLVABLE_MIN_SIGMAS
 
     def to_json(self) -> dict[str, Any]:
         return {"defect_id": self.defect_id, "class_name": self.class_name,
                 "box": list(self.box) if self.box else None, "contrast_pixels": self.contrast_pixels,
-                "camera_visible": self.camera_visible}
+                "camera_visible": self.camera_visible, "size_px": self.size_px,
+                "contrast_sigma": round(self.contrast_sigma, 2), "camera_resolvable": self.camera_resolvable}
 
 
 @dataclass(frozen=True)
@@ -351,10 +371,11 @@ def _apply_optical(defect: Defect, finish, albedo_mix: np.ndarray, gloss: np.nda
 
 def _visibility(footprints: list[_Footprint], exposure: float, vignette: np.ndarray, sigma: float,
                 lighting: Lighting, height: int, width: int) -> list[DefectView]:
-    """Count pixels whose change (after exposure, vignetting and blur) beats the sensor noise."""
+    """Count pixels whose change (after exposure, vignetting and blur) beats the sensor noise, measure their
+    extent and the strongest change in noise sigmas, and call the defect visible and resolvable."""
     views = []
     for fp in footprints:
-        contrast = 0
+        contrast, size_px, sigmas = 0, 0, 0.0
         if fp.box is not None and len(fp.pixels):
             xs, ys = fp.pixels % width, fp.pixels // width
             x0, y0 = xs.min(), ys.min()
@@ -369,8 +390,17 @@ def _visibility(footprints: list[_Footprint], exposure: float, vignette: np.ndar
             code_step = 2.2 * np.clip(level, 1e-3, 1.0) ** (1 - 1 / 2.2) / 255.0
             threshold = np.maximum(NOISE_SIGMAS * noise_sd, code_step)
             above = (np.abs(patch) > threshold).any(axis=2)
-            above &= ((level > 0).any(axis=2)) & ((level < 1.0).all(axis=2))  # saturated pixels show nothing
+            shows = ((level > 0).any(axis=2)) & ((level < 1.0).all(axis=2))  # saturated pixels show nothing
+            above &= shows
             contrast = int(above.sum())
-        views.append(DefectView(fp.defect.id, fp.defect.class_name, fp.box, contrast,
-                                fp.box is not None and contrast >= MIN_VISIBLE_PIXELS))
+            if contrast:
+                rows, cols = np.nonzero(above)
+                size_px = int(max(np.ptp(rows), np.ptp(cols))) + 1
+                # Below one code value the change is lost to quantisation however quiet the sensor is.
+                seen = np.where(np.abs(patch) >= code_step, np.abs(patch), 0.0) / np.maximum(noise_sd, 1e-9)
+                sigmas = float(np.max(np.where(shows[..., None], seen, 0.0)))
+        visible = fp.box is not None and contrast >= MIN_VISIBLE_PIXELS
+        resolvable = visible and size_px >= RESOLVABLE_MIN_SIZE_PX and sigmas >= RESOLVABLE_MIN_SIGMAS
+        views.append(DefectView(fp.defect.id, fp.defect.class_name, fp.box, contrast, visible, size_px, sigmas,
+                                resolvable))
     return views

@@ -58,7 +58,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import TactileClassifier
-    from inspection.tactile.measure import measure, surface_residual
+    from inspection.tactile.measure import measure, on_part
     from inspection.tactile.reconstruct import Reconstructor
 
     dataset = TactileDataset(dataset_dir)
@@ -70,8 +70,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     errors: dict[str, list[tuple[float | None, float, float | None, bool]]] = {name: [] for name in TACTILE_CLASSES[1:]}
     for frame, label in progress_bar(dataset, total=len(dataset), desc="evaluate", unit="frame", enabled=progress):
         started = time.perf_counter()
-        rec = reconstructor.reconstruct(frame)
-        residual = surface_residual(rec)
+        rec, residual = on_part(reconstructor.reconstruct(frame))  # as Stage II sees a press without a reference
         prediction = classifier.predict(rec, residual)
         timings.append(time.perf_counter() - started)
         truth.append(TACTILE_CLASSES.index(label["class_name"]))

@@ -4,7 +4,9 @@ the press pose in, one TactileFinding (clean contact or a measured defect) with 
 With a reference of good presses (:mod:`inspection.tactile.reference`), an anomaly map gates the rest:
 a press no patch of which is unlike the good presses is a clean contact, whatever texture (threads,
 machining marks) it shows; only an anomalous press is classified and measured, and only inside its
-anomalous region, so texture the reference explains never becomes a defect or its size."""
+anomalous region, so texture the reference explains never becomes a defect or its size. Without one,
+only the part is classified and measured: a press over the part's edge leaves gel touching nothing,
+and where it wraps over the edge is no defect (``measure.on_part``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -18,7 +20,7 @@ from inspection.tactile.acceptance import AcceptanceRules
 from inspection.tactile.anomaly import AnomalyMap
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier
-from inspection.tactile.measure import measure, pixel_to_part, surface_residual, to_finding
+from inspection.tactile.measure import measure, on_part, pixel_to_part, surface_residual, to_finding
 from inspection.tactile.reconstruct import Reconstruction, Reconstructor
 from inspection.tactile.reference import GoodReference
 
@@ -120,13 +122,14 @@ class StageTwo:
                                      tuple(float(v) for v in sensor_to_part[:3, 3]),
                                      tuple(float(v) for v in -sensor_to_part[:3, 2]))
         else:
-            residual = surface_residual(reconstruction)
-            seen, class_residual = reconstruction, residual
-            if anomaly is not None:
+            if anomaly is None:
+                # Only the part is classified and measured: beyond its edge the gel touches nothing.
+                seen, class_residual = on_part(reconstruction)
+            else:
                 # Only the anomalous region is classified and measured: the rest is texture the reference explains.
                 region = anomaly.region()
                 seen = replace(reconstruction, diff=reconstruction.diff * region[..., None])
-                class_residual = np.where(region, residual, np.float32(0.0))
+                class_residual = np.where(region, surface_residual(reconstruction), np.float32(0.0))
             prediction = self.classifier.predict(seen, class_residual)
             class_name, confidence = prediction.class_name, prediction.confidence
             if anomaly is not None and class_name == "none":

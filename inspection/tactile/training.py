@@ -26,7 +26,7 @@ def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progre
     from inspection.progress import progress_bar
     from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import network_input
-    from inspection.tactile.measure import surface_residual
+    from inspection.tactile.measure import on_part
     from inspection.tactile.reconstruct import Reconstructor
 
     dataset = TactileDataset(dataset_dir)
@@ -37,8 +37,7 @@ def prepare_inputs(dataset_dir: str | Path, calibration_path: str | Path, progre
     for frame, label in progress_bar(dataset, total=len(dataset), desc="reconstruct", unit="frame", enabled=progress):
         if label["class_name"] not in TACTILE_CLASSES:
             raise InputError(f"{dataset_dir}: label {label.get('frame')} has class {label['class_name']!r}")
-        rec = reconstructor.reconstruct(frame)
-        inputs.append(network_input(rec, surface_residual(rec)))
+        inputs.append(network_input(*on_part(reconstructor.reconstruct(frame))))  # what Stage II will show it
         targets.append(TACTILE_CLASSES.index(label["class_name"]))
         labels.append(label)
     return np.stack(inputs), np.asarray(targets, np.int64), labels
