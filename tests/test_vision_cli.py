@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inspection.config import load_node_params
 from inspection.records import DEFECT_CLASSES
 from tests.conftest import run_cli
 
@@ -91,7 +92,8 @@ def test_eval_writes_metrics_json_and_pr_plot(trained, tmp_path):
     assert 0.0 <= result["map50"] <= 1.0 and 0.0 <= result["map50_95"] <= result["map50"] + 1e-9
     for row in result["per_class"].values():
         assert row["tp"] + row["fn"] == row["truths"] and row["tp"] + row["fp"] == row["predictions"]
-    assert result["settings"]["tile_size"] == 64 and result["settings"]["confidence"] == 0.25
+    deployed_confidence = load_node_params("vision_node")["confidence"]  # config/pipeline.yaml, not overridden
+    assert result["settings"]["tile_size"] == 64 and result["settings"]["confidence"] == deployed_confidence
     recalls = [p["recall"] for p in result["operating_points"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     plot = Path(result["plots"][0])
