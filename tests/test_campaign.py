@@ -92,16 +92,17 @@ def test_ablation_flags() -> None:
 def test_small_campaign_end_to_end_with_resume(tmp_path) -> None:
     out = tmp_path / "campaign.json"
     command = ("eval", "campaign", "--parts", "2", "--seed", "424", "--json", str(out), "--ablation", "all",
-               "--part-scale", "0.5", "--width", "960", "--height", "540")
+               "--part-scale", "0.5", "--width", "960", "--height", "540", "--press-budgets", "3")
+    runs = [a for a in ABLATIONS if a != "budgeted"] + ["budgeted-3"]
     result = run_cli(*command, "--workers", "2", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(out.read_text())
-    assert summary["headline_ablation"] == "paper" and set(summary["ablations"]) == set(ABLATIONS)
+    assert summary["headline_ablation"] == "shipped" and set(summary["ablations"]) == set(runs)
     for key in HEADLINE_KEYS:
         assert key in summary, key
     parts_dir = tmp_path / "campaign_parts"
     records = {p.name: json.loads(p.read_text()) for p in sorted(parts_dir.glob("part_*.json"))}
-    assert len(records) == 2 * len(ABLATIONS)
+    assert len(records) == 2 * len(runs)
     for name, row in summary["ablations"].items():
         for key in RATES:
             assert row[key] is None or 0.0 <= row[key] <= 1.0, (name, key, row[key])
@@ -120,8 +121,13 @@ def test_small_campaign_end_to_end_with_resume(tmp_path) -> None:
     assert vision_only["final_recall"] == vision_only["vision_only_recall"]
     assert full["tactile_presses"] > 0 and full["press_ratio"] <= 1.0 and full["cycle_time_ratio"] == pytest.approx(1.0)
     assert summary["ablations"]["paper"]["press_ratio"] <= 1.0
+    for i in range(2):  # the budget holds, over the low-confidence ablation's regions
+        budgeted, low = records[f"part_{i:04d}_budgeted-3.json"], records[f"part_{i:04d}_low-confidence.json"]
+        assert budgeted["planned_presses"] <= min(3, low["planned_presses"] + low["unreachable"])
+        assert [r["confidence"] for r in budgeted["regions"]] == [r["confidence"] for r in low["regions"]]
     table = out.with_suffix(".md").read_text()
-    assert "| full-coverage |" in table and "## Per class (paper)" in table
+    assert "| full-coverage |" in table and "## Per class (shipped)" in table
+    assert "## Final recall against presses per part" in table and "| budgeted-3 |" in table
     assert len(summary["outputs"]["plots"]) == 3
     for plot in summary["outputs"]["plots"]:
         assert open(plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -33,7 +33,8 @@ def _press(*regions: str) -> Press:
 def _paths() -> ToolPaths:
     """A large doubtful region (15 presses), a small likely one, a small unlikely one (2 presses)."""
     return ToolPaths((ToolPath(tuple(_press("large") for _ in range(15)), ("large",)),
-                      ToolPath((_press("likely"),), ("likely",)), ToolPath((_press("weak"), _press("weak")), ("weak",))))
+                      ToolPath((_press("likely"),), ("likely",)),
+                      ToolPath((_press("weak"), _press("weak")), ("weak",))))
 
 
 PROBABILITIES = {"large": 0.3, "likely": 0.9, "weak": 0.2}

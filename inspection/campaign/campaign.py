@@ -21,13 +21,15 @@ from inspection.atomic import write_json_atomic
 from inspection.campaign.executors import EXECUTORS, Executor, InProcess, LocalPool, PartJob, WorkerSetup
 from inspection.campaign.metrics import summarise
 from inspection.campaign.part_store import finished
-from inspection.campaign.runner import ABLATIONS, PART_SCHEMA, PartSpec, file_digests, pipeline_files
+from inspection.campaign.runner import (ABLATIONS, PAPER_CONFIDENCE, PART_SCHEMA, PartSpec, ablation_base,
+                                        file_digests, pipeline_files)
 from inspection.errors import InputError
 from inspection.outputs import check_output_file
 
 CAMPAIGN_SCHEMA = "inspection.campaign/1"
 PART_KINDS = ("random", "cylinder_panel", "dome", "saddle", "leading_edge")
 NODES = ("sim_node", "vision_node", "planner_node", "tactile_node", "coordinator_node")
+BUDGET_PARAMS = ("defect_calibration", "max_presses", "residual_risk")  # planner_node: the press budget
 MIN_PART_SCALE = 0.5  # smaller parts leave no room for defects inside the 40 mm edge margin of the scene
 
 
@@ -52,6 +54,7 @@ class CampaignOptions:
     executor: str = "local"
     ray_address: str | None = None  # None with the Ray executor: a Ray instance on this machine
     low_confidence: float = 0.05
+    press_budgets: tuple[int, ...] = (4, 8, 16, 32)  # presses per part, one budgeted-N ablation each
     part_kind: str = "random"
     part_scale: float = 1.0
     defect_free: bool = False
@@ -76,6 +79,9 @@ class CampaignOptions:
             raise InputError(f"--part-scale {self.part_scale}: expected {MIN_PART_SCALE} to 1")
         if (self.width == 0) != (self.height == 0) or min(self.width, self.height) < 0 or 0 < min(self.width, self.height) < 64:
             raise InputError(f"--width/--height {self.width}x{self.height}: give both (at least 64 px) or neither")
+        if not self.press_budgets or min(self.press_budgets) < 1:
+            raise InputError(f"--press-budgets {','.join(map(str, self.press_budgets)) or '(empty)'}: expected "
+                             f"whole numbers of presses per part, at least 1")
         if self.out.suffix != ".json":
             raise InputError(f"--json {self.out}: expected a .json file name")
         check_output_file(self.out, "--json")  # a folder, under a file, unwritable: named before any part
@@ -83,6 +89,12 @@ class CampaignOptions:
     @property
     def parts_dir(self) -> Path:
         return self.out.with_name(self.out.stem + "_parts")
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """The ablations as run and reported: ``budgeted`` becomes one ``budgeted-N`` per press budget."""
+        return tuple(name for a in self.ablations for name in
+                     ([f"budgeted-{n}" for n in sorted(set(self.press_budgets))] if a == "budgeted" else [a]))
 
     def spec(self, index: int) -> PartSpec:
         return PartSpec(self.seed, index, self.part_kind, self.part_scale, self.width, self.height, self.defect_free)
@@ -103,13 +115,20 @@ def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]],
     """Per ablation, a hash of everything its per-part result depends on (``--parts``, ``--workers`` and the
     executor excepted); ``digests`` are those of ``pipeline_files``, by role."""
     files = pipeline_files(options.cell_file, params)
+    # Only the ablations that may spend the planner's press budget depend on its settings and calibration.
+    budget_free = {"files": {str(files[r]): digests[r] for r in files if r != "defect_calibration"},
+                   "params": {**params, "planner_node": {k: v for k, v in params["planner_node"].items()
+                                                         if k not in BUDGET_PARAMS}}}
     common = {"schema": PART_SCHEMA, "seed": options.seed, "part_kind": options.part_kind,
               "part_scale": options.part_scale, "defect_free": options.defect_free, "width": options.width,
               "height": options.height,
               "params": params, "files": {str(files[role]): digests[role] for role in files}}
     keys = {}
-    for name in options.ablations:
-        extra = {"low_confidence": options.low_confidence} if name == "low-confidence" else {}
+    for name in options.runs:
+        low = ablation_base(name) in ("low-confidence", "budgeted")
+        extra = {"low_confidence": options.low_confidence} if low else {}
+        if ablation_base(name) not in ("shipped", "budgeted"):
+            extra.update(budget_free)
         text = json.dumps({**common, "ablation": name, **extra}, sort_keys=True, default=str)
         keys[name] = hashlib.sha256(text.encode()).hexdigest()[:20]
     return keys
@@ -133,20 +152,20 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
 
     options.check()
     params = load_params(options)
-    paper_confidence = params["vision_node"]["confidence"]
-    if "low-confidence" in options.ablations and not 0.0 < options.low_confidence < paper_confidence:
-        raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below "
-                         f"vision_node.confidence ({paper_confidence})")
+    low_used = {"low-confidence", "budgeted"} & set(options.ablations)
+    if low_used and not 0.0 < options.low_confidence < PAPER_CONFIDENCE:
+        raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below the paper's "
+                         f"threshold ({PAPER_CONFIDENCE})")
     load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
     digests = file_digests(pipeline_files(options.cell_file, params))
     keys = ablation_keys(options, params, digests)
-    low = options.low_confidence if "low-confidence" in options.ablations else None
+    low = options.low_confidence if low_used else None
     executor = make_executor(options.executor, options.workers, options.ray_address,
                              WorkerSetup(options.cell_file, params, low, digests))  # a missing Ray fails here
     parts_dir = options.parts_dir
     jobs = []
     for index in range(options.parts):
-        missing = {a: keys[a] for a in options.ablations if finished(parts_dir, index, a, keys[a]) is None}
+        missing = {a: keys[a] for a in options.runs if finished(parts_dir, index, a, keys[a]) is None}
         if missing:
             jobs.append(PartJob(options.spec(index), missing))
     done = options.parts - len(jobs)
@@ -158,12 +177,13 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
             executor.run(jobs, parts_dir, bar.update)
     finally:
         bar.close()
-    records = {a: [finished(parts_dir, i, a, keys[a]) for i in range(options.parts)] for a in options.ablations}
+    records = {a: [finished(parts_dir, i, a, keys[a]) for i in range(options.parts)] for a in options.runs}
     lost = [f"{a} part {i}" for a, rows in records.items() for i, r in enumerate(rows) if r is None]
     if lost:
         raise RuntimeError(f"no result for {', '.join(lost[:5])} in {parts_dir}")
     ablations = {a: summarise(rows) for a, rows in records.items()}  # type: ignore[arg-type]
-    headline = "paper" if "paper" in ablations else options.ablations[0]
+    # The headline is the pipeline as shipped (config/pipeline.yaml, what `inspection demo` runs) when it ran.
+    headline = next(a for a in ("shipped", "paper", *options.runs) if a in ablations)
     where_run = ("out", "workers", "executor", "ray_address")  # results do not depend on these
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k not in where_run}
     summary = {"schema": CAMPAIGN_SCHEMA, "settings": settings, "keys": keys, "headline_ablation": headline,

@@ -102,6 +102,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         # Per press that Stage II analysed (each gives one finding, clean contacts included).
         "false_findings_per_1000_presses": _ratio(1000 * false_touched, sum(r["tactile_findings"] for r in records), 2),
         "unreachable_presses": _mean([r["unreachable"] for r in records], 2),
+        "skipped_regions": _mean([r.get("skipped_regions", 0) for r in records], 2),  # left out by the budget
         "full_coverage_presses": _mean([r["full_coverage_presses"] for r in records], 2),
         "press_ratio": _ratio(presses, full_presses),
         "cycle_time_s": _mean([r["cycle_time_s"] for r in records], 2),

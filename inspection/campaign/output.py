@@ -63,6 +63,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {_number(row['full_coverage_presses'], 1)} | {_number(row['cycle_time_s'], 1)} "
             f"| {_number(row['full_coverage_cycle_time_s'], 1)} "
             f"| {_number(row['depth_mae_mm'], 3)} (n={row['depth_measured']}) | {_number(row['wall_s_per_part'], 1)} |")
+    lines += _budget_table(summary)
     lines += ["", f"## Per class ({headline})", ""] + _group_table(summary["per_class"], "class")
     lines += ["", f"## Per defect size, longest extent ({headline})", ""] + _group_table(summary["per_size"], "size")
     lines += ["", "## Wall time per part and step (s)", "",
@@ -107,18 +108,64 @@ def _grouped_recall(summary: dict[str, Any], key: str, title: str) -> bytes:
     return _png(figure)
 
 
+def budget_curve(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The budgeted planner's points by press budget, then every region pressed (low-confidence: the same
+    Stage I, no budget) as the curve's unlimited end."""
+    rows = summary["ablations"]
+    budgeted = sorted((name for name in rows if name.startswith("budgeted-")), key=lambda n: int(n.split("-")[1]))
+    return [(name, rows[name]) for name in budgeted + (["low-confidence"] if budgeted and "low-confidence" in rows
+                                                        else [])]
+
+
+def _budget_table(summary: dict[str, Any]) -> list[str]:
+    """Final recall against presses per part: the budgeted planner's curve beside the paper and full coverage."""
+    rows = summary["ablations"]
+    curve = budget_curve(summary)
+    if not curve:
+        return []
+    lines = ["", "## Final recall against presses per part", "",
+             "Budgeted: Stage I down to the low confidence, the presses with the most expected defects per press "
+             "kept within N presses per part (`planner_node.max_presses`); low-confidence is the same with no budget.",
+             "", "| ablation | presses / part | final recall | final precision | arm cycle / part (s) "
+             "| regions left unpressed / part |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, row in curve + [(n, rows[n]) for n in ("shipped", "paper", "full-coverage") if n in rows]:
+        lines.append(f"| {name} | {_number(row['tactile_presses'], 1)} | {_rate(row['final_recall'])} "
+                     f"| {_rate(row['final_precision'])} | {_number(row['cycle_time_s'], 1)} "
+                     f"| {_number(row.get('skipped_regions'), 1)} |")
+    if "full-coverage" not in rows:
+        first = next(iter(rows.values()))
+        lines.append(f"| full-coverage (presses counted, not run) | {_number(first['full_coverage_presses'], 1)} "
+                     f"| n/a | n/a | {_number(first['full_coverage_cycle_time_s'], 1)} | |")
+    return lines
+
+
 def _presses_vs_recall(summary: dict[str, Any]) -> bytes:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    curve = budget_curve(summary)
+    if curve:
+        axes.plot([row["tactile_presses"] or 0.0 for _, row in curve], [row["final_recall"] or 0.0 for _, row in curve],
+                  "-o", color="black", lw=1, ms=4, label="budgeted planner (final recall)", zorder=3)
+        for name, row in curve:
+            text = name.split("-")[1] if name.startswith("budgeted-") else "no cap"
+            axes.annotate(text, (row["tactile_presses"] or 0.0, row["final_recall"] or 0.0),
+                          textcoords="offset points", xytext=(-4, -12), fontsize=7)
     for name, row in summary["ablations"].items():
+        if name.startswith("budgeted-"):
+            continue
         presses = row["tactile_presses"] or 0.0
         axes.scatter([presses], [row["final_recall"] or 0.0], s=50, label=f"{name}: final")
         axes.scatter([presses], [row["stage1_recall"] or 0.0], s=30, marker="x", color="grey")
         axes.annotate(name, (presses, row["final_recall"] or 0.0), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    settings, first = summary["settings"], next(iter(summary["ablations"].values()))
+    if first["full_coverage_presses"]:
+        axes.axvline(first["full_coverage_presses"], ls="--", lw=1, color="grey",
+                     label=f"full coverage: {first['full_coverage_presses']:.0f} presses/part")
     axes.set_xscale("symlog", linthresh=1.0)
     axes.set(xlabel="tactile presses per part", ylabel="recall (all true defects)", ylim=(0, 1.05),
-             title="presses vs recall per ablation (x: Stage I recall)")
+             title=f"presses vs recall (simulated: {first['parts']} parts, seed {settings['seed']}; "
+                   f"x: Stage I recall)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")
     return _png(figure)

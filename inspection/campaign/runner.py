@@ -8,9 +8,13 @@ the arm follows the trajectory; tactile node: ``StageTwo.analyse`` per press), t
 (coordinator: ``build_report`` against ``SimulatedCell.ground_truth``). Only the transport differs from
 `inspection demo`: no DDS between the steps, and arm time runs as fast as it can be simulated.
 
-Ablations: ``vision-only`` (Stage I alone, no presses), ``paper`` (presses over the regions Stage I
-flags, Agarwal et al.), ``low-confidence`` (regions of detections down to a lower confidence, so touch
-can confirm or reject weak flags), ``full-coverage`` (the whole surface rastered with the same footprint).
+Ablations: ``shipped`` (the pipeline exactly as the parameter file configures it: what `inspection demo`
+and the launch file run; the headline), ``vision-only`` (Stage I alone, no presses), ``paper`` (presses
+over the regions Stage I flags at the paper's threshold, ``PAPER_CONFIDENCE``, Agarwal et al.),
+``low-confidence`` (regions of detections down to a lower confidence, every one pressed, so touch can
+confirm or reject weak flags), ``budgeted`` (the same regions, pressed where doubt is within a press
+budget, ``planning.doubt``; one ablation ``budgeted-N`` per budget of N presses per part) and
+``full-coverage`` (the whole surface rastered with the same footprint).
 """
 from __future__ import annotations
 
@@ -33,11 +37,13 @@ from inspection.sim.scene import Scene
 from inspection.vision.stage import StageOneResult
 
 if TYPE_CHECKING:
+    from inspection.planning.doubt import PressBudget
     from inspection.planning.planner import Plan
     from inspection.geometry.surface import PartSurface
     from inspection.vision.localize import CameraView
 
-ABLATIONS = ("vision-only", "paper", "low-confidence", "full-coverage")
+ABLATIONS = ("shipped", "vision-only", "paper", "low-confidence", "budgeted", "full-coverage")
+PAPER_CONFIDENCE = 0.25  # the paper ablation's Stage I threshold, whatever the shipped vision_node.confidence
 PART_SCHEMA = "inspection.campaign.part/2"  # 2: truth says camera_resolvable
 REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
 SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
@@ -92,6 +98,8 @@ def pipeline_files(cell_file: Path | None, params: dict[str, dict[str, Any]]) ->
              "cell": cell_file or paths.config_file("cell.yaml")}
     if detector.with_suffix(".json").is_file():  # the detector's sidecar: class names and input size
         files["detector_sidecar"] = detector.with_suffix(".json")
+    if params["planner_node"]["defect_calibration"]:  # the press budget's probabilities (shipped, budgeted)
+        files["defect_calibration"] = Path(model_path(params["planner_node"]["defect_calibration"]))
     return files
 
 
@@ -131,6 +139,25 @@ def _final_rows(defects: list[FusedDefect], truth: list[TruthDefect]) -> list[di
             for d, t in zip(defects, matched)]
 
 
+def _region_rows(result: StageOneResult, truth: list[TruthDefect], plan: Plan | None) -> list[dict[str, Any]]:
+    """Per scan region: its detector confidence, whether one of its hypotheses matched a true defect (what
+    ``inspection train doubt`` calibrates on) and whether the plan pressed it."""
+    matched = dict(zip((h.id for h in result.hypotheses), _matched([h.position for h in result.hypotheses], truth)))
+    pressed = {r for p in plan.presses for r in p.press.regions} if plan is not None else set()
+    return [{"confidence": round(r.confidence, 4), "defect": any(matched.get(h) is not None for h in r.hypothesis_ids),
+             "pressed": r.id in pressed} for r in result.regions]
+
+
+def ablation_base(name: str) -> str:
+    """``budgeted-8`` -> ``budgeted``; every other ablation is its own base."""
+    return "budgeted" if name.startswith("budgeted-") else name
+
+
+def press_budget(name: str) -> int:
+    """N of ``budgeted-N``: presses per part."""
+    return int(name.removeprefix("budgeted-"))
+
+
 @dataclass
 class PreparedPart:
     """One part set up in the simulated cell: what every ablation of it shares."""
@@ -158,14 +185,12 @@ class PartRunner:
         from inspection.tactile.stage import StageTwo
         from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 
-        self.cell, self.params = cell, params
+        self.cell, self.params, self.low_confidence = cell, params, low_confidence
         vision = params["vision_node"]
         check_pipeline_model(vision)  # a detector with classes not ours: named, before any part
-        settings = DetectorSettings.from_params(vision)
-        self.detectors = {"paper": DefectDetector.load(vision["model"], settings)}
-        if low_confidence is not None:
-            self.detectors["low-confidence"] = DefectDetector.load(vision["model"],
-                                                                   replace(settings, confidence=low_confidence))
+        self.detector_settings = DetectorSettings.from_params(vision)
+        # One detector per Stage I threshold the ablations use (the shipped one loaded now: a bad model fails here).
+        self.detectors = {vision["confidence"]: DefectDetector.load(vision["model"], self.detector_settings)}
         self.planner, _backend = build_planner(cell, PlannerSettings.from_params(params["planner_node"]))
         tactile = params["tactile_node"]
         self.stage_two = StageTwo.load(model_path(tactile["calibration"]), model_path(tactile["classifier"]),
@@ -174,12 +199,35 @@ class PartRunner:
     def run(self, spec: PartSpec, ablations: Sequence[str], done: Callable[[str, dict[str, Any]], None]) -> None:
         """Run ``ablations`` on the part of ``spec``; ``done(ablation, record)`` as each one finishes."""
         part = self.prepare(spec)
-        stage_one: dict[str, tuple[StageOneResult, float]] = {}
+        stage_one: dict[float, tuple[StageOneResult, float]] = {}
         for name in ablations:
-            detector = "low-confidence" if name == "low-confidence" else "paper"
-            if detector not in stage_one:
-                stage_one[detector] = self.stage_one(part, detector)
-            done(name, self.ablation(part, name, *stage_one[detector]))
+            confidence = self.confidence(name)
+            if confidence not in stage_one:
+                stage_one[confidence] = self.stage_one(part, confidence)
+            done(name, self.ablation(part, name, *stage_one[confidence]))
+
+    def confidence(self, ablation: str) -> float:
+        """The Stage I threshold of an ablation: the shipped one's, the low one (touch decides), or the paper's."""
+        base = ablation_base(ablation)
+        if base == "shipped":
+            return self.params["vision_node"]["confidence"]
+        if base in ("low-confidence", "budgeted"):
+            if self.low_confidence is None:
+                raise ValueError(f"ablation {ablation}: the runner was made without a low confidence")
+            return self.low_confidence
+        return PAPER_CONFIDENCE
+
+    def budget(self, ablation: str) -> PressBudget | None:
+        """The press budget of an ablation: the planner's own (shipped: None), N presses per part with the
+        planner's calibration (``budgeted-N``), or none (every region pressed)."""
+        from inspection.planning.doubt import PressBudget
+
+        base = ablation_base(ablation)
+        if base == "shipped":
+            return None
+        if base == "budgeted":
+            return PressBudget(press_budget(ablation), 0.0, self.planner.budget.calibration)
+        return PressBudget()
 
     def prepare(self, spec: PartSpec) -> PreparedPart:
         """The simulated cell with its part, the ground truth, the camera frames and the full-coverage baseline."""
@@ -220,15 +268,19 @@ class PartRunner:
                             full_coverage_presses, full_plan, full_plan_error,
                             {"shared": shared_s, "baseline_plan": time.perf_counter() - started - shared_s})
 
-    def stage_one(self, part: PreparedPart, detector: str) -> tuple[StageOneResult, float]:
-        """Stage I with the ``paper`` or ``low-confidence`` detector, frame by frame as the vision node runs it
-        (each frame's hypotheses merged into those of the frames before); its result and wall time."""
+    def stage_one(self, part: PreparedPart, confidence: float) -> tuple[StageOneResult, float]:
+        """Stage I with the detector at ``confidence``, frame by frame as the vision node runs it (each
+        frame's hypotheses merged into those of the frames before); its result and wall time."""
+        from inspection.vision.detector import DefectDetector
         from inspection.vision.localize import merge_hypotheses, scan_regions
         from inspection.vision.stage import StageOne
 
+        if confidence not in self.detectors:
+            self.detectors[confidence] = DefectDetector.load(self.params["vision_node"]["model"],
+                                                             replace(self.detector_settings, confidence=confidence))
         started = time.perf_counter()
         vision = self.params["vision_node"]
-        stage = StageOne(self.detectors[detector], part.part_surface, vision["merge_distance_m"],
+        stage = StageOne(self.detectors[confidence], part.part_surface, vision["merge_distance_m"],
                          vision["region_margin_m"])
         result = StageOneResult()
         for frame, view in zip(part.frames, part.views):
@@ -242,7 +294,8 @@ class PartRunner:
     def ablation(self, part: PreparedPart, name: str, result: StageOneResult, stage1_s: float) -> dict[str, Any]:
         """Plan, press, fuse and score one ablation as the coordinator runs an inspection; its part record."""
         spec = part.spec
-        part.sim.rng = np.random.default_rng([part.noise_seed, ABLATIONS.index(name)])  # same noise whatever else runs
+        # The same noise whatever else runs (and for every budget of the budgeted ablation).
+        part.sim.rng = np.random.default_rng([part.noise_seed, ABLATIONS.index(ablation_base(name))])
         evidence = RunEvidence(hypotheses=result.hypotheses, full_coverage_presses=part.full_coverage_presses)
         wall = {**part.wall_s, "stage1": stage1_s, "plan": 0.0, "execute": 0.0}
         plan = None
@@ -253,7 +306,7 @@ class PartRunner:
         elif name != "vision-only" and result.regions:
             started = time.perf_counter()
             try:
-                plan = self.planner.plan(part.surface, result.regions)
+                plan = self.planner.plan(part.surface, result.regions, budget=self.budget(name))
             except InputError as exc:  # refused as unsafe, or a bad region: the coordinator's partial report
                 evidence.missing.append(f"stopped in phase plan: {exc}")
             wall["plan"] = time.perf_counter() - started
@@ -282,6 +335,7 @@ class PartRunner:
                        "camera_resolvable": bool(t.camera_resolvable)}
                       for t in part.truth],
             "stage1": _stage1_rows(result.hypotheses, part.truth),
+            "regions": _region_rows(result, part.truth, plan),
             "final": _final_rows(report.defects, part.truth),
             "vision_only_truth": sorted(t for t in _matched([d.position for d in vision_only.defects], part.truth)
                                         if t is not None),
@@ -290,6 +344,7 @@ class PartRunner:
             "planned_presses": evidence.planned_presses,
             "tactile_findings": len(evidence.findings),
             "unreachable": len(plan.unreachable) if plan is not None else 0,
+            "skipped_regions": len(plan.skipped) if plan is not None else 0,
             "cycle_time_s": round(plan.cycle_time_s, 3) if plan is not None else 0.0,
             "full_coverage_presses": part.full_coverage_presses,
             "full_coverage_cycle_time_s": round(part.full_plan.cycle_time_s, 3) if part.full_plan is not None else None,

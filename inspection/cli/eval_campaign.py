@@ -24,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a Ray cluster's head, HOST:6379 (`ray start --head` there); default: start a Ray "
                              "instance on this machine")
     parser.add_argument("--ablation", action="append", default=[], metavar="NAME[,NAME]",
-                        help="paper (default), vision-only, low-confidence, full-coverage, or all; repeatable")
+                        help="shipped (config/pipeline.yaml as it is: the headline), paper (default), vision-only, "
+                             "low-confidence, budgeted, full-coverage, or all; repeatable")
     parser.add_argument("--low-confidence", type=float, default=0.05,
-                        help="confidence down to which Stage I flags regions in the low-confidence ablation")
+                        help="confidence down to which Stage I flags regions in the low-confidence and budgeted "
+                             "ablations")
+    parser.add_argument("--press-budgets", type=_budgets, default=(4, 8, 16, 32), metavar="N[,N]",
+                        help="presses per part of the budgeted ablation, one budgeted-N row each (default 4,8,16,32)")
     parser.add_argument("--part-kind", default="random",
                         help="random, cylinder_panel, dome, saddle or leading_edge")
     parser.add_argument("--part-scale", type=float, default=1.0,
@@ -42,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one node parameter (repeatable), as for `inspection run`")
 
 
+def _budgets(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers separated by commas") from None
+
+
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -54,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     options = CampaignOptions(
         out=args.json, parts=args.parts, seed=args.seed, ablations=parse_ablations(args.ablation or ["paper"]),
         workers=args.workers, executor=args.executor, ray_address=args.ray_address,
-        low_confidence=args.low_confidence, part_kind=args.part_kind, part_scale=args.part_scale,
-        defect_free=args.defect_free, width=args.width,
+        low_confidence=args.low_confidence, press_budgets=args.press_budgets, part_kind=args.part_kind,
+        part_scale=args.part_scale, defect_free=args.defect_free, width=args.width,
         height=args.height, params_file=args.params, cell_file=args.cell, overrides=parse_overrides(args.set))
     try:
         summary = run_campaign(options)
