@@ -34,7 +34,7 @@ bench: venv
 	if [ -n "$$failed" ]; then echo "== failed:$$failed"; exit 1; fi
 
 # The campaign figures the README quotes, regenerated into docs/results/ (simulated parts; tuning seed 5150
-# refits models/defect_calibration.json, seed 424242 is reported). About 40 min on 2 cores.
+# refits models/defect_calibration.json, seed 424242 is reported). About an hour on 2 shared cores.
 results: venv
 	tools/results.sh
 

@@ -2,7 +2,7 @@
 # Regenerate docs/results/ (and the planner's defect calibration) from the campaign commands the README
 # quotes. Simulated parts only. Seed 5150 is the tuning seed (the calibration is fitted on it, the press
 # budget was chosen on it); seed 424242 is only ever reported on. Rerun whenever a model or the method
-# changes: `make results` (about 40 min on 2 shared cores). Work files (per-part records, plots) stay in
+# changes: `make results` (about an hour on 2 shared cores). Work files (per-part records, plots) stay in
 # runs/results/; only the summaries, their tables and the recall-vs-presses plot are copied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
