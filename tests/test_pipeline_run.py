@@ -54,7 +54,7 @@ def test_demo_inspects_a_simulated_part_end_to_end(tmp_path) -> None:
     (report_file,) = run_root.glob("run_*/report.json")
     report = json.loads(report_file.read_text())
     summary = report["summary"]
-    assert report["complete"], report["missing"]
+    assert report["complete"], (report["missing"], (run_root / "nodes.log").read_text()[-5000:])
     assert summary["final_recall"] is not None and summary["final_recall"] >= summary["stage1_recall"]
     assert summary["tactile_presses"] > 0 and summary["cycle_time_s"] > 0
     assert any(d["vision_ids"] and d["tactile_ids"] for d in report["defects"])  # confirmed by touch
