@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from inspection.atomic import write_text_atomic
 from inspection.errors import InputError
@@ -78,9 +79,9 @@ def fit_isotonic(confidences: Sequence[float], held_defect: Sequence[bool],
                  meta: dict[str, Any] | None = None) -> DefectCalibration:
     """The monotone map that best fits (least squares) whether each region held a true defect.
 
-    Pool adjacent violators over the regions sorted by confidence; each pooled block becomes two knots
-    (its lowest and highest confidence) at the block's share of defects, so the map is flat inside a
-    block and linear between blocks. Outside the tuning range it stays at the end values.
+    Pool adjacent violators (scipy.optimize.isotonic_regression) over the regions sorted by confidence;
+    each pooled block becomes two knots (its lowest and highest confidence) at the block's share of
+    defects, so the map is flat inside a block and linear between blocks. Outside the tuning range it stays at the end values.
     """
     if len(confidences) != len(held_defect) or not confidences:
         raise InputError(f"fit_isotonic: {len(confidences)} confidences and {len(held_defect)} labels; "
@@ -88,19 +89,12 @@ def fit_isotonic(confidences: Sequence[float], held_defect: Sequence[bool],
     order = np.argsort(np.asarray(confidences, dtype=float), kind="stable")
     x = np.asarray(confidences, dtype=float)[order]
     y = np.asarray(held_defect, dtype=float)[order]
-    blocks: list[list[float]] = []  # [sum of labels, count, lowest x, highest x]
-    for xi, yi in zip(x, y):
-        blocks.append([yi, 1.0, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            total, count, _, high = blocks.pop()
-            blocks[-1][0] += total
-            blocks[-1][1] += count
-            blocks[-1][3] = high
+    fit = isotonic_regression(y)
     knots: list[tuple[float, float]] = []
-    for total, count, low, high in blocks:
-        for point in (low, high):
+    for start, end in zip(fit.blocks[:-1], fit.blocks[1:]):
+        for point in (x[start], x[end - 1]):
             if not knots or point > knots[-1][0]:
-                knots.append((point, total / count))
+                knots.append((point, float(fit.x[start])))
     if len(knots) == 1:  # one confidence value in the tuning set: a flat map
         knots = [(0.0, knots[0][1]), (1.0, knots[0][1])]
     return DefectCalibration(tuple(float(k[0]) for k in knots), tuple(float(k[1]) for k in knots),
