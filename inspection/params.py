@@ -99,7 +99,8 @@ VISION = (
     ParamSpec("class_map", "", "rename the detector's classes to the pipeline's, 'theirs=ours,...' (a fine-tune "
               "with its own names); a class that is neither ours nor mapped stops the node at start"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA index such as '0' (used when present)"),
-    ParamSpec("confidence", 0.25, "operating threshold: detections below it are dropped", low=0.0, high=1.0),
+    ParamSpec("confidence", 0.25, "Stage I threshold: detections from it up go to the planner (the weak ones as "
+              "doubt that touch settles); below it they are dropped", low=0.0, high=1.0),
     ParamSpec("iou", 0.5, "NMS and tile-merge IoU: boxes of one class overlapping more are one defect",
               low=0.05, high=0.95),
     ParamSpec("tile_size", 640, "square tiles of this many pixels, the model's input size; 0 = no slicing",

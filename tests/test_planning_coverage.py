@@ -207,3 +207,12 @@ def test_full_coverage_baseline_is_not_inflated(planner) -> None:
     pitch_x, pitch_y = planner.footprint.pitch
     ideal = math.ceil(0.2 / pitch_x) * math.ceil(0.2 / pitch_y)
     assert 0.04 / (WIDTH * HEIGHT) <= count <= 1.1 * ideal  # at least area / footprint, at most 10% over the grid
+
+
+def test_a_press_budget_never_trims_the_full_coverage_baseline(planner) -> None:
+    """The shipped planner caps targeted presses per part; the raster it is compared with stays whole."""
+    plate = PartSurface.from_arrays(*shapes.height_field(0.0, 0.0, 0.2, 0.01))
+    whole = len(planner.tool_paths(plate, full_coverage=True).presses)
+    capped = TactileScanPlanner(CELL, PlannerSettings(max_presses=4))
+    assert len(capped.tool_paths(plate, full_coverage=True).presses) == whole > 4
+    assert len(capped.plan(plate, full_coverage=True).presses) == whole

@@ -147,8 +147,9 @@ class TactileScanPlanner:
     def tool_paths(self, surface: PartSurface, regions: Sequence[ScanRegion] = (),
                    full_coverage: bool = False, budget: PressBudget | None = None) -> ToolPaths:
         """Mesh modifier -> coverage planner -> stand-offs, press budget (``budget``, default the
-        settings') and travel order (the Noether pipeline)."""
-        budget = self.budget if budget is None else budget
+        settings') and travel order (the Noether pipeline). Full coverage is the baseline every targeted
+        plan is measured against, so no budget ever trims it."""
+        budget = PressBudget() if full_coverage else self.budget if budget is None else budget
         probabilities = {r.id: budget.calibration(r.confidence) for r in regions}
         tactile = self.cell.tactile
         planner = (FullCoverageRasterPlanner(self.footprint) if full_coverage else
