@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from inspection.explain.atlas import entries_by_id
-from inspection.explain.plots import latent_exemplars, read_sprite
+from inspection.explain.exemplars import latent_exemplars, read_sprite
 
 
 def main() -> None:

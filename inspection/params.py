@@ -189,6 +189,9 @@ COORDINATOR = (
     ParamSpec("plan_timeout_s", 120.0, "wait for the press plan after the regions", low=0.1, high=3600.0),
     ParamSpec("execute_margin_s", 60.0, "wait beyond the plan's cycle time for the last tactile finding",
               low=0.0, high=3600.0),
+    ParamSpec("explainer", "defect_explainer.pt", "the vision node's explainer (vision_node.explainer): the "
+              "report shows its atlas's exemplar patches beside each explained defect; '' shows none; a bare name "
+              "is looked up in models/"),
 )
 
 NODE_PARAMETERS: dict[str, tuple[ParamSpec, ...]] = {

@@ -407,6 +407,26 @@ def test_shutdown_mid_execute_says_the_presses_were_not_reported_not_that_they_f
         "1 of 2 planned presses were not reported: the inspection was stopped first"]
 
 
+def test_an_explained_hypothesis_brings_its_latents_exemplars_into_the_report(cell, tmp_path, monkeypatch,
+                                                                               caplog) -> None:
+    from dataclasses import replace
+
+    from inspection.paths import model_file
+    from inspection.records import LatentEvidence
+
+    latent = json.loads(model_file("defect_explainer.json").read_text())["atlas"][0]["id"]
+    explained = [replace(HYPOTHESES[0], explanation=(LatentEvidence(latent, 0.7, "a label"),))]
+    monkeypatch.setattr(sys.modules[__name__], "HYPOTHESES", explained)
+    run_dir, report = inspect(make_core(cell, tmp_path / "shipped"))
+    assert report.complete and [e.latent for d in report.defects for e in d.explanation] == [latent]
+    assert (run_dir / "evidence" / f"latent_{latent}.png").is_file()
+    assert f'alt="exemplars of latent {latent}" src="data:image/png;base64,' in (run_dir / "report.html").read_text()
+    with caplog.at_level(logging.WARNING, "test_coordinator_core"):  # an atlas that is not there: named, no more
+        run_dir, report = inspect(make_core(cell, tmp_path / "missing", explainer=str(tmp_path / "none.pt")))
+    assert report.complete and not list((run_dir / "evidence").glob("latent_*"))
+    assert f"latent(s) {latent} are not in the atlas of {tmp_path / 'none.pt'}" in caplog.text
+
+
 def test_settings_come_from_the_node_parameters() -> None:
     params = load_node_params("coordinator_node", overrides={"capture_retries": 4})
     settings = CoordinatorSettings.from_params(params)

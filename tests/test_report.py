@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
 from inspection.fusion.report import write_report
 from inspection.records import FusedDefect, InspectionReport, ReportSummary, Source, Verdict
@@ -103,3 +104,46 @@ def test_atomic_files_are_readable_by_others(tmp_path) -> None:
     from inspection.atomic import write_json_atomic
 
     assert os.stat(write_json_atomic(tmp_path / "a.json", {"x": 1})).st_mode & 0o777 == 0o644
+
+
+def test_an_explained_defect_shows_each_latent_with_its_atlas_exemplars(tmp_path) -> None:
+    """The shipped explainer's atlas: latent 0's exemplar strip is written once and embedded beside the label;
+    a latent the atlas lacks is named, shown without exemplars, and costs nothing else."""
+    from inspection.explain.exemplars import EXEMPLARS, THUMBNAIL_PX, exemplar_strips, latent_exemplars, read_sprite
+    from inspection.fusion.evidence import write_latent_exemplars
+    from inspection.paths import model_file
+    from inspection.records import LatentEvidence
+
+    explainer = model_file("defect_explainer.pt")
+    strips = exemplar_strips(explainer)
+    atlas = json.loads(explainer.with_suffix(".json").read_text())["atlas"]
+    assert set(strips) == {entry["id"] for entry in atlas}
+    first = atlas[0]
+    assert strips[first["id"]].shape == (THUMBNAIL_PX, EXEMPLARS * THUMBNAIL_PX, 3)
+    assert np.array_equal(strips[first["id"]], latent_exemplars(read_sprite(explainer), first["sprite_cell"]))
+    unknown = max(strips) + 1
+    explained = replace(_report().defects[1], explanation=(LatentEvidence(first["id"], 0.8, first["label"]),
+                                                           LatentEvidence(unknown, 0.3, "")))
+    report = replace(_report(), defects=[_report().defects[0], explained])
+    assert write_latent_exemplars(tmp_path, report, strips) == [unknown]
+    assert sorted(p.name for p in (tmp_path / "evidence").iterdir()) == [f"latent_{first['id']}.png"]
+    html = write_report(tmp_path, report).read_text()
+    stain = html[html.index('id="d1"'):]
+    (uri,) = re.findall(r'alt="exemplars of latent \d+" src="data:image/png;base64,([^"]+)"', stain)
+    shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(base64.b64decode(uri), np.uint8), cv2.IMREAD_COLOR),
+                         cv2.COLOR_BGR2RGB)
+    assert np.array_equal(shown, strips[first["id"]])
+    assert f"latent {unknown} (0.30)" in stain and "no exemplars" in stain
+
+
+def test_an_atlas_cell_outside_the_sprite_is_named(tmp_path) -> None:
+    from inspection.errors import InputError
+    from inspection.explain.exemplars import EXEMPLARS, THUMBNAIL_PX, exemplar_strips
+
+    cv2.imwrite(str(tmp_path / "x_atlas.png"), np.zeros((THUMBNAIL_PX, 2 * EXEMPLARS * THUMBNAIL_PX, 3), np.uint8))
+    (tmp_path / "x.json").write_text(json.dumps({"atlas": [{"id": 3, "sprite_cell": [0, 1]},
+                                                           {"id": 4, "sprite_cell": [1, 0]}]}))
+    with pytest.raises(InputError, match=r"x.json: latent 4: sprite_cell \[1, 0\] lies outside .*x_atlas.png"):
+        exemplar_strips(tmp_path / "x.pt")
+    (tmp_path / "x_atlas.png").unlink()
+    assert exemplar_strips(tmp_path / "x.pt") == {}  # no sprite shipped: no thumbnails, not an error

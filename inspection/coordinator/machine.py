@@ -22,15 +22,17 @@ import numpy as np
 
 from inspection.atomic import write_json_atomic
 from inspection.errors import InputError
-from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp_ns
+from inspection.explain.exemplars import exemplar_strips
+from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp_ns, write_latent_exemplars
 from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
 from inspection.json_codec import read_side_channel
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
 from inspection.outputs import new_run_folder
+from inspection.paths import model_file
 from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
-from inspection.records import DefectHypothesis, ScanRegion, TactileFinding, Verdict
+from inspection.records import DefectHypothesis, InspectionReport, ScanRegion, TactileFinding, Verdict
 from inspection.retry import with_retries
 
 from inspection.coordinator.ports import Clock, CoordinatorIO, CoordinatorSettings, SystemClock, TriggerService
@@ -317,6 +319,22 @@ class Coordinator:
             self.io.logger.warning(f"parameter part_mesh: no outline for the report ({exc})")
             return None
 
+    def write_latent_exemplars(self, run_dir: Path, report: InspectionReport) -> None:
+        """The atlas exemplars of the latents that the report's explanations name, into the run folder; a
+        missing or foreign atlas is logged and the report goes out without them, never later or not at all."""
+        name = self.settings.explainer
+        if not name or not any(d.explanation for d in report.defects):
+            return
+        path = Path(name) if "/" in name else model_file(name)
+        try:
+            lacking = write_latent_exemplars(run_dir, report, exemplar_strips(path))
+        except (InputError, OSError) as exc:
+            self.io.logger.warning(f"parameter explainer: no latent exemplars in the report ({exc})")
+            return
+        if lacking:
+            self.io.logger.warning(f"parameter explainer: latent(s) {', '.join(map(str, lacking))} are not in the "
+                                   f"atlas of {path}: is it the vision node's explainer?")
+
     def run(self, run_dir: Path) -> None:
         """One inspection, start to report (the worker thread's body)."""
         evidence = RunEvidence()
@@ -377,7 +395,9 @@ class Coordinator:
             self.io.logger.warning(f"no tactile frame or heightmap for finding(s) {', '.join(late)}")
         self.evidence = None
         write_json_atomic(run_dir / "latency.json", self.latency.summary())
-        write_report(run_dir, attach(run_dir, report), self.outline())
+        report = attach(run_dir, report)
+        self.write_latent_exemplars(run_dir, report)
+        write_report(run_dir, report, self.outline())
         journal.append("report", path=str(run_dir / "report.json"), seconds=self.clock.monotonic() - started)
         journal.close()
         self.journal = None

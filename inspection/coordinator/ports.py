@@ -100,6 +100,7 @@ class CoordinatorSettings:
     plan_timeout_s: float
     execute_margin_s: float
     time_scale: float
+    explainer: str = ""  # whose atlas exemplars the report shows beside explained defects; "": none
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "CoordinatorSettings":
@@ -111,4 +112,5 @@ class CoordinatorSettings:
                    service_timeout_s=float(params["service_timeout_s"]),
                    detect_timeout_s=float(params["detect_timeout_s"]),
                    plan_timeout_s=float(params["plan_timeout_s"]),
-                   execute_margin_s=float(params["execute_margin_s"]), time_scale=float(params["time_scale"]))
+                   execute_margin_s=float(params["execute_margin_s"]), time_scale=float(params["time_scale"]),
+                   explainer=str(params["explainer"]))

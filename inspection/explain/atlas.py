@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 from torch import Tensor
 
+from inspection.explain.exemplars import EXEMPLARS, THUMBNAIL_PX
 from inspection.explain.features import LetterboxedImage
 
-EXEMPLARS = 3
-THUMBNAIL_PX = 24
 PATCH_PX = 48  # pixels of the letterboxed image around a position (six 8-px cells)
 SPRITE_COLUMNS = 16  # latents per sprite row
 # A latent is named after a class when at least this share of its strongest firings lie in that class's

@@ -5,30 +5,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from inspection.explain.atlas import EXEMPLARS, THUMBNAIL_PX
+from inspection.explain.exemplars import latent_exemplars, read_sprite
 from inspection.explain.explainer import ExplainerFiles
 from inspection.records import Detection2D
 
 MAX_DETECTIONS_SHOWN = 8
-
-
-def sprite_path(explainer_path: Path) -> Path:
-    return explainer_path.with_name(explainer_path.stem + "_atlas.png")
-
-
-def latent_exemplars(sprite: np.ndarray, cell: list[int]) -> np.ndarray:
-    """The EXEMPLARS thumbnails of one latent side by side (RGB), cut from the atlas sprite."""
-    row, column = cell
-    x0 = column * EXEMPLARS * THUMBNAIL_PX
-    return sprite[row * THUMBNAIL_PX:(row + 1) * THUMBNAIL_PX, x0:x0 + EXEMPLARS * THUMBNAIL_PX]
-
-
-def read_sprite(explainer_path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(sprite_path(explainer_path)), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def explanation_png(image: np.ndarray, detections: list[Detection2D], explainer_path: Path) -> bytes:

@@ -11,6 +11,8 @@ stops half way keeps what it had seen. Files, relative to the run folder, each w
     evidence/heightmap_<finding id>.npy   the reconstructed heightmap (float32, mm of gel indentation)
     evidence/heightmap_<finding id>.png   that heightmap colour-mapped with a mm colourbar, and the profile
                                           through the deepest point against the fitted local surface
+    evidence/latent_<latent id>.png       the explainer atlas's exemplar patches of a latent that an explained
+                                          camera defect names (what that latent fires on)
 
 Only presses that found a defect keep files here; every press is in the MCAP recording. ``attach``
 writes each defect's files into ``FusedDefect.evidence`` (kind -> relative path), which is how
@@ -21,6 +23,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -307,6 +310,24 @@ def attach(run_dir: str | Path, report: InspectionReport) -> InspectionReport:
     defects = [replace(d, evidence={**first("camera", d.vision_ids), **first("tactile", d.tactile_ids),
                                     **first("heightmap", d.tactile_ids)}) for d in report.defects]
     return replace(report, defects=defects)
+
+
+def latent_exemplar_file(latent: int) -> str:
+    """Where a latent's exemplar strip lies, relative to the run folder."""
+    return f"{EVIDENCE_DIR}/latent_{latent}.png"
+
+
+def write_latent_exemplars(run_dir: str | Path, report: InspectionReport,
+                           strips: Mapping[int, np.ndarray]) -> list[int]:
+    """Write the exemplar strip (RGB) of every latent the report's explanations name, once per latent, so
+    that report.html shows beside each explained defect what its latents fire on; returns the latents
+    named that ``strips`` lacks (an atlas that is not the explainer's that ran)."""
+    run_dir = Path(run_dir)
+    named = sorted({e.latent for d in report.defects for e in d.explanation})
+    for latent in named:
+        if latent in strips:
+            write_bytes_atomic(run_dir / latent_exemplar_file(latent), png_bytes(strips[latent]))
+    return [latent for latent in named if latent not in strips]
 
 
 def missing_note(kind: str, source: Source) -> str:

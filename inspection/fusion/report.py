@@ -21,7 +21,7 @@ from jinja2 import Environment, select_autoescape
 
 from inspection.atomic import write_json_atomic, write_text_atomic
 from inspection.errors import InputError
-from inspection.fusion.evidence import EVIDENCE_KINDS, missing_note
+from inspection.fusion.evidence import EVIDENCE_KINDS, latent_exemplar_file, missing_note
 from inspection.records import FusedDefect, InspectionReport, Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,8 +51,10 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .evidence figure { margin: 0; } .evidence figcaption { font-size: 0.85em; color: #555; }
 .evidence img { border: 1px solid #ccc; display: block; }
 .evidence img.photo { height: 220px; image-rendering: pixelated; }
+.evidence img.latent { height: 72px; image-rendering: pixelated; }
 .absent { width: 220px; height: 220px; display: flex; align-items: center; justify-content: center;
  text-align: center; background: #f4f4f4; color: #777; border: 1px dashed #bbb; }
+.absent.latent { width: 216px; height: 72px; }
 .warning { background: #fff3cd; padding: 0.5em 1em; border-left: 4px solid #e0a800; }
 </style></head><body>
 <h1>Inspection report</h1>
@@ -87,8 +89,11 @@ width {{ '%.2f' % d.width_mm }} mm, length {{ '%.2f' % d.length_mm }} mm, confid
 at {{ '%.1f, %.1f, %.1f' % millimetres(d.position) }} mm; camera hypotheses {{ d.vision_ids | join(', ') or 'none' }},
 tactile findings {{ d.tactile_ids | join(', ') or 'none' }}.</p>
 {% if d.explanation %}<p class="legend">Why the camera called it (the detector's sparse-autoencoder latents at
-the box, strongest first): {% for e in d.explanation %}latent {{ e.latent }} ({{ '%.2f' % e.activation }}){% if e.label %}:
-<i>{{ e.label }}</i>{% endif %}{{ '; ' if not loop.last else '.' }}{% endfor %}</p>{% endif %}
+the box, strongest first), each with the atlas patches it fires most on:</p>
+<div class="evidence">{% for e in d.explanation %}<figure>{% if latents.get(e.latent) %}<img class="latent"
+ alt="exemplars of latent {{ e.latent }}" src="{{ latents[e.latent] }}">{% else %}<div class="absent latent">no exemplars
+</div>{% endif %}<figcaption>latent {{ e.latent }} ({{ '%.2f' % e.activation }}){% if e.label %}: <i>{{ e.label }}</i>
+{% endif %}</figcaption></figure>{% endfor %}</div>{% endif %}
 <div class="evidence">{% for kind, caption, uri, note in evidence[d.id] %}
 <figure>{% if uri %}<img class="{{ 'plot' if kind == 'heightmap' else 'photo' }}" alt="{{ caption }} of {{ d.id }}"
  src="{{ uri }}">{% else %}<div class="absent">{{ note }}</div>{% endif %}<figcaption>{{ caption }}</figcaption></figure>
@@ -131,19 +136,23 @@ def _overview_svg(report: InspectionReport, outline: list[list[float]] | None) -
             f'style="border:1px solid #ccc">{"".join(shapes)}</svg>')
 
 
-def _evidence(run_dir: Path, defect: FusedDefect) -> list[tuple[str, str, str, str]]:
-    """(kind, caption, data URI or "", note) per evidence kind. A path that leaves the run folder or a file
-    that is not a PNG is shown as a note: report.json may have been edited, the page must stay inert."""
+def _png_uri(run_dir: Path, relative: str) -> str:
+    """A PNG of the run folder as a data URI; "" for a path that leaves the folder or a file that is not a
+    PNG: report.json may have been edited, the page must stay inert."""
     root = run_dir.resolve()
+    path = (run_dir / relative).resolve()
+    data = path.read_bytes() if path.is_relative_to(root) and path.is_file() else b""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii") if data.startswith(PNG_SIGNATURE) else ""
+
+
+def _evidence(run_dir: Path, defect: FusedDefect) -> list[tuple[str, str, str, str]]:
+    """(kind, caption, data URI or "", note) per evidence kind; a file that cannot be shown is a note."""
     rows = []
     for kind in EVIDENCE_KINDS:
         uri, note = "", missing_note(kind, defect.source)
         if kind in defect.evidence:
-            path = (run_dir / defect.evidence[kind]).resolve()
-            data = path.read_bytes() if path.is_relative_to(root) and path.is_file() else b""
-            if data.startswith(PNG_SIGNATURE):
-                uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-            else:
+            uri = _png_uri(run_dir, defect.evidence[kind])
+            if not uri:
                 note = f"{defect.evidence[kind]}: missing or not a PNG in the run folder"
         rows.append((kind, CAPTIONS[kind], uri, note))
     return rows
@@ -164,11 +173,13 @@ def render_html(run_dir: str | Path) -> Path:
     outline_file = run_dir / "part_outline.json"
     outline = read_outline(outline_file) if outline_file.is_file() else None
     evidence = {defect.id: _evidence(run_dir, defect) for defect in report.defects}
+    latents = {e.latent: _png_uri(run_dir, latent_exemplar_file(e.latent))
+               for defect in report.defects for e in defect.explanation}
     summary = [(SUMMARY_LABELS.get(key, key), _format(key, value)) for key, value in report.summary.to_json().items()
                if key not in ("schema_version", "kind")]
     environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     html = environment.from_string(TEMPLATE).render(
-        report=report, summary=summary, evidence=evidence, overview=_overview_svg(report, outline),
+        report=report, summary=summary, evidence=evidence, latents=latents, overview=_overview_svg(report, outline),
         defects=sorted(report.defects, key=lambda d: SOURCE_ORDER[d.source]), colours=SOURCE_COLOURS,
         millimetres=lambda position: tuple(round(1000 * v, 1) + 0.0 for v in position),  # + 0.0: no '-0.0'
         rejected_count=sum(1 for d in report.defects if d.verdict and not d.verdict.accepted),
