@@ -209,3 +209,10 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not an explainer"):
         ExplainerFiles.load(tmp_path / "broken.pt")
+    from inspection.explain.explainer import check_detector
+
+    check_detector(explainer, DETECTOR)  # the detector it was trained around
+    other = tmp_path / "other.pt"
+    other.write_bytes(DETECTOR.read_bytes() + b"\0")  # one byte more: another detector
+    with pytest.raises(InputError, match=r"explainer.pt: was trained around another detector than .*other.pt"):
+        check_detector(explainer, other)
