@@ -6,9 +6,11 @@ each also seen slightly rotated and scaled (a handful of presses taken in one pl
 only that one pose of the part on the gel), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
 what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
 selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched
-exhaustively, a block of queries at a time, as |q|^2 + |p|^2 - 2 q.p by OpenCV's matrix product (on the
-calling thread). In 12 dimensions a k-d tree prunes little of a coreset that is spread to cover the
-patches: the exact product search is twice as fast as a k-d tree that was allowed a factor 2 of error.
+exhaustively, a block of queries at a time, as |q|^2 + |p|^2 - 2 q.p by torch's matrix product and row
+minimum (on torch's threads: one in the tactile node). In 12 dimensions a k-d tree prunes little of a
+coreset that is spread to cover the patches: the exact product search is twice as fast as a k-d tree
+that was allowed a factor 2 of error, and torch's single-thread product is several times faster than
+OpenCV's (bench/tactile.py).
 A new frame's anomaly map is, per patch, the distance to the nearest good patch.
 
 The threshold is chosen from good frames only: each good frame is scored against a bank of the others
@@ -31,6 +33,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
@@ -94,14 +97,15 @@ class PatchBank:
     mean: np.ndarray        # (27,) float32
     projection: np.ndarray  # (27, PROJECTED_SIZE) float32
     patches: np.ndarray     # (N, PROJECTED_SIZE) float32
-    # (PROJECTED_SIZE + 1, N) float32: -2 p and |p|^2 per patch, so that [q, 1] @ it is |p|^2 - 2 q.p
-    search_matrix: np.ndarray = field(repr=False, compare=False)
+    # The search's operands: (PROJECTED_SIZE, N) patches transposed, (N,) |p|^2 per patch
+    patches_by_column: torch.Tensor = field(repr=False, compare=False)
+    squared_norms: torch.Tensor = field(repr=False, compare=False)
 
     @staticmethod
     def build(mean: np.ndarray, projection: np.ndarray, patches: np.ndarray) -> "PatchBank":
         patches = np.ascontiguousarray(patches, np.float32)
-        search = np.vstack([-2.0 * patches.T, np.sum(patches * patches, axis=1)[None, :]]).astype(np.float32)
-        return PatchBank(mean, projection, patches, np.ascontiguousarray(search))
+        by_column = torch.from_numpy(np.ascontiguousarray(patches.T))
+        return PatchBank(mean, projection, patches, by_column, torch.from_numpy(np.sum(patches * patches, axis=1)))
 
     @staticmethod
     def fit(patches_per_frame: Sequence[np.ndarray]) -> "PatchBank":
@@ -115,19 +119,18 @@ class PatchBank:
     def distances(self, descriptors: np.ndarray) -> np.ndarray:
         """(rows, cols) Euclidean distance of each patch to its nearest good patch (exact)."""
         rows, cols = descriptors.shape[:2]
-        query = (descriptors.reshape(-1, anomaly.DESCRIPTOR_SIZE) - self.mean) @ self.projection
-        augmented = np.empty((len(query), query.shape[1] + 1), np.float32)
-        augmented[:, :-1] = query
-        augmented[:, -1] = 1.0
-        nearest = np.empty(len(query), np.float32)
-        for start in range(0, len(query), SEARCH_BLOCK):
-            # OpenCV's product runs on the calling thread; numpy's BLAS would start threads of its own,
-            # which on shared, busy CPUs made the search 20x slower.
-            block = cv2.gemm(augmented[start:start + SEARCH_BLOCK], self.search_matrix, 1.0, None, 0.0)
-            nearest[start:start + SEARCH_BLOCK] = block.min(axis=1)
-        nearest += np.einsum("ij,ij->i", query, query)
-        # Rounding can leave a query that equals a bank patch a hair below zero.
-        return np.sqrt(np.maximum(nearest, 0.0, out=nearest)).reshape(rows, cols)
+        # numpy's BLAS would start threads of its own (20x slower on shared, busy CPUs): torch does the sums.
+        query = torch.from_numpy(np.ascontiguousarray(descriptors.reshape(-1, anomaly.DESCRIPTOR_SIZE), np.float32))
+        with torch.inference_mode():
+            query = (query - torch.from_numpy(self.mean)) @ torch.from_numpy(self.projection)
+            nearest = torch.empty(len(query))
+            for start in range(0, len(query), SEARCH_BLOCK):
+                block = torch.addmm(self.squared_norms, query[start:start + SEARCH_BLOCK], self.patches_by_column,
+                                    alpha=-2.0)  # |p|^2 - 2 q.p for every pair
+                torch.amin(block, dim=1, out=nearest[start:start + SEARCH_BLOCK])
+            nearest += (query * query).sum(dim=1)
+            # Rounding can leave a query that equals a bank patch a hair below zero.
+            return nearest.clamp_(min=0.0).sqrt_().numpy().reshape(rows, cols)
 
     def cells(self, descriptors: np.ndarray) -> np.ndarray:
         return anomaly.relative_cells(self.distances(descriptors))
