@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -114,3 +115,18 @@ def load_edited_cell(tmp_path, edit):
     path = tmp_path / "cell.yaml"
     path.write_text(yaml.safe_dump(document))
     return load_cell(path)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Path, Path, str]:
+    """One epoch at 64 px: enough to produce real files through the real command, not a useful model.
+    Shared by the vision CLI and confidence tests, which copy what they change."""
+    from tests.test_vision_cli import write_blob_dataset
+
+    root = tmp_path_factory.mktemp("vision")
+    data = write_blob_dataset(root / "data")
+    out = root / "models" / "det.pt"
+    done = run_cli("train", "vision", "--dataset", str(data), "--epochs", "1", "--imgsz", "64", "--batch", "8",
+                   "--workers", "0", "--runs", str(root / "runs"), "--name", "tiny", "--out", str(out), timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return data, out, done.stdout + done.stderr

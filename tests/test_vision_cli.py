@@ -34,18 +34,6 @@ def write_blob_dataset(root: Path, count: int = 12, size: int = 64, names: tuple
     return root
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path, str]:
-    """One epoch at 64 px: enough to produce real files through the real command, not a useful model."""
-    root = tmp_path_factory.mktemp("vision")
-    data = write_blob_dataset(root / "data")
-    out = root / "models" / "det.pt"
-    done = run_cli("train", "vision", "--dataset", str(data), "--epochs", "1", "--imgsz", "64", "--batch", "8",
-                   "--workers", "0", "--runs", str(root / "runs"), "--name", "tiny", "--out", str(out), timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return data, out, done.stdout + done.stderr
-
-
 def test_train_writes_weights_onnx_sidecar_and_card(trained):
     data, out, log = trained
     assert "epoch 1/1" in log

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_vision_cli import trained  # noqa: F401 - the tiny trained model, a module fixture
 
 
 def _points(pairs):
@@ -32,7 +31,7 @@ def test_agnostic_rows_keep_one_box_per_defect():
     assert len(kept) == 2 and kept[0][4] == pytest.approx(0.9) and kept[1][0] == 100
 
 
-def test_choose_confidence_needs_a_val_split(trained, tmp_path):  # noqa: F811
+def test_choose_confidence_needs_a_val_split(trained, tmp_path):
     data, out, _ = trained
     done = run_cli("eval", "vision", "--dataset", str(data), "--model", str(out.with_suffix(".onnx")),
                    "--json", str(tmp_path / "r.json"), "--choose-confidence", "--split", "test")
@@ -40,7 +39,7 @@ def test_choose_confidence_needs_a_val_split(trained, tmp_path):  # noqa: F811
     assert not (tmp_path / "r.json").exists()
 
 
-def test_chosen_confidence_goes_to_the_sidecar_and_card(trained, tmp_path):  # noqa: F811
+def test_chosen_confidence_goes_to_the_sidecar_and_card(trained, tmp_path):
     from inspection.vision.evaluation import choose_confidence
     from inspection.vision.model_card import record_confidence
 
@@ -55,7 +54,7 @@ def test_chosen_confidence_goes_to_the_sidecar_and_card(trained, tmp_path):  # n
     assert "## Operating confidence" in card and "never on test data" in card
 
 
-def test_eval_on_val_without_any_hit_leaves_the_sidecar(trained, tmp_path):  # noqa: F811
+def test_eval_on_val_without_any_hit_leaves_the_sidecar(trained, tmp_path):
     """The one-epoch model finds nothing: nothing to choose, so the sidecar keeps its confidence."""
     data, out, _ = trained
     for suffix in (".onnx", ".json", ".md"):
