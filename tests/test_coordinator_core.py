@@ -424,7 +424,7 @@ def test_an_explained_hypothesis_brings_its_latents_exemplars_into_the_report(ce
     with caplog.at_level(logging.WARNING, "test_coordinator_core"):  # an atlas that is not there: named, no more
         run_dir, report = inspect(make_core(cell, tmp_path / "missing", explainer=str(tmp_path / "none.pt")))
     assert report.complete and not list((run_dir / "evidence").glob("latent_*"))
-    assert f"latent(s) {latent} are not in the atlas of {tmp_path / 'none.pt'}" in caplog.text
+    assert f"no atlas sprite {tmp_path / 'none_atlas.png'}: the report names the latents" in caplog.text
 
 
 def test_settings_come_from_the_node_parameters() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from inspection.atomic import write_json_atomic
 from inspection.errors import InputError
-from inspection.explain.exemplars import exemplar_strips
+from inspection.explain.exemplars import exemplar_strips, sprite_path
 from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp_ns, write_latent_exemplars
 from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
@@ -320,18 +320,23 @@ class Coordinator:
             return None
 
     def write_latent_exemplars(self, run_dir: Path, report: InspectionReport) -> None:
-        """The atlas exemplars of the latents that the report's explanations name, into the run folder; a
-        missing or foreign atlas is logged and the report goes out without them, never later or not at all."""
+        """The atlas exemplars of the latents that the report's explanations name, into the run folder. A
+        missing or foreign atlas is logged and the report is written without them: a picture is never worth
+        losing the report."""
         name = self.settings.explainer
         if not name or not any(d.explanation for d in report.defects):
             return
         path = Path(name) if "/" in name else model_file(name)
         try:
-            lacking = write_latent_exemplars(run_dir, report, exemplar_strips(path))
+            strips = exemplar_strips(path)
+            lacking = write_latent_exemplars(run_dir, report, strips)
         except (InputError, OSError) as exc:
             self.io.logger.warning(f"parameter explainer: no latent exemplars in the report ({exc})")
             return
-        if lacking:
+        if not strips:
+            self.io.logger.warning(f"parameter explainer: no atlas sprite {sprite_path(path)}: the report names "
+                                   "the latents without their exemplars")
+        elif lacking:
             self.io.logger.warning(f"parameter explainer: latent(s) {', '.join(map(str, lacking))} are not in the "
                                    f"atlas of {path}: is it the vision node's explainer?")
 

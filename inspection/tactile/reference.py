@@ -9,8 +9,8 @@ selection (PatchCore's coreset: it keeps rare good patches, which random thinnin
 exhaustively, a block of queries at a time, as |q|^2 + |p|^2 - 2 q.p by torch's matrix product and row
 minimum (on torch's threads: one in the tactile node). In 12 dimensions a k-d tree prunes little of a
 coreset that is spread to cover the patches: the exact product search is twice as fast as a k-d tree
-that was allowed a factor 2 of error, and torch's single-thread product is several times faster than
-OpenCV's (bench/tactile.py).
+that was allowed a factor 2 of error; torch's product on one thread takes less wall time than OpenCV's
+did on two, and half its CPU time (docs/tactile.md, speed).
 A new frame's anomaly map is, per patch, the distance to the nearest good patch.
 
 The threshold is chosen from good frames only: each good frame is scored against a bank of the others
