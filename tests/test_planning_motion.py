@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from inspection.cell import Pose, load_cell
 from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
+from inspection.planning.motion import MotionError
 from inspection.planning.planner import PlannerSettings, TactileScanPlanner
-from inspection.planning.trajectory import Limits, joint_move, trapezoid_duration
+from inspection.planning.trajectory import Limits, joint_move, line_move, trapezoid_duration
 from inspection.sim import shapes
 
 CELL = load_cell()
@@ -172,3 +173,41 @@ def test_no_trajectory_point_brings_an_arm_mesh_near_the_part(planner, panel_pla
 def test_planning_is_deterministic(panel_plan) -> None:
     again = TactileScanPlanner(CELL).plan(PANEL, PANEL_REGIONS)
     assert again.to_dict() == panel_plan.to_dict()
+
+
+def test_a_transit_that_sweeps_the_part_between_lifted_poses_goes_via_home(planner) -> None:
+    """Around the nose of a leading edge the joint-space move between the two lifted poses can sweep the part
+    (seed 424242, part 1 of the stored campaign lost 10 presses that way): the planner then lifts higher and,
+    last, goes via home. A motion double refuses every direct press-to-press move and every move between two
+    lifted poses, so only the way via home is left."""
+    kinematics, limits = planner.kinematics, planner.limits
+
+    def height(q: np.ndarray) -> float:  # of the sensor above the panel (a cylinder of radius 1 m about z = -1)
+        x, _, z = kinematics.sensor_pose(q)[:3, 3]
+        return math.hypot(x, z + 1.0) - 1.0
+
+    class SweepingMotion:
+        def __init__(self) -> None:
+            self.refused = 0
+
+        def transit(self, q_from: np.ndarray, q_to: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            at_home = np.allclose(q_from, kinematics.home) or np.allclose(q_to, kinematics.home)
+            near = height(q_from) < 0.05 and height(q_to) < 0.05
+            lifted = min(height(q_from), height(q_to)) > 0.05
+            if not at_home and (near or lifted):
+                self.refused += 1
+                raise MotionError("transit: collision: swept the part (test double)")
+            return joint_move(q_from, q_to, limits)
+
+        def line(self, path_q: np.ndarray, arc_length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return path_q, line_move(path_q, arc_length, limits)
+
+    double = SweepingMotion()
+    sweeping = TactileScanPlanner(CELL, motion=double)
+    plan = sweeping.plan(PANEL, PANEL_REGIONS)
+    assert plan.unreachable == [] and len(plan.presses) == len(planner.plan(PANEL, PANEL_REGIONS).presses)
+    assert double.refused >= 3 * (len(plan.presses) - 1)  # direct, lifted, lifted twice as high: each press after the first
+    positions = plan.trajectory.as_arrays()[0]
+    at_home = np.flatnonzero(np.all(np.isclose(positions, kinematics.home), axis=1))
+    visits = 1 + int(np.sum(np.diff(at_home) > 1))  # runs of consecutive samples at home
+    assert visits == len(plan.presses) + 1  # the start, once between each two presses, and the return

@@ -270,8 +270,8 @@ class TactileScanPlanner:
         if reason:
             raise MotionError(f"{what}: {reason}")
 
-    def _lift(self, press: Press, seed: np.ndarray, checker: ClearanceChecker) -> np.ndarray:
-        lifted = self.kinematics.solve_with_restarts(press.sensor_pose(self.settings.transit_clearance_m), seed)
+    def _lift(self, press: Press, seed: np.ndarray, checker: ClearanceChecker, clearance_m: float) -> np.ndarray:
+        lifted = self.kinematics.solve_with_restarts(press.sensor_pose(clearance_m), seed)
         if not lifted.ok:
             raise MotionError(f"transit lift pose: {lifted.reason}")
         self._check_pose(lifted.q, checker, sensor_free=True, what="transit lift pose")
@@ -279,23 +279,36 @@ class TactileScanPlanner:
 
     def _transit(self, motion: MotionBackend, checker: ClearanceChecker, trajectory: JointTrajectory,
                  previous: Press | None, target: Press | None, q_target: np.ndarray) -> None:
-        """Joint-space move to ``q_target``; if it passes too close to the part, go via lifted poses."""
+        """Joint-space move to ``q_target``. If it passes too close to the part, go via poses lifted off both
+        presses along their normals; if the move between those lifts still sweeps the part (around the nose
+        of a leading edge, from one flank to the other), lift twice as high, and last go via home."""
         q_start = trajectory.last
         try:
             trajectory.extend(*motion.transit(q_start, q_target))
             return
         except MotionError as direct:
-            waypoints = [q_start]
-            if previous is not None:
-                waypoints.append(self._lift(previous, q_start, checker))
-            if target is not None:
-                waypoints.append(self._lift(target, q_target, checker))
-            waypoints.append(q_target)
-            if len(waypoints) == 2:
-                raise direct
-        segments = [motion.transit(a, b) for a, b in zip(waypoints[:-1], waypoints[1:])]
-        for positions, times in segments:
-            trajectory.extend(positions, times)
+            if previous is None and target is None:
+                raise
+            failure = direct
+        clearance = self.settings.transit_clearance_m
+        for height, via_home in ((clearance, False), (2 * clearance, False), (clearance, True)):
+            try:
+                waypoints = [q_start]
+                if previous is not None:
+                    waypoints.append(self._lift(previous, q_start, checker, height))
+                if via_home:
+                    waypoints.append(self.kinematics.home)
+                if target is not None:
+                    waypoints.append(self._lift(target, q_target, checker, height))
+                waypoints.append(q_target)
+                segments = [motion.transit(a, b) for a, b in zip(waypoints[:-1], waypoints[1:])]
+            except MotionError as exc:
+                failure = exc
+                continue
+            for positions, times in segments:
+                trajectory.extend(positions, times)
+            return
+        raise failure
 
 
 def _model_file(name: str) -> str:
