@@ -18,7 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agnostic", action="store_true", help="score any defect box against any class")
     parser.add_argument("--tile-size", type=int, help="override vision_node.tile_size (0 = no slicing)")
     parser.add_argument("--full-frame-pass", choices=("on", "off"), help="override vision_node.full_frame_pass")
-    parser.add_argument("--confidence", type=float, help="override vision_node.confidence (operating threshold)")
+    parser.add_argument("--confidence", type=float,
+                        help="score at this confidence instead of vision_node.confidence (the pipeline's hand-over "
+                             "threshold, low on purpose: touch settles the weak detections); the detector's own "
+                             "operating point is 0.15 on cell frames and the sidecar's recommended.confidence on "
+                             "photographs")
     parser.add_argument("--record", action="store_true",
                         help="store the result in the model's metadata sidecar and model card")
     parser.add_argument("--choose-confidence", action="store_true",
