@@ -74,6 +74,23 @@ def test_presses_that_each_see_part_of_one_defect_merge_but_separate_defects_do_
     assert len(fuse([], [sized("a", "dent", 0.400, 0.9, 12.0), sized("b", "pit", 0.407, 0.9, 1.5)]).defects) == 2
 
 
+def test_one_spot_is_one_defect_whatever_each_stage_called_it() -> None:
+    """R6: the camera calls one spot both a stain and a dent, the dent is confirmed by touch: one defect, the
+    touched one, carrying both camera ids and its measurement. Spots farther apart than the gate stay apart,
+    and ids stay d0, d1, ... in report order."""
+    hypotheses = [hypothesis("h0", "dent", 0.100, conf=0.6), hypothesis("h1", "stain", 0.1016, conf=0.9),
+                  hypothesis("h2", "stain", 0.300, conf=0.9)]
+    findings = [finding("t0", "dent", 0.100, conf=0.95), finding("t1", "bump", 0.105, conf=0.9)]
+    result = fuse(hypotheses, findings)
+    assert [(d.id, d.class_name, d.source) for d in result.defects] == [
+        ("d0", "stain", Source.VISION), ("d1", "dent", Source.BOTH)]
+    dent = result.defects[1]
+    assert set(dent.vision_ids) == {"h0", "h1"} and set(dent.tactile_ids) == {"t0", "t1"}
+    assert dent.position == (0.100, 0.0, 0.0) and dent.depth_mm == 0.2  # the touched entry's measurement
+    apart = fuse([hypothesis("h0", "stain", 0.100), hypothesis("h1", "dent", 0.108)], [])
+    assert [d.class_name for d in apart.defects] == ["stain", "dent"]
+
+
 def test_long_scratch_length_comes_from_the_camera() -> None:
     result = fuse([hypothesis("h0", "scratch", 0.1, extent=0.040)], [finding("t0", "scratch", 0.11)])
     assert result.defects[0].length_mm == pytest.approx(40.0)

@@ -14,6 +14,11 @@ Rules (each fused or rejected defect records the one that decided it):
   report is lost; the report marks it unconfirmed. Weaker ones only directed touch, and are dropped.
 - R5 touch only: a tactile defect that no hypothesis explains is added: the paper's "remaining
   defects" that only Stage II finds.
+- R6 one spot, one defect: fused defects that lie on one spot (as two tactile findings are one defect,
+  below) are one defect: the one with the most direct evidence (touched by both stages, then by touch,
+  then the more confident) keeps its class and measurements and takes the others' evidence ids. The
+  camera may call one spot both a stain and a dent, and a press may find a defect that a nearby
+  hypothesis already explains; each was a second entry for one defect.
 Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
 spot is one defect, whatever class each press called it), and two of one class within half the larger
 measured size plus 2 mm (a press that sees only part of a defect places it off its centre).
@@ -71,7 +76,7 @@ def _under_footprint(point: tuple[float, float, float], press: TactileFinding, c
     return abs(along_normal) < 0.005 and in_plane <= min(config.footprint_half_m)
 
 
-def _one_defect(a: TactileFinding, b: TactileFinding, config: FusionConfig) -> bool:
+def _one_defect(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect, config: FusionConfig) -> bool:
     """Whether two presses' findings are one defect. Overlapping presses each see what of it lies under
     their gel and place it at the centre of that: a 12 mm dent pressed 11 mm apart is found twice, 7 mm
     apart, and a scratch along its length further still; the class of a partly seen defect may differ
@@ -94,6 +99,27 @@ def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[
         else:
             groups.append([finding])
     return groups
+
+
+EVIDENCE_RANK = {Source.BOTH: 0, Source.TACTILE: 1, Source.VISION: 2}  # R6: which entry of a spot is kept
+
+
+def one_spot_one_defect(defects: list[FusedDefect], config: FusionConfig) -> list[FusedDefect]:
+    """Rule R6: defects on one spot (``_one_defect``) become the one with the most direct evidence, which
+    takes the others' camera and tactile ids; the survivors keep their order and are numbered d0, d1, ..."""
+    kept: list[tuple[int, FusedDefect]] = []  # (position in ``defects``, the defect with what joined it)
+    ranked = sorted(enumerate(defects), key=lambda item: (EVIDENCE_RANK[item[1].source], -item[1].confidence))
+    for position, defect in ranked:
+        for slot, (keeper_position, keeper) in enumerate(kept):
+            if _one_defect(keeper, defect, config):
+                kept[slot] = (keeper_position, replace(
+                    keeper, vision_ids=keeper.vision_ids + defect.vision_ids,
+                    tactile_ids=keeper.tactile_ids + defect.tactile_ids,
+                    explanation=keeper.explanation or defect.explanation))
+                break
+        else:
+            kept.append((position, defect))
+    return [replace(defect, id=f"d{n}") for n, (_, defect) in enumerate(sorted(kept, key=lambda item: item[0]))]
 
 
 def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: DefectHypothesis | None,
@@ -167,6 +193,7 @@ def fuse(
         if index not in used_groups:
             fused.append(_from_tactile(f"d{len(fused)}", group, None, config))
 
+    fused = one_spot_one_defect(fused, config)
     if judge is not None:
         fused = [replace(d, verdict=judge(d)) for d in fused]
     result.defects = fused
