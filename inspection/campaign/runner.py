@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 ABLATIONS = ("shipped", "vision-only", "paper", "low-confidence", "budgeted", "full-coverage")
 PAPER_CONFIDENCE = 0.25  # the paper ablation's Stage I threshold, whatever the shipped vision_node.confidence
-PART_SCHEMA = "inspection.campaign.part/3"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
-# overlapping presses merge, the cell presses the smooth surface (results differ: older parts run again)
+PART_SCHEMA = "inspection.campaign.part/4"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
+# overlapping presses merge, the cell presses the smooth surface; 4: transits that sweep the part go higher or
+# via home, fusion keeps one defect per spot (R6) (results differ: older parts run again)
 REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
 SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
 
