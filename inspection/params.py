@@ -114,6 +114,15 @@ VISION = (
               low=0.0, high=0.2),
     ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
               low=0.0, high=0.5),
+    ParamSpec("spot_detector", True, "also look for pits too small for the detector: round spots of the shading "
+              "(vision.spots), handed on as pit hypotheses for touch to settle"),
+    ParamSpec("spot_contrast", 8.0, "a spot's filter response over the mean response around it", low=1.0, high=100.0),
+    ParamSpec("spot_roundness", 0.3, "smaller over larger curvature of a spot's shading (1 a dot, 0 a line)",
+              low=0.0, high=1.0),
+    ParamSpec("spot_confidence", 0.2, "confidence of a spot's hypothesis; below fusion's threshold for an untouched "
+              "detection (0.25) a spot only directs touch; below vision_node.confidence spots are off",
+              low=0.0, high=1.0),
+    ParamSpec("spot_max_per_frame", 20, "the strongest spots kept per frame", low=0, high=1000),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
     ParamSpec("explain", False, "run the explained detector (SAE spliced in, LoRA adapters merged; the .pt weights "
               "of model) so each detection carries its top SAE latents, with no second pass"),

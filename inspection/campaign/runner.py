@@ -275,6 +275,7 @@ class PartRunner:
         frame's hypotheses merged into those of the frames before); its result and wall time."""
         from inspection.vision.detector import DefectDetector
         from inspection.vision.localize import merge_hypotheses, scan_regions
+        from inspection.vision.spots import SpotSettings
         from inspection.vision.stage import StageOne
 
         if confidence not in self.detectors:
@@ -283,7 +284,7 @@ class PartRunner:
         started = time.perf_counter()
         vision = self.params["vision_node"]
         stage = StageOne(self.detectors[confidence], part.part_surface, vision["merge_distance_m"],
-                         vision["region_margin_m"])
+                         vision["region_margin_m"], SpotSettings.from_params(vision))
         result = StageOneResult()
         for frame, view in zip(part.frames, part.views):
             found = stage.inspect([frame], [view])

@@ -11,6 +11,7 @@ from inspection.geometry.surface import PartSurface
 from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
+from inspection.vision.spots import SpotSettings, find_spots
 
 
 @dataclass
@@ -22,12 +23,14 @@ class StageOneResult:
 
 
 class StageOne:
-    """Detector + localiser with the ``vision_node`` parameters."""
+    """Detector (and spot filter, ``vision.spots``) + localiser with the ``vision_node`` parameters."""
 
     def __init__(self, detector: DefectDetector, surface: PartSurface, merge_distance_m: float,
-                 region_margin_m: float):
+                 region_margin_m: float, spots: SpotSettings | None = None):
         self.detector, self.localizer = detector, Localizer(surface)
         self.merge_distance_m, self.region_margin_m = merge_distance_m, region_margin_m
+        # Spots are hypotheses like any other: below the hand-over threshold (the paper's 0.25) they are not made.
+        self.spots = spots if spots is not None and spots.confidence >= detector.settings.confidence else None
 
     @staticmethod
     def from_params(params: Mapping[str, Any], surface: PartSurface,
@@ -37,7 +40,8 @@ class StageOne:
         replaces the one ``params`` name (the node passes the explaining one when vision_node.explain)."""
         check_pipeline_model(params)
         detector = detector or DefectDetector.load(params["model"], DetectorSettings.from_params(params))
-        return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"])
+        return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"],
+                        SpotSettings.from_params(params))
 
     @property
     def classes_never_detected(self) -> tuple[str, ...]:
@@ -49,7 +53,9 @@ class StageOne:
         result = StageOneResult()
         per_frame = self.detector.detect_batch(frames, [view.view_id for view in views])
         found: list[DefectHypothesis] = []
-        for detections, view in zip(per_frame, views):
+        for frame, detections, view in zip(frames, per_frame, views):
+            if self.spots is not None:
+                detections = detections + find_spots(frame, self.spots, view.view_id, covered=detections)
             result.detections += detections
             hypotheses, off_part = self.localizer.localize(detections, view)
             found += hypotheses
