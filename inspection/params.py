@@ -114,7 +114,7 @@ VISION = (
               low=0.0, high=0.2),
     ParamSpec("merge_distance_m", 0.01, "same-class hypotheses from several views closer than this are one defect",
               low=0.0, high=0.5),
-    ParamSpec("spot_detector", True, "also look for pits too small for the detector: round spots of the shading "
+    ParamSpec("spot_detector", False, "also look for pits too small for the detector: round spots of the shading "
               "(vision.spots), handed on as pit hypotheses for touch to settle"),
     ParamSpec("spot_contrast", 8.0, "a spot's filter response over the mean response around it", low=1.0, high=100.0),
     ParamSpec("spot_roundness", 0.3, "smaller over larger curvature of a spot's shading (1 a dot, 0 a line)",
