@@ -90,8 +90,9 @@ def find_spots(frame: np.ndarray, settings: SpotSettings, view_id: str = "",
             break
         if any(box.x1 - 2 <= col <= box.x2 + 2 and box.y1 - 2 <= row <= box.y2 + 2 for box in covered or ()):
             continue
+        centre_x, centre_y = col + 0.5, row + 0.5  # pixel (col, row) spans [col, col + 1): boxes are in pixel edges
         spots.append(Detection2D(
-            x1=float(max(col - SPOT_BOX_HALF_PX, 0.0)), y1=float(max(row - SPOT_BOX_HALF_PX, 0.0)),
-            x2=float(min(col + SPOT_BOX_HALF_PX, width)), y2=float(min(row + SPOT_BOX_HALF_PX, height)),
+            x1=float(max(centre_x - SPOT_BOX_HALF_PX, 0.0)), y1=float(max(centre_y - SPOT_BOX_HALF_PX, 0.0)),
+            x2=float(min(centre_x + SPOT_BOX_HALF_PX, width)), y2=float(min(centre_y + SPOT_BOX_HALF_PX, height)),
             class_name="pit", confidence=settings.confidence, view_id=view_id))
     return spots
