@@ -38,7 +38,7 @@ def score(root: Path, settings: SpotSettings) -> None:
         started = time.perf_counter()
         spots = find_spots(frame, settings)
         seconds.append(time.perf_counter() - started)
-        centres = [((s.x1 + s.x2) / 2, (s.y1 + s.y2) / 2) for s in spots]
+        centres = [spot.center for spot in spots]
         for box in image.boxes:
             if box.class_name == "pit":
                 pits += 1
@@ -58,8 +58,7 @@ def main() -> None:
     parser.add_argument("--params", default=None, help="parameter file (default config/pipeline.yaml)")
     args = parser.parse_args()
     vision = load_node_params("vision_node", args.params)
-    settings = SpotSettings(contrast=vision["spot_contrast"], roundness=vision["spot_roundness"],
-                            confidence=vision["spot_confidence"], max_per_frame=vision["spot_max_per_frame"])
+    settings = SpotSettings.configured(vision)
     print(f"spot settings: {settings}")
     for dataset in args.datasets:
         score(dataset, settings)

@@ -33,7 +33,7 @@ def add_pit(frame: np.ndarray, col: int, row: int, step: float) -> None:
 
 
 def centres(spots: list[Detection2D]) -> list[tuple[float, float]]:
-    return [((s.x1 + s.x2) / 2, (s.y1 + s.y2) / 2) for s in spots]
+    return [spot.center for spot in spots]
 
 
 @pytest.mark.parametrize("step", [-25.0, 25.0])

@@ -49,12 +49,15 @@ class SpotSettings:
     max_per_frame: int = 20  # the strongest spots kept per frame
 
     @staticmethod
-    def from_params(vision: Mapping[str, Any]) -> "SpotSettings | None":
-        """The settings when ``vision_node.spot_detector`` is on, else None."""
-        if not vision["spot_detector"]:
-            return None
+    def configured(vision: Mapping[str, Any]) -> "SpotSettings":
+        """The ``vision_node.spot_*`` settings, whether the filter is on or not (what a bench measures)."""
         return SpotSettings(contrast=vision["spot_contrast"], roundness=vision["spot_roundness"],
                             confidence=vision["spot_confidence"], max_per_frame=vision["spot_max_per_frame"])
+
+    @staticmethod
+    def from_params(vision: Mapping[str, Any]) -> "SpotSettings | None":
+        """The settings when ``vision_node.spot_detector`` is on, else None."""
+        return SpotSettings.configured(vision) if vision["spot_detector"] else None
 
 
 def spot_scores(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
