@@ -21,6 +21,9 @@ OPTICAL_CLASSES: tuple[str, ...] = ("stain", "paint_loss")
 DEFECT_CLASSES: tuple[str, ...] = GEOMETRIC_CLASSES + OPTICAL_CLASSES
 # What the tactile classifier can say: a clean contact ("none") or a geometric class.
 TACTILE_CLASSES: tuple[str, ...] = ("none",) + GEOMETRIC_CLASSES
+# Which Stage I finder made a detection: the learned detector, or the spot filter for pits too small for it
+# (vision.spots). Their confidences mean different things, so the planner calibrates each apart (planning.doubt).
+FINDERS: tuple[str, ...] = ("detector", "spot")
 
 
 class Source(str, enum.Enum):
@@ -85,8 +88,10 @@ class Detection2D(JsonRecord):
     confidence: float
     view_id: str = ""
     explanation: tuple[LatentEvidence, ...] = ()  # strongest SAE latents at the box, when explained
+    finder: str = "detector"  # one of FINDERS
 
     def __post_init__(self) -> None:
+        _check_class("finder", self.finder, FINDERS)
         _check_finite("box", (self.x1, self.y1, self.x2, self.y2))
         if self.x2 <= self.x1 or self.y2 <= self.y1:
             raise SchemaError(f"box: non-positive size ({self.x1}, {self.y1}, {self.x2}, {self.y2})")
@@ -111,9 +116,11 @@ class DefectHypothesis(JsonRecord):
     source: Source = Source.VISION
     view_ids: tuple[str, ...] = ()
     explanation: tuple[LatentEvidence, ...] = ()  # of the detection it came from, when explained
+    finder: str = "detector"  # of that detection (FINDERS)
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, DEFECT_CLASSES)
+        _check_class("finder", self.finder, FINDERS)
         _check_range("confidence", self.confidence, 0.0, 1.0)
         _check_finite("position", self.position)
         object.__setattr__(self, "normal", _unit("normal", self.normal))
@@ -135,8 +142,10 @@ class ScanRegion(JsonRecord):
     # The detector's highest confidence among the region's hypotheses; the planner turns it into a
     # probability of a defect (planning.doubt) to spend a press budget where doubt is. 1: always pressed first.
     confidence: float = 1.0
+    finder: str = "detector"  # who found that most confident hypothesis (FINDERS): whose calibration applies
 
     def __post_init__(self) -> None:
+        _check_class("finder", self.finder, FINDERS)
         _check_finite("center", self.center)
         object.__setattr__(self, "normal", _unit("normal", self.normal))
         _check_range("confidence", self.confidence, 0.0, 1.0)

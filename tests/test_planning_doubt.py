@@ -26,6 +26,22 @@ def test_isotonic_map_is_monotone_and_gives_each_block_its_share_of_defects(tmp_
         DefectCalibration.load(path)
 
 
+def test_each_finder_has_its_own_map_and_an_uncalibrated_finder_keeps_its_confidence(tmp_path) -> None:
+    spots = fit_isotonic([0.2, 0.2, 0.2, 0.2], [True, False, False, False])
+    detector = fit_isotonic([0.1, 0.2, 0.9], [False, True, True], {"seed": 5})
+    calibration = DefectCalibration(detector.confidence, detector.probability, detector.meta, {"spot": spots})
+    assert calibration(0.2) == 1.0 and calibration(0.2, "spot") == 0.25
+    assert DefectCalibration(detector.confidence, detector.probability)(0.2, "spot") == 0.2
+    path = calibration.save(tmp_path / "doubt.json")
+    assert DefectCalibration.load(path) == calibration
+    path.write_text(json.dumps({**calibration.to_json(), "finders": {"laser": spots.to_json()}}))
+    with pytest.raises(InputError, match=r"doubt.json: finders: expected an object keyed by \['spot'\]"):
+        DefectCalibration.load(path)
+    path.write_text(json.dumps({**calibration.to_json(), "finders": {"spot": {"confidence": [0.2]}}}))
+    with pytest.raises(InputError, match="doubt.json: finders.spot.confidence: expected a list of at least 2"):
+        DefectCalibration.load(path)
+
+
 def _press(*regions: str) -> Press:
     return Press(regions, np.zeros(3), np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
 
@@ -77,10 +93,11 @@ def test_train_doubt_fits_on_the_regions_of_a_tuning_campaign(tmp_path) -> None:
     from inspection.cli import train_doubt
 
     parts = tmp_path / "tune_parts"
-    regions = [[(0.9, True), (0.1, False)], [(0.2, True), (0.05, False)]]
+    regions = [[(0.9, True, "detector"), (0.1, False, "detector"), (0.2, False, "spot")],
+               [(0.2, True, "detector"), (0.05, False, "detector"), (0.2, True, "spot")]]
     for index, rows in enumerate(regions):
         save_record(parts, index, "low-confidence", "k", {"index": index, "regions": [
-            {"confidence": c, "defect": d, "pressed": True} for c, d in rows]})
+            {"confidence": c, "defect": d, "pressed": True, "finder": f} for c, d, f in rows]})
     summary = tmp_path / "tune.json"
     summary.write_text(json.dumps({"parts": 2, "keys": {"low-confidence": "k"}, "parts_folder": str(parts),
                                    "settings": {"seed": 5150, "low_confidence": 0.05}}))
@@ -88,5 +105,6 @@ def test_train_doubt_fits_on_the_regions_of_a_tuning_campaign(tmp_path) -> None:
     assert train_doubt.run(argparse.Namespace(campaign=summary, ablation="low-confidence", out=out)) == 0
     calibration = DefectCalibration.load(out)
     assert calibration(0.05) == 0.0 and calibration(0.2) == 1.0 and calibration.meta["seed"] == 5150
+    assert calibration(0.2, "spot") == 0.5 and calibration.finders["spot"].meta == {"regions": 2, "with_defect": 1}
     with pytest.raises(InputError, match="no ablation 'budgeted-4'"):
         train_doubt.run(argparse.Namespace(campaign=summary, ablation="budgeted-4", out=out))

@@ -139,11 +139,13 @@ def test_class_gating_keeps_different_classes_apart_but_regions_fold(setup):
     cell, _, localizer = setup
     view = CameraView.from_cell(cell, "top")
     box = box_of_square(view, 0.0, 0.0)
-    other = Detection2D(box.x1, box.y1, box.x2, box.y2, "pit", 0.6, "top")
+    other = Detection2D(box.x1, box.y1, box.x2, box.y2, "pit", 0.6, "top", finder="spot")
     merged = merge_hypotheses(localizer.localize([box, other], view)[0], distance_m=0.01)
-    assert sorted(h.class_name for h in merged) == ["dent", "pit"]
+    assert sorted((h.class_name, h.finder) for h in merged) == [("dent", "detector"), ("pit", "spot")]
     (region,) = scan_regions(merged, margin_m=0.005)
     assert sorted(region.hypothesis_ids) == sorted(h.id for h in merged)
+    # The region's confidence and its finder are those of its most confident hypothesis (whose map applies).
+    assert (region.confidence, region.finder) == max((h.confidence, h.finder) for h in merged)
 
 
 def test_optical_defects_get_no_scan_region(setup):

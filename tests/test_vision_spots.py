@@ -45,7 +45,7 @@ def test_a_pit_darker_or_brighter_than_its_surround_is_one_spot_there(step):
     (col, row), = centres(spots)
     assert abs(col - 200) <= 1 and abs(row - 150) <= 1
     assert spots[0].class_name == "pit" and spots[0].confidence == SpotSettings().confidence
-    assert spots[0].view_id == "top" and spots[0].x2 - spots[0].x1 <= 6
+    assert spots[0].view_id == "top" and spots[0].x2 - spots[0].x1 <= 6 and spots[0].finder == "spot"
 
 
 def test_noise_alone_is_no_spot():
@@ -100,7 +100,8 @@ def test_stage_one_hands_spots_on_as_pit_hypotheses_at_the_pit_and_not_below_the
     detector = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.05))
     result = StageOne(detector, surface, 0.01, 0.005, SpotSettings()).inspect([frame], [view])
     pits = [h for h in result.hypotheses if h.class_name == "pit"]
-    assert len(pits) == 1 and pits[0].confidence == SpotSettings().confidence
+    assert len(pits) == 1 and pits[0].confidence == SpotSettings().confidence and pits[0].finder == "spot"
+    assert [r.finder for r in result.regions if pits[0].id in r.hypothesis_ids] == ["spot"]
     assert np.linalg.norm(np.subtract(pits[0].position, truth)) < 0.0005
     paper = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.25))
     assert StageOne(paper, surface, 0.01, 0.005, SpotSettings()).spots is None

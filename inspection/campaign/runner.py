@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
 ABLATIONS = ("shipped", "vision-only", "paper", "low-confidence", "budgeted", "full-coverage")
 PAPER_CONFIDENCE = 0.25  # the paper ablation's Stage I threshold, whatever the shipped vision_node.confidence
-PART_SCHEMA = "inspection.campaign.part/4"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
+PART_SCHEMA = "inspection.campaign.part/5"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
 # overlapping presses merge, the cell presses the smooth surface; 4: transits that sweep the part go higher or
-# via home, fusion keeps one defect per spot (R6) (results differ: older parts run again)
+# via home, fusion keeps one defect per spot (R6); 5: regions say their finder, calibrated apart (results
+# differ: older parts run again)
 REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
 SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
 
@@ -142,11 +143,13 @@ def _final_rows(defects: list[FusedDefect], truth: list[TruthDefect]) -> list[di
 
 
 def _region_rows(result: StageOneResult, truth: list[TruthDefect], plan: Plan | None) -> list[dict[str, Any]]:
-    """Per scan region: its detector confidence, whether one of its hypotheses matched a true defect (what
-    ``inspection train doubt`` calibrates on) and whether the plan pressed it."""
+    """Per scan region: its confidence and who found it (the detector or the spot filter), whether one of its
+    hypotheses matched a true defect (what ``inspection train doubt`` calibrates on) and whether the plan
+    pressed it."""
     matched = dict(zip((h.id for h in result.hypotheses), _matched([h.position for h in result.hypotheses], truth)))
     pressed = {r for p in plan.presses for r in p.press.regions} if plan is not None else set()
-    return [{"confidence": round(r.confidence, 4), "defect": any(matched.get(h) is not None for h in r.hypothesis_ids),
+    return [{"confidence": round(r.confidence, 4), "finder": r.finder,
+             "defect": any(matched.get(h) is not None for h in r.hypothesis_ids),
              "pressed": r.id in pressed} for r in result.regions]
 
 

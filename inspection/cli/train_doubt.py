@@ -1,6 +1,7 @@
-"""Fit the planner's map from a scan region's detector confidence to its probability of a defect
-(isotonic regression, ``planning.doubt``) on the regions of a tuning campaign, whose per-part records say
-whether each region held a true defect. Use a seed kept for tuning, never the one results are reported on:
+"""Fit the planner's map from a scan region's confidence to its probability of a defect (isotonic
+regression, ``planning.doubt``) on the regions of a tuning campaign, whose per-part records say whether
+each region held a true defect. Regions found by the spot filter get a map of their own, fitted on theirs
+alone. Use a seed kept for tuning, never the one results are reported on:
 
     inspection eval campaign --parts 4 --seed 5150 --json runs/tune.json --ablation low-confidence
     inspection train doubt --campaign runs/tune.json --out models/defect_calibration.json
@@ -8,6 +9,7 @@ whether each region held a true defect. Use a seed kept for tuning, never the on
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -34,22 +36,27 @@ def run(args: argparse.Namespace) -> int:
                          f"(run `inspection eval campaign ... --ablation {args.ablation}`)")
     parts_dir, key = Path(summary["parts_folder"]), summary["keys"][args.ablation]
     settings = summary["settings"]
-    confidences, labels = [], []
+    rows: dict[str, tuple[list[float], list[bool]]] = {}  # finder -> confidences, held a defect
     for index in range(summary["parts"]):
         record = finished(parts_dir, index, args.ablation, key)
         if record is None or "regions" not in record:
             raise InputError(f"{parts_dir}: part {index} of {args.ablation} missing or without regions; "
                              f"rerun the campaign")
-        confidences += [r["confidence"] for r in record["regions"]]
-        labels += [r["defect"] for r in record["regions"]]
-    if not confidences:
-        raise InputError(f"{args.campaign}: no scan regions in {summary['parts']} parts to fit on")
-    calibration = fit_isotonic(confidences, labels, {
-        "campaign": str(args.campaign), "ablation": args.ablation, "seed": settings["seed"],
-        "parts": summary["parts"], "low_confidence": settings.get("low_confidence"),
-        "simulated": True})
+        for region in record["regions"]:
+            confidences, labels = rows.setdefault(region.get("finder", "detector"), ([], []))
+            confidences.append(region["confidence"])
+            labels.append(region["defect"])
+    if "detector" not in rows:
+        raise InputError(f"{args.campaign}: no detector scan regions in {summary['parts']} parts to fit on")
+    meta = {"campaign": str(args.campaign), "ablation": args.ablation, "seed": settings["seed"],
+            "parts": summary["parts"], "low_confidence": settings.get("low_confidence"), "simulated": True}
+    fitted = {finder: fit_isotonic(*rows[finder], meta if finder == "detector" else {}) for finder in rows}
+    calibration = replace(fitted.pop("detector"), finders=fitted)
     calibration.save(args.out)
-    knots = ", ".join(f"{c:.2f}->{p:.2f}" for c, p in zip(calibration.confidence, calibration.probability))
-    print(f"{len(labels)} regions ({sum(labels)} held a defect) of {summary['parts']} simulated parts, seed "
-          f"{settings['seed']}: {knots} -> {args.out}")
+    for finder, (confidences, labels) in rows.items():
+        own = calibration if finder == "detector" else calibration.finders[finder]
+        knots = ", ".join(f"{c:.2f}->{p:.2f}" for c, p in zip(own.confidence, own.probability))
+        print(f"{finder}: {len(labels)} regions ({sum(labels)} held a defect) of {summary['parts']} simulated "
+              f"parts, seed {settings['seed']}: {knots}")
+    print(f"-> {args.out}")
     return 0

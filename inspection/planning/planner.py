@@ -150,7 +150,7 @@ class TactileScanPlanner:
         settings') and travel order (the Noether pipeline). Full coverage is the baseline every targeted
         plan is measured against, so no budget ever trims it."""
         budget = PressBudget() if full_coverage else self.budget if budget is None else budget
-        probabilities = {r.id: budget.calibration(r.confidence) for r in regions}
+        probabilities = {r.id: budget.calibration(r.confidence, r.finder) for r in regions}
         tactile = self.cell.tactile
         planner = (FullCoverageRasterPlanner(self.footprint) if full_coverage else
                    RegionCoveragePlanner(tuple(regions), self.footprint, self.settings.max_region_offset_m))

@@ -1,5 +1,6 @@
 """Read scan regions from JSON: ``[{"id", "center": [x, y, z], "normal": [x, y, z], "radius_m": r}, ...]``,
-each with an optional detector ``confidence`` (0-1, default 1: the region is pressed whatever the budget).
+each with an optional detector ``confidence`` (0-1, default 1: the region is pressed whatever the budget)
+and an optional ``finder`` (whose confidence it is: ``detector``, the default, or ``spot``).
 
 Part frame, metres. Every error names the file, the list index and the field.
 """
@@ -54,7 +55,8 @@ def read_regions(path: str | Path) -> list[ScanRegion]:
             raise InputError(f"{where}.confidence: expected a number from 0 to 1, got {confidence!r}")
         try:
             regions.append(ScanRegion(str(region_id), center, normal, float(radius),
-                                      tuple(str(h) for h in item.get("hypothesis_ids", ())), float(confidence)))
+                                      tuple(str(h) for h in item.get("hypothesis_ids", ())), float(confidence),
+                                      str(item.get("finder", "detector"))))
         except SchemaError as exc:
             raise InputError(f"{where}.{exc}") from exc
     return regions

@@ -87,7 +87,7 @@ class Localizer:
                 id=f"{view.view_id or 'view'}-{index}", class_name=det.class_name, confidence=det.confidence,
                 position=tuple(float(v) for v in centre), normal=tuple(float(v) for v in normal),
                 extent_m=(extent[0], extent[1]), view_ids=(view.view_id,) if view.view_id else (),
-                explanation=det.explanation))
+                explanation=det.explanation, finder=det.finder))
         return hypotheses, off_part
 
 
@@ -117,7 +117,8 @@ def merge_hypotheses(hypotheses: list[DefectHypothesis], distance_m: float) -> l
         merged.append(DefectHypothesis(
             id=f"d{len(merged):03d}", class_name=lead.class_name, confidence=lead.confidence,
             position=tuple(float(v) for v in position), normal=tuple(float(v) for v in normal),
-            extent_m=(float(extent[0]), float(extent[1])), view_ids=views, explanation=lead.explanation))
+            extent_m=(float(extent[0]), float(extent[1])), view_ids=views, explanation=lead.explanation,
+            finder=lead.finder))
     return merged
 
 
@@ -126,21 +127,22 @@ def scan_regions(hypotheses: list[DefectHypothesis], margin_m: float) -> list[Sc
     centre lies inside a larger one is folded into it, so two labels for one spot cost one tactile scan.
     Optical defects (stains, paint loss) get no region: touch cannot feel them, pressing costs time."""
     circles = sorted(
-        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id], h.confidence]
+        ([np.asarray(h.position), np.asarray(h.normal), max(h.extent_m) / 2 + margin_m, [h.id], h.confidence, h.finder]
          for h in hypotheses if h.class_name in GEOMETRIC_CLASSES),
         key=lambda c: -c[2])
     kept: list[list] = []
-    for centre, normal, radius, ids, confidence in circles:
+    for centre, normal, radius, ids, confidence, finder in circles:
         for big in kept:
             gap = float(np.linalg.norm(centre - big[0]))
             if gap <= big[2]:
                 big[2] = max(big[2], gap + radius)
                 big[3] = big[3] + ids
-                big[4] = max(big[4], confidence)
+                if confidence > big[4]:
+                    big[4], big[5] = confidence, finder
                 break
         else:
-            kept.append([centre, normal, radius, ids, confidence])
+            kept.append([centre, normal, radius, ids, confidence, finder])
     return [ScanRegion(id=f"region-{i:03d}", center=tuple(float(v) for v in centre),
                        normal=tuple(float(v) for v in normal), radius_m=min(radius, MAX_REGION_RADIUS_M),
-                       hypothesis_ids=tuple(ids), confidence=float(confidence))
-            for i, (centre, normal, radius, ids, confidence) in enumerate(kept)]
+                       hypothesis_ids=tuple(ids), confidence=float(confidence), finder=finder)
+            for i, (centre, normal, radius, ids, confidence, finder) in enumerate(kept)]

@@ -97,5 +97,5 @@ def find_spots(frame: np.ndarray, settings: SpotSettings, view_id: str = "",
         spots.append(Detection2D(
             x1=float(max(centre_x - SPOT_BOX_HALF_PX, 0.0)), y1=float(max(centre_y - SPOT_BOX_HALF_PX, 0.0)),
             x2=float(min(centre_x + SPOT_BOX_HALF_PX, width)), y2=float(min(centre_y + SPOT_BOX_HALF_PX, height)),
-            class_name="pit", confidence=settings.confidence, view_id=view_id))
+            class_name="pit", confidence=settings.confidence, view_id=view_id, finder="spot"))
     return spots
