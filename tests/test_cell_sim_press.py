@@ -35,3 +35,30 @@ def test_the_gel_meets_the_smooth_surface_between_facets(offset_m) -> None:
 
     assert error_m(part) < 1e-6
     assert error_m(dataclasses.replace(part, vertex_uv=None, section=None)) > 2e-5  # the bare mesh: its facets
+
+
+def test_a_late_step_loses_no_press() -> None:
+    """Stepped once every few seconds (a loaded machine's late timer) the arm's dwells still each give one
+    frame, at the poses a finely stepped run gives."""
+    from inspection.geometry.surface import PartSurface
+    from inspection.planning.planner import TactileScanPlanner
+    from inspection.records import ScanRegion
+    from inspection.sim.scene import random_scene
+
+    cell = load_cell()
+    scene = random_scene(np.random.default_rng(4))
+    target = next(d for d in scene.defects if d.is_geometric)
+    plan = TactileScanPlanner(cell).plan(PartSurface.from_arrays(scene.part.vertices, scene.part.triangles),
+                                         [ScanRegion("r0", target.center, target.normal, 0.006)])
+    positions, times = plan.trajectory.as_arrays()
+    assert len(plan.presses) >= 2
+
+    def presses(period_s: float) -> list[np.ndarray]:
+        sim = SimulatedCell(cell, scene, 160, 90)
+        sim.robot.start(plan.trajectory.joint_names, positions, times, 0.0)
+        steps = np.arange(0.0, times[-1] + 2 * period_s, period_s)
+        return [event.sensor_to_part[:3, 3] for now in steps for event in sim.step(float(now))]
+
+    fine, late = presses(0.05), presses(3.0)
+    assert len(fine) == len(late) == len(plan.presses)
+    assert np.allclose(fine, late, atol=1e-9)

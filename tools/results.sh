@@ -13,9 +13,9 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 mkdir -p "$work" "$out"
 
 # Tuning seed: which Stage I confidences held a defect, and what each press budget buys.
-"$inspection" eval campaign --parts 4 --seed 5150 --json "$work/tune5150.json" --ablation low-confidence
+"$inspection" eval campaign --parts 8 --seed 5150 --json "$work/tune5150.json" --ablation low-confidence
 "$inspection" train doubt --campaign "$work/tune5150.json" --out models/defect_calibration.json
-"$inspection" eval campaign --parts 4 --seed 5150 --json "$work/tune5150.json" \
+"$inspection" eval campaign --parts 8 --seed 5150 --json "$work/tune5150.json" \
   --ablation shipped,paper,low-confidence,budgeted
 
 # Reported seed: the shipped pipeline (config/pipeline.yaml, the headline) beside the paper's method, the

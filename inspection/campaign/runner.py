@@ -368,10 +368,8 @@ class PartRunner:
         sim.robot.start(plan.trajectory.joint_names, positions, times, 0.0)
         period = self.planner.settings.dwell_s / SAMPLES_PER_DWELL
         pairs: list[tuple[TactileFinding, Verdict]] = []
-        for now in np.arange(0.0, times[-1] + 2 * period, period):
-            event = sim.step(float(now))
-            if event is None:
-                continue
+        events = (event for now in np.arange(0.0, times[-1] + 2 * period, period) for event in sim.step(float(now)))
+        for event in events:
             contact = event.sensor_to_part[:3, 3]
             nearest = min(planned, key=lambda p: float(np.linalg.norm(p[1] - contact)), default=None)
             region = ""

@@ -181,14 +181,14 @@ class SimNode(Node):
             if halt_at is not None:
                 self.sim.halt(halt_at)
             state = self.sim.robot.state(now)
-            event = self.sim.step(now)
+            events = self.sim.step(now)
         message = JointState()
         message.header.stamp = self.get_clock().now().to_msg()
         message.name = list(state.names)
         message.position = [float(v) for v in state.positions]
         message.velocity = [float(v) for v in state.velocities]
         self.joint_publisher.publish(message)
-        if event is not None:
+        for event in events:
             self.publish_press(event, message.header.stamp)
 
     def publish_press(self, event: PressEvent, stamp) -> None:

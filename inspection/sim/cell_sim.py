@@ -59,6 +59,7 @@ class SimulatedCell:
         gx, gy = gel_grid(cell.tactile)
         self._gel_xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
         self._in_contact = False
+        self._stepped_s = -np.inf  # the last step's time
         self.presses = 0
 
     def capture(self, view: int = 0) -> Render:
@@ -139,8 +140,17 @@ class SimulatedCell:
         state = self.robot.state(at_s)
         self.robot.start(self.robot.joint_names, state.positions[None], np.zeros(1), at_s)
 
-    def step(self, now_s: float) -> PressEvent | None:
-        """Advance the arm to ``now_s``; returns a tactile frame once per dwell pressed into the part."""
+    def step(self, now_s: float) -> list[PressEvent]:
+        """Advance the arm to ``now_s``; a tactile frame once per dwell pressed into the part. The
+        trajectory's points since the last step are sampled too, so a late step on a loaded machine
+        loses no press (the real sensor would have taken it) and no contact's end."""
+        passed = self.robot.knots_between(self._stepped_s, now_s)
+        self._stepped_s = now_s
+        events = [self._sample(t) for t in passed + [now_s]]
+        return [event for event in events if event is not None]
+
+    def _sample(self, now_s: float) -> PressEvent | None:
+        """The arm at ``now_s``: a press event when it has just come to rest pressed into the part."""
         state = self.robot.state(now_s)
         sensor_to_part = self.robot.kinematics.sensor_pose(state.positions)
         depth = self.press_depth(sensor_to_part)

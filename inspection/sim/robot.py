@@ -76,6 +76,13 @@ class SimulatedRobot:
         q = positions[k] + f * (positions[k + 1] - positions[k])
         return JointState(now_s, self.joint_names, q, (positions[k + 1] - positions[k]) / span, False)
 
+    def knots_between(self, after_s: float, until_s: float) -> list[float]:
+        """The times of the trajectory's points in (``after_s``, ``until_s``). The arm's state at these
+        times holds every change of motion in between (a dwell starts at a point), so a simulation that
+        steps late samples them to miss no press."""
+        knots = self._start_s + self._times
+        return [float(t) for t in knots[(knots > after_s) & (knots < until_s)]]
+
     def sensor_pose_world(self, q: np.ndarray) -> np.ndarray:
         """4x4 world <- tactile sensor frame (flange pose through the sensor mount)."""
         return self.world_from_part @ self.kinematics.sensor_pose(q)
