@@ -2,6 +2,7 @@
 each is checked against that plain formulation, written out here as the oracle."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -10,12 +11,15 @@ from scipy.ndimage import binary_fill_holes
 from scipy.spatial import cKDTree
 
 from inspection import paths
-from inspection.tactile import poisson
+from inspection.errors import InputError
+from inspection.tactile import order_statistics, poisson
 from inspection.tactile.calibration import Calibration
-from inspection.tactile.classifier import TactileClassifier, build_network
+from inspection.tactile.classifier import DIFF_SCALE, HEIGHT_SCALE, TactileClassifier, build_network, network_input
 from inspection.tactile.difference import channel_sum, fill_holes
 from inspection.tactile.measure import fit_surface
+from inspection.tactile.reconstruct import Reconstruction
 from inspection.tactile.reference import PatchBank
+from inspection.tactile.stage import StageTwo
 
 
 def test_lookup_matches_fancy_indexing_exactly() -> None:
@@ -94,3 +98,86 @@ def test_fused_classifier_gives_the_trained_networks_probabilities() -> None:
     with torch.inference_mode():
         expected = torch.softmax(plain(torch.from_numpy(inputs)), dim=1).numpy()
     assert classifier.predict_batch(inputs) == pytest.approx(expected, abs=1e-5)
+
+
+def test_order_statistics_are_numpys_to_the_last_bit() -> None:
+    rng = np.random.default_rng(6)
+    for trial in range(400):
+        dtype = (np.float32, np.float64)[trial % 2]
+        values = (rng.normal(size=int(rng.integers(1, 300))) * rng.uniform(1e-3, 1e3)).astype(dtype)
+        if trial % 3 == 0:
+            values = np.round(values)  # ties
+        for q in (0.0, 1.0, 25.0, 50.0, 99.0, 100.0, float(rng.uniform(0, 100))):
+            assert order_statistics.percentile(values, q) == float(np.percentile(values, q))
+        assert order_statistics.median(values) == float(np.median(values))
+        pixels = rng.normal(size=(len(values), 3)).astype(np.float32)
+        assert np.array_equal(order_statistics.channel_medians(pixels), np.median(pixels, axis=0))
+
+
+def test_poisson_from_centred_slopes_is_the_two_step_solve() -> None:
+    rng = np.random.default_rng(7)
+    ys, xs = np.mgrid[0:240, 0:320] * 5.8e-5
+    field = 1e-3 * np.exp(-((xs - 0.009) ** 2 + (ys - 0.007) ** 2) / 2e-5) + rng.normal(0, 1e-7, xs.shape)
+    grad_y, grad_x = (g.astype(np.float32) for g in np.gradient(field, 5.8e-5))
+    two_step = poisson.integrate(*poisson.centred_to_forward(grad_x, grad_y), 5.8e-5)
+    one_pass = poisson.integrate_centred(grad_x, grad_y, 5.8e-5)
+    assert one_pass.dtype == np.float32
+    assert np.max(np.abs(one_pass - two_step)) < 1e-5 * np.max(np.abs(two_step))
+    with pytest.raises(ValueError):
+        poisson.integrate_centred(grad_x, grad_y[:, :-1])
+
+
+def test_surface_fit_is_the_plain_robust_fit() -> None:
+    """The normal equations from 0/1-weighted sample products give the fit of the selected rows."""
+    rng = np.random.default_rng(8)
+    h, w, step = 240, 320, 4
+    ys, xs = np.mgrid[0:h, 0:w]
+    u, v = (xs / w - 0.5).astype(np.float32), (ys / h - 0.5).astype(np.float32)
+    height = 0.3 + 0.2 * u - 0.1 * v + 0.5 * u * u - 0.3 * u * v + 0.4 * v * v + rng.normal(0, 2e-3, (h, w))
+    height[100:130, 150:200] -= 0.2  # a dent: the outliers the robust fit drops
+    mask = np.ones((h, w), bool)
+    mask[:, :20] = False
+    height = height.astype(np.float32)
+    su, sv = u[::step, ::step].ravel().astype(np.float64), v[::step, ::step].ravel().astype(np.float64)
+    basis = np.stack([np.ones_like(su), su, sv, su * su, su * sv, sv * sv], axis=1)
+    values = height[::step, ::step].ravel().astype(np.float64)
+    keep = mask[::step, ::step].ravel().copy()
+    for _ in range(4):
+        a = basis[keep]
+        coeffs = np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ values[keep])
+        residual = values - basis @ coeffs
+        keep &= np.abs(residual) < 3.0 * (1.4826 * np.median(np.abs(residual[keep])) + 1e-4)
+    c = coeffs
+    expected = c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v
+    assert np.max(np.abs(fit_surface(height, mask, step) - expected)) < 1e-5
+
+
+def test_network_input_is_the_plain_stack() -> None:
+    rng = np.random.default_rng(9)
+    diff = rng.normal(0, 60, (240, 320, 3)).astype(np.float32)
+    residual = rng.normal(0, 0.3, (240, 320)).astype(np.float32)
+    rec = Reconstruction(diff=diff, contact=np.ones((240, 320), bool), height_mm=residual, pixel_size_m=5.8e-5)
+    size = (160, 120)
+    plain = np.concatenate([cv2.resize(diff, size, interpolation=cv2.INTER_AREA) / DIFF_SCALE,
+                            (cv2.resize(residual, size, interpolation=cv2.INTER_AREA) * HEIGHT_SCALE)[..., None]],
+                           axis=2).transpose(2, 0, 1)
+    assert np.array_equal(network_input(rec, residual), np.clip(plain, -5.0, 5.0).astype(np.float32))
+
+
+def test_saturation_check_counts_pixels_with_any_channel_at_254() -> None:
+    """Rejected above half the pixels saturated, as the numpy maximum over the channels counted them."""
+    stage = StageTwo.load(paths.model_file("tactile_calibration.npz"), paths.model_file("tactile_classifier.pt"))
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    half = frame.shape[0] * frame.shape[1] // 2
+    flat = frame.reshape(-1, 3)
+    flat[:half:3, 0] = 254
+    flat[1:half:3, 1] = 255
+    flat[2:half:3, 2] = 254
+    flat[half:, 2] = 253  # not saturated
+    assert float((frame.max(axis=2) >= 254).mean()) == 0.5
+    stage.check_frame(frame)  # exactly half: accepted
+    flat[half, 1] = 254
+    with pytest.raises(InputError, match="saturated"):
+        stage.check_frame(frame)
+    with pytest.raises(InputError, match="saturated"):
+        stage.check_frame(np.full((240, 640, 3), 255, np.uint8)[:, ::2])  # a strided view, as a slice gives

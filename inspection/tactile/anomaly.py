@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.tactile.order_statistics import median
 
 # Descriptors are computed on the frame at half resolution: a 320x240 GelSight Mini frame's detail
 # below 2 px is sensor noise, and a quarter of the pixels makes the map four times cheaper.
@@ -135,4 +136,4 @@ class AnomalyMap:
 def relative_cells(distances: np.ndarray) -> np.ndarray:
     """Nearest-good-patch distances, smoothed over neighbouring cells, minus the frame's median."""
     cells = cv2.blur(distances.astype(np.float32), (MAP_SMOOTHING_CELLS, MAP_SMOOTHING_CELLS))
-    return cells - np.float32(np.median(cells))
+    return cells - np.float32(median(cells))

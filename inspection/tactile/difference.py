@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.tactile.order_statistics import channel_medians, percentile
 
 
 def check_frame(frame: np.ndarray, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -62,10 +63,11 @@ def normalized_difference(frame: np.ndarray, model: BackgroundModel, drift_corre
     frame = check_frame(frame, "frame", model.mean.shape[:2])
     diff = (frame.astype(np.float32) - model.mean) * model.inverse_gain
     if drift_correction:
-        sample = diff[::3, ::3]  # every ninth pixel estimates the shift as well and 9x faster
+        sample = np.ascontiguousarray(diff[::3, ::3])  # every ninth pixel estimates the shift as well and 9x faster
         quiet = (channel_sum(np.abs(sample)) < 25.0) & ~model.markers[::3, ::3]
         if quiet.sum() > 0.1 * quiet.size:
-            shift = np.median(sample[quiet], axis=0).astype(np.float32)
+            # np.compress: a boolean index that picks whole pixels of three values was 10x slower.
+            shift = channel_medians(np.compress(quiet.ravel(), sample.reshape(-1, 3), axis=0))
             # In place, by OpenCV: numpy broadcasting over an axis of three took half a millisecond.
             cv2.subtract(diff, (*map(float, shift), 0.0), dst=diff)
     return diff
@@ -95,15 +97,15 @@ def detect_contact(diff: np.ndarray, threshold: float = 5.0, min_area_px: int = 
     that was estimated rather than recorded leaves a residue everywhere).
     """
     magnitude = channel_sum(np.abs(cv2.GaussianBlur(diff, (0, 0), 1.5)))
-    quiet_level = float(np.percentile(magnitude[::3, ::3], 25))  # contacts rarely cover three quarters of the gel
+    quiet_level = percentile(magnitude[::3, ::3], 25)  # contacts rarely cover three quarters of the gel
     mask = (magnitude > max(threshold, 3.0 * quiet_level)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     # Block-based labelling (BBDT): the same components, a third faster than the default algorithm here.
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
-    keep = np.zeros(count, bool)
+    keep = np.zeros(count, np.uint8)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area_px
     if not keep[1:].all():
-        mask = keep[labels].astype(np.uint8)
+        mask = np.take(keep, labels)  # a table lookup per pixel: twice as fast as keep[labels]
     # Fill holes: what the border cannot reach through non-contact pixels is inside a contact.
     return fill_holes(mask)
 

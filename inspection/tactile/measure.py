@@ -14,6 +14,7 @@ import numpy as np
 from inspection.errors import InputError
 from inspection.records import TactileFinding
 from inspection.tactile.difference import fill_holes
+from inspection.tactile.order_statistics import median, percentile
 from inspection.tactile.reconstruct import Reconstruction
 
 # The region is cut at this fraction of the peak; the profile shapes of inspection.sim.defects then give
@@ -61,31 +62,39 @@ def _coordinates(size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _sampled_basis(height: int, width: int, step: int) -> np.ndarray:
-    """(N, 6) float64 basis 1, u, v, u^2, uv, v^2 at every ``step``-th pixel of every ``step``-th row."""
+def _sampled_basis(height: int, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 6) float64 basis 1, u, v, u^2, uv, v^2 at every ``step``-th pixel of every ``step``-th row, and
+    (N, 36) the products of each sample's basis values with each other (row i: the flattened outer
+    product), so that the normal matrix over any subset of the samples is one matrix-vector product."""
     v, u = np.meshgrid(_coordinates(height)[::step], _coordinates(width)[::step], indexing="ij")
     u, v = u.ravel(), v.ravel()
     basis = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=1).astype(np.float64)
+    products = np.ascontiguousarray((basis[:, :, None] * basis[:, None, :]).reshape(len(basis), 36))
     basis.setflags(write=False)
-    return basis
+    products.setflags(write=False)
+    return basis, products
 
 
 def fit_surface(height_mm: np.ndarray, mask: np.ndarray, step: int = 4, iterations: int = 4) -> np.ndarray:
     """Robust quadratic fit z = f(u, v) over ``mask`` (outliers such as the defect itself dropped)."""
     h, w = height_mm.shape
-    sample = _sampled_basis(h, w, step)
+    sample, products = _sampled_basis(h, w, step)
     values = height_mm[::step, ::step].ravel().astype(np.float64)
     keep = mask[::step, ::step].ravel().copy()
     if keep.sum() < 12:
         keep[:] = True
     coeffs = np.zeros(6)
+    regularised = 1e-9 * np.eye(6)
     for _ in range(iterations):
-        a = sample[keep]
-        # Normal equations: 6x6, well conditioned on normalised coordinates, 40x faster than lstsq.
-        coeffs = np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ values[keep])
+        # Normal equations: 6x6, well conditioned on normalised coordinates, 40x faster than lstsq. The kept
+        # samples' sums come as products with a 0/1 weight (no copy of the kept rows).
+        weight = keep.astype(np.float64)
+        normal = (weight @ products).reshape(6, 6) + regularised
+        coeffs = np.linalg.solve(normal, (weight * values) @ sample)
         residual = values - sample @ coeffs
-        spread = 1.4826 * np.median(np.abs(residual[keep])) + 1e-4
-        keep &= np.abs(residual) < 3.0 * spread
+        absolute = np.abs(residual)
+        spread = 1.4826 * median(absolute[keep]) + 1e-4
+        keep &= absolute < 3.0 * spread
         if keep.sum() < 12:
             break
     # Separable evaluation: (c0 + c2 v + c5 v^2) per row + (c1 u + c3 u^2) per column + c4 u v, three
@@ -126,7 +135,7 @@ def off_part_region(reconstruction: Reconstruction, min_slope: float = EDGE_MIN_
     thin or shallow-walled.
     """
     height = cv2.GaussianBlur(reconstruction.height_mm, (0, 0), 2.0)
-    low = (height < OFF_PART_LEVEL * float(np.percentile(height[::3, ::3], 90))).astype(np.uint8)
+    low = (height < OFF_PART_LEVEL * percentile(height[::3, ::3], 90)).astype(np.uint8)
     low = cv2.morphologyEx(low, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
     rows, cols = height.shape
@@ -141,7 +150,7 @@ def off_part_region(reconstruction: Reconstruction, min_slope: float = EDGE_MIN_
             slope = np.hypot(grad_x, grad_y) / (reconstruction.pixel_size_m * 1e3)
         patch = labels == index
         wall = cv2.dilate(patch.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~patch
-        if float(np.percentile(slope[wall], 90)) >= min_slope:
+        if percentile(slope[wall], 90) >= min_slope:
             off |= patch
     return off
 

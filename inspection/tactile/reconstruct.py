@@ -14,6 +14,7 @@ import numpy as np
 from inspection.tactile import poisson
 from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, Calibration
 from inspection.tactile.difference import BackgroundModel, detect_contact, normalized_difference
+from inspection.tactile.order_statistics import percentile
 
 
 # Percentile of the heightmap taken as zero indentation: a robust minimum (noise and single pixels aside).
@@ -57,13 +58,13 @@ class Reconstructor:
         if self.background.markers.any():
             grad_x = _fill_masked(grad_x, self.background.markers)
             grad_y = _fill_masked(grad_y, self.background.markers)
-        fx, fy = poisson.centred_to_forward(grad_x, grad_y)
-        height_m = poisson.integrate(fx, fy, self.calibration.pixel_size_m)
+        height_m = poisson.integrate_centred(grad_x, grad_y, self.calibration.pixel_size_m)
         # Nothing pulls the gel outwards: its least indented part is the gel at rest (where some of it does not
         # touch) or the least pushed-in part of a press that covers the whole gel. A robust minimum is that
         # zero level. (The median outside the detected contact was not: a curved part pressed over the whole
         # gel shades only its slopes, and its flat crest, pushed in but outside the detected contact, became
         # the zero, leaving most of the press below it.)
-        height_m -= np.percentile(height_m[::2, ::2], ZERO_LEVEL_PERCENTILE)
-        return Reconstruction(diff=diff, contact=contact, height_mm=(height_m * 1e3).astype(np.float32),
+        height_m -= np.float32(percentile(height_m[::2, ::2], ZERO_LEVEL_PERCENTILE))
+        height_m *= np.float32(1e3)  # in place: now millimetres
+        return Reconstruction(diff=diff, contact=contact, height_mm=height_m.astype(np.float32, copy=False),
                               pixel_size_m=self.calibration.pixel_size_m)

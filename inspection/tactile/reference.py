@@ -46,9 +46,10 @@ PROJECTED_SIZE = 12
 BANK_SIZE = 3000
 DEFAULT_MARGIN = 2.0
 MIN_FRAMES = 3
-# Queries per matrix product in the nearest-patch search: a 256 x 3000 float32 block of squared
-# distances (3 MB) stays in the CPU cache while its row minima are taken.
-SEARCH_BLOCK = 256
+# Queries per matrix product in the nearest-patch search: a 192 x 3000 float32 block of squared
+# distances (2.3 MB) stays in the CPU cache while its row minima are taken (128-224 were equally fast
+# here, 256 5 % and 512 25 % slower; bench/tactile.py).
+SEARCH_BLOCK = 192
 # (rotation in degrees, scale) of each view of a good frame that goes into the bank: the pose of the part
 # on the gel varies that much between presses. Rotated or scaled views keep only whole, in-frame patches.
 AUGMENTED_POSES = ((0.0, 1.0), (-3.0, 1.0), (3.0, 1.0), (0.0, 0.95), (0.0, 1.05))

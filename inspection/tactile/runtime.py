@@ -1,6 +1,7 @@
 """Process settings for analysing tactile frames one after another on CPUs that other processes share.
 
-- torch (:func:`inspection.tactile.classifier.use_one_torch_thread`) and OpenCV on the calling thread.
+- torch (:func:`inspection.tactile.classifier.use_one_torch_thread`) and OpenCV on the calling thread (the
+  classifier's ONNX Runtime session is made with one thread of its own).
 - glibc's allocator keeps freed blocks (up to 64 MiB each) for reuse instead of handing them back to the
   kernel: a frame makes a dozen temporary 1 MB images, and with the default policy each one was returned
   and then faulted in again page by page, which cost about a third of the Stage II time per frame.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from inspection.errors import InputError
@@ -80,7 +81,10 @@ class StageTwo:
             raise InputError(f"tactile frame: expected (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
         if float(frame.mean()) < MIN_MEAN_LEVEL:
             raise InputError(f"tactile frame: empty/black (mean level {frame.mean():.1f})")
-        saturated = float((frame.max(axis=2) >= 254).mean())
+        # Pixels with a channel at 254 or above: all but those with every channel at most 253. Counted by
+        # OpenCV: numpy's maximum over an axis of three took 2 ms a frame.
+        pixels = frame.shape[0] * frame.shape[1]
+        saturated = (pixels - cv2.countNonZero(cv2.inRange(frame, (0, 0, 0), (253, 253, 253)))) / pixels
         if saturated > MAX_SATURATED_FRACTION:
             raise InputError(f"tactile frame: {100 * saturated:.0f}% of pixels saturated")
 
