@@ -189,3 +189,20 @@ def test_localisation_on_simulator_frames(tmp_path):
     print(f"simulator frames: {len(errors)} defects, median centre error {np.median(errors) * 1000:.2f} mm")
     # 0.46 mm pixels at 960x540; curved cracks and wandering scratches have box centres off their own centre.
     assert np.median(errors) < 0.0005
+
+
+def test_a_spot_at_the_parts_outline_is_not_a_pit_but_a_box_there_is_localised():
+    """A spot filter's dot half on the part is a corner of its outline (and a press there would hang over
+    the edge); a detector box there is a defect at the edge."""
+    localizer = Localizer(panel(half_angle=0.1))  # narrower than the view: its outline is in the frame
+    view = CameraView.from_cell(load_cell(), "top")
+    row = view.camera.height / 2
+    columns = np.arange(view.camera.width, dtype=float)
+    _, _, hit = localizer.surface.cast(*view.rays(np.column_stack([columns, np.full_like(columns, row)])))
+    edge = float(columns[np.nonzero(hit)[0].max()]) + 0.5  # the last column on the part, as a pixel edge
+    box = (edge - 2.5, row - 2.5, edge + 2.5, row + 2.5)
+    spot = Detection2D(*box, "pit", 0.2, "top", finder="spot")
+    inside = Detection2D(box[0] - 10, box[1], box[2] - 10, box[3], "pit", 0.2, "top", finder="spot")
+    detected = Detection2D(*box, "pit", 0.2, "top")
+    hypotheses, off_part = localizer.localize([spot, inside, detected], view)
+    assert off_part == [spot] and [h.finder for h in hypotheses] == ["spot", "detector"]
