@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from inspection import paths
 from inspection.errors import InputError
-from inspection.tactile import order_statistics, poisson
+from inspection.tactile import anomaly, order_statistics, poisson
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import DIFF_SCALE, HEIGHT_SCALE, TactileClassifier, build_network, network_input
 from inspection.tactile.difference import channel_sum, fill_holes
@@ -86,6 +86,15 @@ def test_patch_search_is_the_exact_nearest_neighbour() -> None:
     query = (descriptors.reshape(-1, 27) - bank.mean) @ bank.projection
     exact, _ = cKDTree(bank.patches.astype(np.float64)).query(query.astype(np.float64), k=1)
     assert np.allclose(bank.distances(descriptors).ravel(), exact, rtol=1e-4, atol=1e-3)
+
+
+def test_background_blur_is_opencvs_gaussian() -> None:
+    """The two matrix products give OpenCV's Gaussian blur, its reflect-101 border included, at any frame size."""
+    rng = np.random.default_rng(10)
+    for h, w in ((120, 160), (97, 131)):
+        image = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2.0)
+        expected = cv2.GaussianBlur(image, (0, 0), anomaly.BACKGROUND_SIGMA_PX)
+        assert np.max(np.abs(anomaly.background_level(image) - expected)) < 1e-5 * np.max(np.abs(expected))
 
 
 def test_fused_classifier_gives_the_trained_networks_probabilities() -> None:

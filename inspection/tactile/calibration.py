@@ -58,7 +58,8 @@ class Calibration:
         low, scale, packed = self._lookup_arrays
         position = cv2.multiply(cv2.subtract(np.ascontiguousarray(diff, np.float32), low), scale)
         idx = np.clip(position, 0, b - 1, out=position).astype(np.int32)
-        flat = (idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]
+        # (i0 * b + i1) * b + i2 per pixel in one pass (exact: integers below 2^31, as OpenCV sums them in double)
+        flat = cv2.transform(idx, np.array([[b * b, b, 1]], np.float64))
         slopes = np.take(packed, flat).view(np.float32).reshape(*flat.shape, 2)
         return slopes[..., 0], slopes[..., 1]
 

@@ -61,7 +61,9 @@ def normalized_difference(frame: np.ndarray, model: BackgroundModel, drift_corre
     difference over pixels that did not change much estimates that shift.
     """
     frame = check_frame(frame, "frame", model.mean.shape[:2])
-    diff = (frame.astype(np.float32) - model.mean) * model.inverse_gain
+    diff = frame.astype(np.float32)  # then in place: the same numbers, two 1 MB temporaries fewer
+    np.subtract(diff, model.mean, out=diff)
+    np.multiply(diff, model.inverse_gain, out=diff)
     if drift_correction:
         sample = np.ascontiguousarray(diff[::3, ::3])  # every ninth pixel estimates the shift as well and 9x faster
         quiet = (channel_sum(np.abs(sample)) < 25.0) & ~model.markers[::3, ::3]
@@ -85,7 +87,7 @@ def channel_sum(image: np.ndarray) -> np.ndarray:
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """``mask`` with every region the border cannot reach through unmasked pixels (4-connected) filled,
     as scipy.ndimage.binary_fill_holes does, by one OpenCV flood fill (about 30x faster)."""
-    flood = np.pad((~mask.astype(bool)).astype(np.uint8), 1, constant_values=1)
+    flood = cv2.copyMakeBorder((mask == 0).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
     cv2.floodFill(flood, None, (0, 0), 2, flags=4)
     return flood[1:-1, 1:-1] != 2
 
@@ -96,7 +98,8 @@ def detect_contact(diff: np.ndarray, threshold: float = 5.0, min_area_px: int = 
     The threshold rises above ``threshold`` when the frame's typical change is larger (a background
     that was estimated rather than recorded leaves a residue everywhere).
     """
-    magnitude = channel_sum(np.abs(cv2.GaussianBlur(diff, (0, 0), 1.5)))
+    smoothed = cv2.GaussianBlur(diff, (0, 0), 1.5)
+    magnitude = channel_sum(np.abs(smoothed, out=smoothed))
     quiet_level = percentile(magnitude[::3, ::3], 25)  # contacts rarely cover three quarters of the gel
     mask = (magnitude > max(threshold, 3.0 * quiet_level)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))

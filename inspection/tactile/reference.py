@@ -6,11 +6,12 @@ each also seen slightly rotated and scaled (a handful of presses taken in one pl
 only that one pose of the part on the gel), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
 what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
 selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched
-exhaustively, a block of queries at a time, as |q|^2 + |p|^2 - 2 q.p by torch's matrix product and row
-minimum (on torch's threads: one in the tactile node). In 12 dimensions a k-d tree prunes little of a
-coreset that is spread to cover the patches: the exact product search is twice as fast as a k-d tree
-that was allowed a factor 2 of error; torch's product on one thread takes less wall time than OpenCV's
-did on two, and half its CPU time (docs/tactile.md, speed).
+exhaustively by faiss (``IndexFlatL2``): for the single nearest patch in 12 dimensions it runs a fused kernel
+that computes |q|^2 + |p|^2 - 2 q.p and keeps the running minimum in registers, never writing the query x bank
+matrix of distances that a matrix product has to write and read back; that made the search about 3x faster
+than torch's blocked product and row minimum (docs/tactile.md, speed). In 12 dimensions a k-d tree prunes
+little of a coreset that is spread to cover the patches: even that product search was twice as fast as a
+k-d tree allowed a factor 2 of error.
 A new frame's anomaly map is, per patch, the distance to the nearest good patch.
 
 The threshold is chosen from good frames only: each good frame is scored against a bank of the others
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import faiss
 import numpy as np
 import torch
 
@@ -46,10 +48,10 @@ PROJECTED_SIZE = 12
 BANK_SIZE = 3000
 DEFAULT_MARGIN = 2.0
 MIN_FRAMES = 3
-# Queries per matrix product in the nearest-patch search: a 192 x 3000 float32 block of squared
-# distances (2.3 MB) stays in the CPU cache while its row minima are taken (128-224 were equally fast
-# here, 256 5 % and 512 25 % slower; bench/tactile.py).
-SEARCH_BLOCK = 192
+# faiss picks its search path by comparing (queries x dimensions) with this threshold: below it, one pair at a
+# time (about 15x slower here); at or above it, the path whose nearest-neighbour case is the fused kernel.
+# Every anomaly map (about 2,000 queries x 12) is to take the fused kernel.
+FUSED_SEARCH_THRESHOLD = 0
 # (rotation in degrees, scale) of each view of a good frame that goes into the bank: the pose of the part
 # on the gel varies that much between presses. Rotated or scaled views keep only whole, in-frame patches.
 AUGMENTED_POSES = ((0.0, 1.0), (-3.0, 1.0), (3.0, 1.0), (0.0, 0.95), (0.0, 1.05))
@@ -98,15 +100,14 @@ class PatchBank:
     mean: np.ndarray        # (27,) float32
     projection: np.ndarray  # (27, PROJECTED_SIZE) float32
     patches: np.ndarray     # (N, PROJECTED_SIZE) float32
-    # The search's operands: (PROJECTED_SIZE, N) patches transposed, (N,) |p|^2 per patch
-    patches_by_column: torch.Tensor = field(repr=False, compare=False)
-    squared_norms: torch.Tensor = field(repr=False, compare=False)
+    index: faiss.IndexFlatL2 = field(repr=False, compare=False)  # the patches, searched exhaustively
 
     @staticmethod
     def build(mean: np.ndarray, projection: np.ndarray, patches: np.ndarray) -> "PatchBank":
         patches = np.ascontiguousarray(patches, np.float32)
-        by_column = torch.from_numpy(np.ascontiguousarray(patches.T))
-        return PatchBank(mean, projection, patches, by_column, torch.from_numpy(np.sum(patches * patches, axis=1)))
+        index = faiss.IndexFlatL2(patches.shape[1])
+        index.add(patches)
+        return PatchBank(mean, projection, patches, index)
 
     @staticmethod
     def fit(patches_per_frame: Sequence[np.ndarray]) -> "PatchBank":
@@ -120,18 +121,17 @@ class PatchBank:
     def distances(self, descriptors: np.ndarray) -> np.ndarray:
         """(rows, cols) Euclidean distance of each patch to its nearest good patch (exact)."""
         rows, cols = descriptors.shape[:2]
-        # numpy's BLAS would start threads of its own (20x slower on shared, busy CPUs): torch does the sums.
+        # numpy's BLAS would start threads of its own (20x slower on shared, busy CPUs): torch projects.
         query = torch.from_numpy(np.ascontiguousarray(descriptors.reshape(-1, anomaly.DESCRIPTOR_SIZE), np.float32))
         with torch.inference_mode():
-            query = (query - torch.from_numpy(self.mean)) @ torch.from_numpy(self.projection)
-            nearest = torch.empty(len(query))
-            for start in range(0, len(query), SEARCH_BLOCK):
-                block = torch.addmm(self.squared_norms, query[start:start + SEARCH_BLOCK], self.patches_by_column,
-                                    alpha=-2.0)  # |p|^2 - 2 q.p for every pair
-                torch.amin(block, dim=1, out=nearest[start:start + SEARCH_BLOCK])
-            nearest += (query * query).sum(dim=1)
-            # Rounding can leave a query that equals a bank patch a hair below zero.
-            return nearest.clamp_(min=0.0).sqrt_().numpy().reshape(rows, cols)
+            query = ((query - torch.from_numpy(self.mean)) @ torch.from_numpy(self.projection)).numpy()
+        faiss.cvar.distance_compute_blas_threshold = FUSED_SEARCH_THRESHOLD
+        # One thread, on whichever thread searches: faiss's OpenMP thread count is a setting of the calling
+        # thread, so one made at start-up would not reach, say, a ROS executor's worker thread.
+        faiss.omp_set_num_threads(1)
+        squared, _ = self.index.search(query, 1)
+        # Rounding can leave a query that equals a bank patch a hair below zero.
+        return np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared).reshape(rows, cols)
 
     def cells(self, descriptors: np.ndarray) -> np.ndarray:
         return anomaly.relative_cells(self.distances(descriptors))
