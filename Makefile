@@ -25,6 +25,7 @@ bench: venv
 	  case $$script in \
 	    bench/soak.py) args="--minutes 1 --report-every 20";; \
 	    bench/vision_node.py) args="--frames 4";; \
+	    bench/shape.py) args="--parts 2";; \
 	    *) args="";; \
 	  esac; \
 	  echo "== $$script $$args"; start=$$(date +%s); \

@@ -72,6 +72,45 @@ class PartConfig:
 
 
 @dataclass(frozen=True)
+class PhotometricRig:
+    """Lights on the camera for photometric stereo: one flash per azimuth, fired one at a time, each at
+    ``elevation_deg`` above the plane normal to the optical axis. Shading under lights from opposite sides
+    differs by the slope of the surface, so a burst shows shape (dents, bumps, scratches, pits) that one
+    ring-lit image hides in the paint's texture; four azimuths at 30-60 degrees is the industrial rule."""
+
+    elevation_deg: float = 45.0
+    azimuths_deg: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)  # optical frame, from +x (right) towards +y (down)
+    flash_s: float = 0.04  # one exposure with its light, switching included: the burst's cycle-time cost
+    working_distance_m: float = 0.5  # along the optical axis, where the lights stand at elevation_deg
+
+    def __post_init__(self) -> None:
+        if not 10.0 <= self.elevation_deg <= 80.0:
+            raise SchemaError(f"camera.photometric.elevation_deg: {self.elevation_deg} is outside 10..80 degrees")
+        if len(self.azimuths_deg) < 3:
+            raise SchemaError(f"camera.photometric.azimuths_deg: {len(self.azimuths_deg)} lights; photometric "
+                              "stereo needs at least 3 around the lens")
+        if self.flash_s <= 0:
+            raise SchemaError("camera.photometric.flash_s: must be positive (seconds)")
+        if self.working_distance_m <= 0:
+            raise SchemaError("camera.photometric.working_distance_m: must be positive (metres)")
+
+    def light_directions(self) -> np.ndarray:
+        """(N, 3) unit vectors from the viewed surface towards each light, in the camera's optical frame
+        (z forward: a light beside the lens has a negative z component)."""
+        elevation = math.radians(self.elevation_deg)
+        azimuth = np.radians(np.asarray(self.azimuths_deg, float))
+        return np.stack([math.cos(elevation) * np.cos(azimuth), math.cos(elevation) * np.sin(azimuth),
+                         np.full(len(azimuth), -math.sin(elevation))], axis=1)
+
+    def light_positions(self) -> np.ndarray:
+        """(N, 3) positions of the lights in the optical frame (m): a ring in the lens plane whose radius
+        puts them at ``elevation_deg`` seen from the axis at the working distance."""
+        radius = self.working_distance_m / math.tan(math.radians(self.elevation_deg))
+        azimuth = np.radians(np.asarray(self.azimuths_deg, float))
+        return np.stack([radius * np.cos(azimuth), radius * np.sin(azimuth), np.zeros(len(azimuth))], axis=1)
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     frame: str
     width: int
@@ -83,6 +122,7 @@ class CameraConfig:
     pose: Pose
     distortion_model: str = "plumb_bob"
     distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    photometric: PhotometricRig | None = None  # the lights for photometric stereo, when the camera has them
 
     def __post_init__(self) -> None:
         if self.width < 16 or self.height < 16:

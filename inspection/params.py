@@ -123,6 +123,19 @@ VISION = (
               "detection (0.25) a spot only directs touch; below vision_node.confidence spots are off",
               low=0.0, high=1.0),
     ParamSpec("spot_max_per_frame", 20, "the strongest spots kept per frame", low=0, high=1000),
+    ParamSpec("shape_detector", False, "also look for shape the ring-lit frame hides (dents, bumps, scratches): "
+              "photometric stereo on each view's burst of flashes (cell.yaml camera.photometric; vision.shape), "
+              "handed on as hypotheses for touch to settle"),
+    ParamSpec("shape_background_sigma_px", 12.0, "the part's own smooth shape, removed from the burst's slopes "
+              "(Gaussian sigma, pixels)", low=2.0, high=200.0),
+    ParamSpec("shape_contrast", 6.0, "a shape finding's residual slope over its usual level around it",
+              low=1.0, high=100.0),
+    ParamSpec("shape_min_slope", 0.02, "weakest residual slope (rad) that counts as shape, however quiet around it",
+              low=0.0, high=1.0),
+    ParamSpec("shape_confidence", 0.2, "confidence of a shape finding's hypothesis; below fusion's threshold for an "
+              "untouched detection it only directs touch; below vision_node.confidence the finder is off",
+              low=0.0, high=1.0),
+    ParamSpec("shape_max_per_frame", 20, "the strongest shape findings kept per burst", low=0, high=1000),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
     ParamSpec("explain", False, "run the explained detector (SAE spliced in, LoRA adapters merged; the .pt weights "
               "of model) so each detection carries its top SAE latents, with no second pass"),

@@ -21,9 +21,10 @@ OPTICAL_CLASSES: tuple[str, ...] = ("stain", "paint_loss")
 DEFECT_CLASSES: tuple[str, ...] = GEOMETRIC_CLASSES + OPTICAL_CLASSES
 # What the tactile classifier can say: a clean contact ("none") or a geometric class.
 TACTILE_CLASSES: tuple[str, ...] = ("none",) + GEOMETRIC_CLASSES
-# Which Stage I finder made a detection: the learned detector, or the spot filter for pits too small for it
-# (vision.spots). Their confidences mean different things, so the planner calibrates each apart (planning.doubt).
-FINDERS: tuple[str, ...] = ("detector", "spot")
+# Which Stage I finder made a detection: the learned detector, the spot filter for pits too small for it
+# (vision.spots), or photometric stereo for shape the ring-lit frame hides (vision.shape). Their confidences
+# mean different things, so the planner calibrates each apart (planning.doubt).
+FINDERS: tuple[str, ...] = ("detector", "spot", "shape")
 
 
 class Source(str, enum.Enum):

@@ -97,7 +97,7 @@ def _region(**changes) -> dict:
     ([_region(center=[True, 0.0, 0.0])], r"regions\[0\]\.center: expected \[x, y, z\] numbers"),
     ([_region(radius_m=-0.01)], r"regions\[0\]\.radius_m: expected a positive number"),
     ([_region(radius_m="1 cm")], r"regions\[0\]\.radius_m: expected a number of metres"),
-    ([_region(finder="laser")], r"regions\[0\]\.finder: 'laser' is not one of \['detector', 'spot'\]"),
+    ([_region(finder="laser")], r"regions\[0\]\.finder: 'laser' is not one of \['detector', 'spot', 'shape'\]"),
     ([_region(), _region()], r"regions\[1\]\.id: duplicate id 'r0'"),
     ([{"center": [0, 0, 0], "normal": [0, 0, 1], "radius_m": 0.01}], r"regions\[0\]\.id: expected a non-empty"),
     ({"regions": []}, r"expected a list of regions, got dict"),

@@ -1,5 +1,5 @@
 """Simulator node over real DDS: ground truth, camera frames on request (the view plan, and each frame's
-camera pose under its stamp), trajectory execution and a tactile frame for every press."""
+camera pose and photometric burst under its stamp), trajectory execution and a tactile frame for every press."""
 from __future__ import annotations
 
 import json
@@ -17,9 +17,9 @@ from inspection.config import load_node_params
 from inspection.geometry.surface import PartSurface
 from inspection.records import ScanRegion
 from inspection.nodes.ros_convert import (
-    image_to_numpy, joint_trajectory, pose_stamped_to_matrix, poses_to_matrices, stamp_to_ns,
+    image_to_burst, image_to_numpy, joint_trajectory, pose_stamped_to_matrix, poses_to_matrices, stamp_to_ns,
 )
-from inspection.nodes.sim_node import make_scene
+from inspection.nodes.sim_node import BURST_TOPIC, make_scene
 from inspection.planning.planner import TactileScanPlanner
 from inspection.sim.cell_sim import SimulatedCell
 from tests.conftest import spin_until, start_node, stop_node
@@ -142,10 +142,11 @@ def test_estop_halts_the_arm_within_one_control_period_until_reset(ros_env, ros_
 def test_sim_node_publishes_the_view_plan_and_each_frames_pose_under_its_stamp(ros_env, ros_node) -> None:
     process = start_node("inspection.nodes.sim_node", ros_env, "-p", "seed:=7", "-p", "image_width:=160",
                          "-p", "image_height:=90", "-p", "camera_views:=grid")
-    got: dict[str, list] = {"plan": [], "pose": [], "image": []}
+    got: dict[str, list] = {"plan": [], "pose": [], "image": [], "burst": []}
     ros_node.create_subscription(PoseArray, "camera/view_plan", got["plan"].append, LATCHED)
     ros_node.create_subscription(PoseStamped, "camera/pose", got["pose"].append, RELIABLE)
     ros_node.create_subscription(Image, "camera/image_raw", got["image"].append, qos_profile_sensor_data)
+    ros_node.create_subscription(Image, BURST_TOPIC, got["burst"].append, qos_profile_sensor_data)
     client = ros_node.create_client(Trigger, "sim/capture")
     try:
         assert spin_until(ros_node, lambda: got["plan"], 60), stop_node(process)
@@ -163,10 +164,17 @@ def test_sim_node_publishes_the_view_plan_and_each_frames_pose_under_its_stamp(r
             assert spin_until(ros_node, future.done, 60)
             answers.append(future.result().message)
             count = len(answers)
-            assert spin_until(ros_node, lambda: len(got["pose"]) >= count and len(got["image"]) >= count, 30)
+            assert spin_until(ros_node, lambda: len(got["pose"]) >= count and len(got["image"]) >= count
+                              and len(got["burst"]) >= count, 30)
     finally:
         stop_node(process)
     assert answers[0] == f"published view 0 of {len(plan)} on camera/image_raw"
     poses = [pose_stamped_to_matrix(m, "camera/pose", cell.world_frame) for m in got["pose"]]
     assert [stamp for stamp, _ in poses] == [stamp_to_ns(m.header.stamp) for m in got["image"]]
     assert all(np.allclose(pose, plan[k % len(plan)], atol=1e-9) for k, (_, pose) in enumerate(poses))
+    # The view's burst: one grey image per light of cell.yaml's rig, under the frame's stamp and frame_id.
+    assert [stamp_to_ns(m.header.stamp) for m in got["burst"]] == [stamp_to_ns(m.header.stamp) for m in got["image"]]
+    assert {m.header.frame_id for m in got["burst"]} == {cell.camera.frame}
+    lights = len(cell.camera.photometric.azimuths_deg)
+    for burst in (image_to_burst(m, BURST_TOPIC) for m in got["burst"]):
+        assert burst.shape == (90, 160, lights) and burst.std() > 5  # rendered, not blank

@@ -35,7 +35,7 @@ def test_each_finder_has_its_own_map_and_an_uncalibrated_finder_keeps_its_confid
     path = calibration.save(tmp_path / "doubt.json")
     assert DefectCalibration.load(path) == calibration
     path.write_text(json.dumps({**calibration.to_json(), "finders": {"laser": spots.to_json()}}))
-    with pytest.raises(InputError, match=r"doubt.json: finders: expected an object keyed by \['spot'\]"):
+    with pytest.raises(InputError, match=r"doubt.json: finders: expected an object keyed by \['spot', 'shape'\]"):
         DefectCalibration.load(path)
     path.write_text(json.dumps({**calibration.to_json(), "finders": {"spot": {"confidence": [0.2]}}}))
     with pytest.raises(InputError, match="doubt.json: finders.spot.confidence: expected a list of at least 2"):

@@ -192,8 +192,8 @@ def test_localisation_on_simulator_frames(tmp_path):
 
 
 def test_a_spot_at_the_parts_outline_is_not_a_pit_but_a_box_there_is_localised():
-    """A spot filter's dot half on the part is a corner of its outline (and a press there would hang over
-    the edge); a detector box there is a defect at the edge."""
+    """A hand-written finder's box half on the part is a corner or segment of its outline (and a press
+    there would hang over the edge); a detector box there is a defect at the edge."""
     localizer = Localizer(panel(half_angle=0.1))  # narrower than the view: its outline is in the frame
     view = CameraView.from_cell(load_cell(), "top")
     row = view.camera.height / 2
@@ -204,5 +204,6 @@ def test_a_spot_at_the_parts_outline_is_not_a_pit_but_a_box_there_is_localised()
     spot = Detection2D(*box, "pit", 0.2, "top", finder="spot")
     inside = Detection2D(box[0] - 10, box[1], box[2] - 10, box[3], "pit", 0.2, "top", finder="spot")
     detected = Detection2D(*box, "pit", 0.2, "top")
-    hypotheses, off_part = localizer.localize([spot, inside, detected], view)
-    assert off_part == [spot] and [h.finder for h in hypotheses] == ["spot", "detector"]
+    outline = Detection2D(*box, "dent", 0.2, "top", finder="shape")
+    hypotheses, off_part = localizer.localize([spot, inside, detected, outline], view)
+    assert off_part == [spot, outline] and [h.finder for h in hypotheses] == ["spot", "detector"]

@@ -51,3 +51,37 @@ def test_stage_one_localises_defects_from_two_views():
         assert region.radius_m >= half + 0.005 - 0.0005
     print(f"stage I on ray-cast frames: centre errors {[round(float(e) * 1000, 3) for e in errors]} mm")
     assert max(errors) < 0.00015  # under a pixel (0.23 mm): boxes from whole-pixel blobs
+
+
+def test_the_shape_finder_reads_each_views_burst_and_a_bad_burst_costs_only_itself():
+    """A dent seen only by photometric stereo becomes a ``shape`` hypothesis on the part under it; a burst
+    with one image missing is named in ``bad_bursts`` and its frame is still inspected."""
+    from dataclasses import replace
+
+    import pytest
+
+    from inspection.errors import InputError
+    from inspection.vision.shape import ShapeSettings
+    from tests.test_vision_shape import _burst
+
+    cell = load_cell()
+    surface = panel()
+    top = CameraView.from_cell(cell, "top")
+    views = [top, replace(top, view_id="again")]
+    height, width = top.camera.height, top.camera.width
+    frame = np.full((height, width, 3), 200, np.uint8)
+    rows, cols = np.mgrid[0:height, 0:width].astype(float)
+    dent = np.exp(-((cols - width / 2) ** 2 + (rows - height / 2) ** 2) / (2 * 5.0 ** 2))
+    lights = cell.camera.photometric.light_directions()
+    burst = _burst(dent, seed=3)
+    detector = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=640, tile_batch=64, confidence=0.1))
+    with pytest.raises(InputError, match="no photometric lights"):
+        StageOne(detector, surface, 0.01, 0.005, shape=ShapeSettings())
+    stage = StageOne(detector, surface, 0.01, 0.005, shape=ShapeSettings(), light_directions=lights)
+    result = stage.inspect([frame, frame], views, [burst, burst[..., :3]])
+    assert [(d.finder, d.class_name, d.view_id) for d in result.detections] == [("shape", "dent", "top")]
+    assert len(result.bad_bursts) == 1 and "view again burst: 3 images for 4 lights" in result.bad_bursts[0]
+    (hypothesis,) = result.hypotheses
+    origins, directions = top.rays(np.array([[width / 2, height / 2]]))
+    under, _, _ = surface.cast(origins, directions)
+    assert hypothesis.finder == "shape" and np.linalg.norm(np.subtract(hypothesis.position, under[0])) < 0.001

@@ -106,6 +106,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "full_coverage_presses": _mean([r["full_coverage_presses"] for r in records], 2),
         "press_ratio": _ratio(presses, full_presses),
         "cycle_time_s": _mean([r["cycle_time_s"] for r in records], 2),
+        "burst_s": _mean([r.get("burst_s", 0.0) for r in records], 2),  # photometric flashes, beside the arm's time
         "full_coverage_cycle_time_s": _mean([r["full_coverage_cycle_time_s"] for r in with_full_plan], 2),
         "cycle_time_ratio": _ratio(sum(r["cycle_time_s"] for r in with_full_plan),
                                    sum(r["full_coverage_cycle_time_s"] for r in with_full_plan)),

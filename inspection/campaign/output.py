@@ -44,12 +44,13 @@ def markdown(summary: dict[str, Any]) -> str:
         f"visible to the camera, {first['camera_resolvable_defects']} resolvable by its optics (large and contrasted "
         "enough above the sensor noise). Recall counts every true defect, the ones the camera cannot see included; "
         "matching is class-agnostic (the report's scoring). Per-part figures are means over the parts; arm "
-        "cycle times are simulated arm seconds, wall times are this machine's.", "",
+        "cycle times are simulated arm seconds, photometric flashes are the camera's burst time per part "
+        "(flashes x camera.photometric.flash_s), wall times are this machine's.", "",
         "| ablation | Stage I recall | Stage I recall, camera-visible | Stage I recall, resolvable | Stage I precision "
         "| final recall | final precision | vision-only recall | presses / part | false touch findings / 1000 presses "
-        "| full-coverage presses / part | arm cycle / part (s) "
+        "| full-coverage presses / part | arm cycle / part (s) | photometric flashes / part (s) "
         "| full-coverage cycle / part (s) | depth MAE (mm) | wall s / part |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in ablations.items():
         counts = row["counts"]
@@ -61,7 +62,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {_rate(row['vision_only_recall'])} | {_number(row['tactile_presses'], 1)} "
             f"| {_number(row['false_findings_per_1000_presses'], 1)} "
             f"| {_number(row['full_coverage_presses'], 1)} | {_number(row['cycle_time_s'], 1)} "
-            f"| {_number(row['full_coverage_cycle_time_s'], 1)} "
+            f"| {_number(row.get('burst_s', 0.0), 2)} | {_number(row['full_coverage_cycle_time_s'], 1)} "
             f"| {_number(row['depth_mae_mm'], 3)} (n={row['depth_measured']}) | {_number(row['wall_s_per_part'], 1)} |")
     lines += _budget_table(summary)
     lines += ["", f"## Per class ({headline})", ""] + _group_table(summary["per_class"], "class")

@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 
 ABLATIONS = ("shipped", "vision-only", "paper", "low-confidence", "budgeted", "full-coverage")
 PAPER_CONFIDENCE = 0.25  # the paper ablation's Stage I threshold, whatever the shipped vision_node.confidence
-PART_SCHEMA = "inspection.campaign.part/5"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
+PART_SCHEMA = "inspection.campaign.part/6"  # 2: truth says camera_resolvable; 3: Stage II masks the part's edge,
 # overlapping presses merge, the cell presses the smooth surface; 4: transits that sweep the part go higher or
 # via home, fusion keeps one defect per spot (R6); 5: regions say their finder, calibrated apart (results
-# differ: older parts run again)
+# differ: older parts run again); 6: photometric bursts and the shape finder, burst_s
 REGION_MATCH_M = 0.005  # as the tactile node: a press belongs to the nearest planned press within this + depth
 SAMPLES_PER_DWELL = 4  # the arm is sampled this often per dwell, so every press is seen resting at least 3 times
 
@@ -176,6 +176,8 @@ class PreparedPart:
     surface: PartSurface  # the planner's mesh
     frames: list[np.ndarray]
     views: list[CameraView]  # one per frame
+    bursts: list[np.ndarray] | None  # one photometric burst per frame when the shape finder is on, else None
+    burst_s: float  # the camera's time for the bursts (flashes x flash_s): cycle time beside the arm's
     full_coverage_presses: int
     full_plan: Plan | None  # the full-coverage raster; None when the planner refused it
     full_plan_error: str
@@ -254,12 +256,18 @@ class PartRunner:
         # The coordinator captures capture_views frames (0: one per planned view); the sim node cycles its plan
         # and publishes each frame's camera pose, which the vision node casts the frame from.
         count = self.params["coordinator_node"]["capture_views"] or len(sim.views)
-        frames, views = [], []
+        rig = self.cell.camera.photometric
+        # The bursts are taken when the shape finder reads them (its settings say whether it is on).
+        with_bursts = rig is not None and self.params["vision_node"]["shape_detector"]
+        frames, views, bursts = [], [], []
         for k in range(count):
             view = k % len(sim.views)
             frames.append(sim.capture(view).image)
+            if with_bursts:
+                bursts.append(sim.capture_burst(view))
             views.append(replace(CameraView.from_cell(self.cell, f"frame{k}", sim.world_from_camera(view)),
                                  camera=camera))
+        burst_s = count * len(rig.azimuths_deg) * rig.flash_s if with_bursts else 0.0
         truth = truth_from_scene(sim.ground_truth())  # after the captures: their renders give the visibility
         # The planner node's baseline: the whole surface rastered with the same footprint.
         full_coverage_presses = len(self.planner.tool_paths(surface, full_coverage=True).presses)
@@ -270,7 +278,7 @@ class PartRunner:
         except InputError as exc:
             full_plan_error = str(exc)
         return PreparedPart(spec, scene, sim, noise_seed, truth, part_surface, surface, frames, views,
-                            full_coverage_presses, full_plan, full_plan_error,
+                            bursts if with_bursts else None, burst_s, full_coverage_presses, full_plan, full_plan_error,
                             {"shared": shared_s, "baseline_plan": time.perf_counter() - started - shared_s})
 
     def stage_one(self, part: PreparedPart, confidence: float) -> tuple[StageOneResult, float]:
@@ -278,6 +286,7 @@ class PartRunner:
         frame's hypotheses merged into those of the frames before); its result and wall time."""
         from inspection.vision.detector import DefectDetector
         from inspection.vision.localize import merge_hypotheses, scan_regions
+        from inspection.vision.shape import ShapeSettings
         from inspection.vision.spots import SpotSettings
         from inspection.vision.stage import StageOne
 
@@ -286,11 +295,15 @@ class PartRunner:
                                                              replace(self.detector_settings, confidence=confidence))
         started = time.perf_counter()
         vision = self.params["vision_node"]
+        rig = self.cell.camera.photometric
         stage = StageOne(self.detectors[confidence], part.part_surface, vision["merge_distance_m"],
-                         vision["region_margin_m"], SpotSettings.from_params(vision))
+                         vision["region_margin_m"], SpotSettings.from_params(vision),
+                         ShapeSettings.from_params(vision) if part.bursts is not None else None,
+                         rig.light_directions() if rig is not None else None)
         result = StageOneResult()
-        for frame, view in zip(part.frames, part.views):
-            found = stage.inspect([frame], [view])
+        for index, (frame, view) in enumerate(zip(part.frames, part.views)):
+            found = stage.inspect([frame], [view], [part.bursts[index]] if part.bursts is not None else None)
+            result.bad_bursts += found.bad_bursts
             result.detections += found.detections
             result.off_part += found.off_part
             result.hypotheses = merge_hypotheses(result.hypotheses + found.hypotheses, vision["merge_distance_m"])
@@ -352,6 +365,7 @@ class PartRunner:
             "unreachable": len(plan.unreachable) if plan is not None else 0,
             "skipped_regions": len(plan.skipped) if plan is not None else 0,
             "cycle_time_s": round(plan.cycle_time_s, 3) if plan is not None else 0.0,
+            "burst_s": round(part.burst_s, 3),
             "full_coverage_presses": part.full_coverage_presses,
             "full_coverage_cycle_time_s": round(part.full_plan.cycle_time_s, 3) if part.full_plan is not None else None,
             "complete": report.complete, "missing": report.missing,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Sequence, TypeVar
 
@@ -42,6 +43,12 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     if msg.encoding not in IMAGE_ENCODINGS:
         raise ImageConversionError(f"encoding '{msg.encoding}' is not supported; use one of {sorted(IMAGE_ENCODINGS)}")
     dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+    pixels = _unpack_pixels(msg, dtype, channels)
+    return pixels.reshape(msg.height, msg.width) if channels == 1 else pixels
+
+
+def _unpack_pixels(msg: Image, dtype: type, channels: int) -> np.ndarray:
+    """The (H, W, channels) pixels of ``msg`` read as ``dtype``; the layout fields are checked against its data."""
     itemsize = np.dtype(dtype).itemsize
     if msg.height == 0 or msg.width == 0:
         raise ImageConversionError(f"empty image ({msg.width}x{msg.height})")
@@ -54,8 +61,6 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     pixels = raw[:, :row_bytes].copy().view(dtype)
     if itemsize > 1 and bool(msg.is_bigendian) != (sys.byteorder == "big"):
         pixels = pixels.byteswap()
-    if channels == 1:
-        return pixels.reshape(msg.height, msg.width)
     return pixels.reshape(msg.height, msg.width, channels)
 
 
@@ -69,6 +74,11 @@ def numpy_to_image(array: np.ndarray, encoding: str, frame_id: str = "", stamp=N
         raise ImageConversionError(
             f"array {array.shape} {array.dtype} does not fit encoding '{encoding}' ({channels} x {np.dtype(dtype).name})"
         )
+    return _pack_pixels(array, encoding, frame_id, stamp)
+
+
+def _pack_pixels(array: np.ndarray, encoding: str, frame_id: str, stamp) -> Image:
+    """An Image holding ``array`` row-major and little-endian, rows unpadded; the caller checked the encoding."""
     msg = Image()
     if stamp is not None:
         msg.header.stamp = stamp
@@ -80,6 +90,42 @@ def numpy_to_image(array: np.ndarray, encoding: str, frame_id: str = "", stamp=N
     msg.step = int(contiguous.strides[0])
     msg.data = contiguous.tobytes()
     return msg
+
+
+# --- Photometric-stereo bursts -----------------------------------------------------------------------
+# A burst (one grey 8-bit image per light of cell.yaml camera.photometric, in the rig's order) travels as
+# ONE sensor_msgs/Image with the lights as channels: encoding 8UC<N>, the generic type name that
+# sensor_msgs/image_encodings and cv_bridge read for any channel count. One message keeps the N images of
+# one instant together under one stamp, and every ROS tool can record and replay it.
+
+BURST_ENCODING = re.compile(r"8UC([1-9][0-9]*)")
+
+
+def burst_encoding(lights: int) -> str:
+    """The Image encoding of a burst of ``lights`` images: 8UC<lights>."""
+    return f"8UC{lights}"
+
+
+def burst_to_image(burst: np.ndarray, topic: str, frame_id: str = "", stamp=None) -> Image:
+    """A (H, W, N) uint8 burst as an Image of encoding 8UC<N> (step = width*N); ImageConversionError names
+    ``topic`` when the array is not a burst."""
+    if burst.ndim != 3 or burst.dtype != np.uint8 or burst.size == 0:
+        raise ImageConversionError(f"{topic}: a burst is (height, width, lights) uint8, got {burst.dtype} "
+                                   f"{burst.shape}")
+    return _pack_pixels(burst, burst_encoding(burst.shape[2]), frame_id, stamp)
+
+
+def image_to_burst(msg: Image, topic: str) -> np.ndarray:
+    """The (H, W, N) uint8 burst of an Image of encoding 8UC<N>; ImageConversionError names ``topic`` and
+    the field that is wrong (encoding, size, step, data)."""
+    match = BURST_ENCODING.fullmatch(msg.encoding)
+    if match is None:
+        raise ImageConversionError(f"{topic}: encoding '{msg.encoding}' is not a burst; expected 8UC<lights>, "
+                                   "one 8-bit channel per light (e.g. 8UC4)")
+    try:
+        return _unpack_pixels(msg, np.uint8, int(match.group(1)))
+    except ImageConversionError as exc:
+        raise ImageConversionError(f"{topic}: {exc}") from None
 
 
 def image_to_rgb8(msg: Image) -> np.ndarray:

@@ -3,6 +3,10 @@
 Publishes  camera/image_raw, camera/camera_info   on the capture service, or at camera_rate_hz
            camera/pose (geometry_msgs/PoseStamped, world frame)  the camera's optical frame for each frame,
                                                    same stamp as the image, published just before it
+           camera/photometric/image_raw (sensor_msgs/Image, 8UC<lights>)  when cell.yaml has camera.photometric:
+                                                   the view's photometric-stereo burst, one grey image per light
+                                                   in the rig's order as channels; same stamp and frame_id as
+                                                   the image, published just before it
            camera/view_plan (geometry_msgs/PoseArray, world frame, latched)  one optical-frame pose per view
            joint_states                            the simulated arm, at joint_state_rate_hz
            tactile/image_raw                       one frame per press (sensor resting pressed in)
@@ -42,13 +46,14 @@ from inspection.cell import load_cell
 from inspection.errors import InputError
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.ros_convert import (
-    camera_info_from_config, numpy_to_image, pose_stamped, poses_message, trajectory_arrays,
+    burst_to_image, camera_info_from_config, numpy_to_image, pose_stamped, poses_message, trajectory_arrays,
 )
 from inspection.sim.cell_sim import PressEvent, SimulatedCell
 from inspection.sim.parts import random_part
 from inspection.sim.scene import Scene, random_scene
 
 NODE_NAME = "sim_node"
+BURST_TOPIC = "camera/photometric/image_raw"
 
 
 def make_scene(params: dict) -> Scene:
@@ -85,6 +90,8 @@ class SimNode(Node):
             export_stl(scene.part, self.params["export_mesh"])
         self.image_publisher = self.create_publisher(Image, "camera/image_raw", image_qos())
         self.info_publisher = self.create_publisher(CameraInfo, "camera/camera_info", image_qos())
+        self.burst_publisher = (self.create_publisher(Image, BURST_TOPIC, image_qos())
+                                if self.cell.camera.photometric is not None else None)
         self.pose_publisher = self.create_publisher(PoseStamped, "camera/pose", RELIABLE)
         self.view_plan_publisher = self.create_publisher(PoseArray, "camera/view_plan", LATCHED)
         self.joint_publisher = self.create_publisher(JointState, "joint_states", 10)
@@ -134,12 +141,16 @@ class SimNode(Node):
         return response
 
     def publish_camera_frame(self) -> None:
-        """Render the next view of the plan; its pose goes out first, under the image's stamp."""
+        """Render the next view of the plan; its pose and its photometric burst (on a camera with the lights)
+        go out first, under the image's stamp, so the vision node holds both when the image arrives."""
         view, self.next_view = self.next_view, (self.next_view + 1) % len(self.sim.views)
         with self.sim_lock:
             render = self.sim.capture(view)
+            burst = self.sim.capture_burst(view) if self.burst_publisher is not None else None
         stamp = self.get_clock().now().to_msg()
         self.pose_publisher.publish(pose_stamped(self.sim.world_from_camera(view), self.cell.world_frame, stamp))
+        if self.burst_publisher is not None:
+            self.burst_publisher.publish(burst_to_image(burst, BURST_TOPIC, self.cell.camera.frame, stamp))
         self.image_publisher.publish(numpy_to_image(render.image, "rgb8", self.cell.camera.frame, stamp))
         self.info_publisher.publish(camera_info_from_config(self.rendered_camera, stamp))
 

@@ -3,10 +3,14 @@
 Subscribes camera/image_raw, camera/camera_info (REP-2003 sensor-data QoS; mono8, rgb8, bgr8, 16-bit)
            camera/pose (geometry_msgs/PoseStamped, world frame, reliable): the camera's optical frame (z forward)
            when the frame with the same header stamp was taken
+           camera/photometric/image_raw (sensor_msgs/Image 8UC<lights>, sensor-data QoS): the photometric-stereo
+           burst taken with the frame of the same header stamp (cell.yaml camera.photometric), read by the
+           shape finder when shape_detector is on
 Publishes  inspection/hypotheses (geometry_msgs/PoseArray) + inspection/hypotheses/json (std_msgs/String)
            inspection/scan_regions (PoseArray) + inspection/scan_regions/json (String, latched)
            inspection/markers (visualization_msgs/MarkerArray), camera/annotated (Image with boxes)
-           inspection/diagnostics (std_msgs/String JSON: frames in, processed, dropped, bad, memory)
+           inspection/diagnostics (std_msgs/String JSON: frames in, processed, dropped, bad, frames processed
+           without their burst, bursts that could not be read, memory)
 Service    vision/reset (std_srvs/Trigger): forget the hypotheses of earlier frames (a new part)
 Each PoseArray pose is a defect centre with +z along the outward surface normal, in the part frame; the
 JSON twin carries the full records (inspection.records, schema-versioned) under the same stamp.
@@ -18,6 +22,11 @@ POSE_WAIT_S for it; a frame whose pose never comes is skipped as bad, never cast
 any pose has been received the camera is the fixed one of cell.yaml, so a fixed-camera cell publishes no
 pose. On a cell whose camera moves, whoever moves it publishes camera/pose: the arm driver, or a node that
 looks up the camera's optical frame in TF at each image's stamp (tf2 is not installable here).
+
+Photometric burst: with the shape finder on, each frame waits up to BURST_WAIT_S for the burst of its stamp
+(published just before it, but best effort and larger, so it may arrive after it). A frame whose burst never
+comes, or cannot be read, is still processed with the ring-lit detectors alone and counted
+(frames_without_burst, bad_bursts): losing the burst loses only what the shape finder adds.
 """
 from __future__ import annotations
 
@@ -42,8 +51,8 @@ from inspection.records import DefectHypothesis
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import (
-    ImageConversionError, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at, pose_stamped_to_matrix,
-    records_to_messages, stamp_to_ns,
+    ImageConversionError, image_to_burst, image_to_rgb8, intrinsics_from_camera_info, numpy_to_image, pose_at,
+    pose_stamped_to_matrix, records_to_messages, stamp_to_ns,
 )
 from inspection.stamped import StampedBuffer
 from inspection.vision.localize import CameraView, merge_hypotheses, scan_regions
@@ -52,6 +61,10 @@ from inspection.vision.stage import StageOne
 NODE_NAME = "vision_node"
 POSE_WAIT_S = 2.0  # a frame's pose is published just before it, but travels on another (reliable) topic
 POSES_KEPT = 32
+BURST_TOPIC = "camera/photometric/image_raw"
+BURST_WAIT_S = 1.0  # published just before its frame; longer only when it was lost (best effort), not late
+BURSTS_KEPT = 4  # full-resolution bursts are large; the mailbox keeps only the latest frame anyway
+MISSING_BURST_WARN_EVERY = 20  # frames without a burst are warned of at the 1st, the 21st, the 41st...
 
 
 class VisionNode(Node):
@@ -66,7 +79,13 @@ class VisionNode(Node):
             from inspection.explain.explainer import explaining_detector_from_params
 
             detector = explaining_detector_from_params(self.params)
-        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]), detector)
+        rig = self.cell.camera.photometric
+        if self.params["shape_detector"] and rig is None:
+            cell_file = self.params["cell_file"] or "config/cell.yaml"
+            raise InputError(f"parameter shape_detector: the camera of {cell_file} has no photometric lights "
+                             "(camera.photometric); turn the shape finder off or describe the lights")
+        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]), detector,
+                                          rig.light_directions() if rig is not None else None)
         if self.stage.classes_never_detected:
             self.get_logger().warning(f"detector {self.params['model']} never finds "
                                       f"{list(self.stage.classes_never_detected)}: trained before those classes")
@@ -74,8 +93,12 @@ class VisionNode(Node):
         self.hypotheses: list[DefectHypothesis] = []
         self.frames = 0
         self.bad_frames = 0
+        self.frames_without_burst = 0
+        self.bad_bursts = 0
         self.mailbox: LatestMailbox[Image] = LatestMailbox()
         self.poses: StampedBuffer[np.ndarray] = StampedBuffer(POSES_KEPT)
+        # Kept as messages, read only for the frames processed (the mailbox drops the others).
+        self.bursts: StampedBuffer[Image] = StampedBuffer(BURSTS_KEPT)
         self.lock = threading.Lock()
         self.hypotheses_publisher = self.create_publisher(PoseArray, "inspection/hypotheses", 10)
         self.hypotheses_json_publisher = self.create_publisher(String, "inspection/hypotheses/json", 10)
@@ -86,6 +109,8 @@ class VisionNode(Node):
         self.create_subscription(CameraInfo, "camera/camera_info", self.info_callback, image_qos())
         self.create_subscription(Image, "camera/image_raw", self.mailbox.put, image_qos())
         self.create_subscription(PoseStamped, "camera/pose", self.pose_callback, RELIABLE)
+        if self.stage.shape is not None:
+            self.create_subscription(Image, BURST_TOPIC, self.burst_callback, image_qos())
         self.create_service(Trigger, "vision/reset", self.reset_service)
         Diagnostics(self, self.diagnostics, self.params["diagnostics_period_s"])
         self.worker = threading.Thread(target=self.work, name="vision_worker", daemon=True)
@@ -94,7 +119,8 @@ class VisionNode(Node):
     def diagnostics(self) -> dict[str, int]:
         counters = self.mailbox.counters
         return {"frames_in": counters.received, "processed": self.frames, "dropped": counters.dropped,
-                "bad_frames": self.bad_frames}
+                "bad_frames": self.bad_frames, "frames_without_burst": self.frames_without_burst,
+                "bad_bursts": self.bad_bursts}
 
     def info_callback(self, message: CameraInfo) -> None:
         self.camera_info = message
@@ -104,6 +130,31 @@ class VisionNode(Node):
             self.poses.put(*pose_stamped_to_matrix(message, "camera/pose", self.cell.world_frame))
         except ValueError as exc:
             self.get_logger().error(f"ignored a camera pose: {exc}")
+
+    def burst_callback(self, message: Image) -> None:
+        self.bursts.put(stamp_to_ns(message.header.stamp), message)
+
+    def burst_for(self, message: Image) -> np.ndarray | None:
+        """The burst taken with the frame ``message`` (waiting up to BURST_WAIT_S), or None, counted and
+        warned of, when it never came or cannot be read: the frame goes on without it."""
+        stamp = stamp_to_ns(message.header.stamp)
+        # A camera that publishes no burst (a Gazebo camera, a cell without the lights) costs no wait per frame.
+        wait_s = BURST_WAIT_S if self.count_publishers(BURST_TOPIC) else 0.0
+        burst_message = self.bursts.get(stamp, wait_s)
+        if burst_message is None:
+            self.frames_without_burst += 1
+            if self.frames_without_burst % MISSING_BURST_WARN_EVERY == 1:
+                self.get_logger().warning(
+                    f"{BURST_TOPIC}: none stamped {stamp} ns within {wait_s:.0f} s of its frame; processed "
+                    f"without the shape finder ({self.frames_without_burst} frame(s) so far, warned once every "
+                    f"{MISSING_BURST_WARN_EVERY})")
+            return None
+        try:
+            return image_to_burst(burst_message, BURST_TOPIC)
+        except ImageConversionError as exc:
+            self.bad_bursts += 1
+            self.get_logger().warning(f"frame stamped {stamp} ns processed without its burst: {exc}")
+            return None
 
     def reset_service(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
@@ -149,8 +200,12 @@ class VisionNode(Node):
     def process(self, message: Image) -> None:
         frame = image_to_rgb8(message)
         view = self.view_for(message)
-        result = self.stage.inspect([frame], [view])
+        burst = self.burst_for(message) if self.stage.shape is not None else None
+        result = self.stage.inspect([frame], [view], [burst])
         self.frames += 1
+        for line in result.bad_bursts:
+            self.bad_bursts += 1
+            self.get_logger().warning(f"{BURST_TOPIC}: {line}")
         with self.lock:
             self.hypotheses = merge_hypotheses(self.hypotheses + result.hypotheses, self.params["merge_distance_m"])
             hypotheses = list(self.hypotheses)

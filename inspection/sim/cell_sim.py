@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from inspection.cell import CellConfig
@@ -51,11 +52,14 @@ class SimulatedCell:
         self.camera = Camera.from_cell(cell, width, height)  # the cell camera; every view shares its lens
         self.views = view_plan(views, scene.part, self.camera, view_overlap)
         self._defect_views: dict[int, list[DefectView]] = {}  # planned view -> what it shows of each defect
+        self._burst_views: dict[int, list[list[DefectView]]] = {}  # the same for each image of a view's burst
         self.lighting = lighting or Lighting.default()
         self.renderer = Renderer(scene)
         self.robot = SimulatedRobot(cell)
         self.tactile = TactileSimulator(cell.tactile)
         self.rng = np.random.default_rng(seed)
+        # The bursts' sensor noise has a stream of its own, so the ring-lit frames are the same with or without them.
+        self._burst_rng = np.random.default_rng([seed, 1])
         gx, gy = gel_grid(cell.tactile)
         self._gel_xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
         self._in_contact = False
@@ -67,6 +71,26 @@ class SimulatedCell:
         render = self.renderer.render(self.views[view], self.lighting, self.rng)
         self._defect_views[view] = render.defects
         return render
+
+    def capture_burst(self, view: int = 0) -> np.ndarray:
+        """The photometric-stereo burst of planned view ``view``: (H, W, N) 8-bit grey, one image per flash of
+        cell.yaml's ``camera.photometric`` in its order, exposure locked over the burst. What the burst shows
+        of each defect counts towards the ground truth's visibility and resolvability, as the ring-lit
+        capture's does."""
+        rig = self.cell.camera.photometric
+        if rig is None:
+            raise ValueError("cell.yaml camera.photometric: this camera has no photometric-stereo lights")
+        lightings = [self.lighting.with_flash(offset) for offset in rig.light_positions()]
+        renders = self.renderer.render_burst(self.views[view], lightings, self._burst_rng)
+        self._burst_views[view] = [render.defects for render in renders]
+        return np.stack([cv2.cvtColor(render.image, cv2.COLOR_RGB2GRAY) for render in renders], axis=2)
+
+    def burst_defect_views(self, view: int) -> list[list[DefectView]]:
+        """What each image of view ``view``'s last captured burst shows of each defect, in flash order (the
+        labels of a burst, as ``capture(view).defects`` are a ring-lit frame's)."""
+        if view not in self._burst_views:
+            raise ValueError(f"view {view}: no burst captured yet (call capture_burst({view}) first)")
+        return self._burst_views[view]
 
     def world_from_camera(self, view: int) -> np.ndarray:
         """Pose (4x4) of view ``view``'s optical frame in the world, as the cell's camera driver reports it."""
@@ -190,13 +214,14 @@ class SimulatedCell:
         before neither, then the higher contrast.
 
         Visibility does not depend on the sensor noise, so a view already captured is not rendered again;
-        the others are rendered once (with a fixed noise seed, leaving the capture noise stream alone)."""
+        the others are rendered once (with a fixed noise seed, leaving the capture noise stream alone). A view
+        whose photometric burst was captured counts what each of its images shows too."""
         best: dict[str, DefectView] = {}
         for index, camera in enumerate(self.views):
             if index not in self._defect_views:
                 self._defect_views[index] = self.renderer.render(camera, self.lighting,
                                                                  np.random.default_rng(0)).defects
-            for view in self._defect_views[index]:
+            for view in self._defect_views[index] + [v for image in self._burst_views.get(index, []) for v in image]:
                 held = best.get(view.defect_id)
                 if held is None or _rank(view) > _rank(held):
                     best[view.defect_id] = view

@@ -1,13 +1,19 @@
 """Lights and camera response for the simulated cell: a ring light around the lens, a grazing light,
 diffuse room light, exposure, vignetting, blur and sensor noise. Randomised per image (domain
 randomisation) and saved with it, so an image can be re-rendered exactly.
+
+A photometric-stereo flash (``with_flash``) replaces the ring and grazing lights by one light fixed to the
+camera; the room's light (ambient, ceiling panels) stays on, as it does in a real cell.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+
+
+FLASH_INTENSITY = 1.0  # a flash's radiance scale at the part origin (auto exposure rescales each image anyway)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class Lighting:
     colour_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # white balance / light colour, RGB
     # Ceiling panels seen in reflection: (direction towards the panel in the part frame, angular radius, radiance).
     panels: tuple[tuple[tuple[float, float, float], float, float], ...] = ()
+    # A photometric-stereo flash: its position in the camera's optical frame (m); None: ring and grazing lights.
+    flash_offset: tuple[float, float, float] | None = None
 
     @staticmethod
     def random(rng: np.random.Generator) -> "Lighting":
@@ -53,6 +61,10 @@ class Lighting:
         return Lighting(0.9, 0.08, 4, 0.25, 0.6, np.radians(20), 0.2, 1.0, 0.2, 0.6, 0.002, 0.0001, 0.05,
                         (1.0, 1.0, 1.0), panels)
 
+    def with_flash(self, offset_in_camera: np.ndarray) -> "Lighting":
+        """The same room and camera with only a flash at ``offset_in_camera`` (m, optical frame) lit."""
+        return replace(self, flash_offset=tuple(float(v) for v in offset_in_camera))
+
     def illumination(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> "Illumination":
         """The lights in the part frame for a camera pose (the ring light moves with the camera)."""
         panels = [(np.asarray(d) / np.linalg.norm(d), float(w), float(i)) for d, w, i in self.panels]
@@ -60,6 +72,8 @@ class Lighting:
 
     def point_lights(self, camera_centre: np.ndarray, camera_axes: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """(position in the part frame, intensity at the part origin) of each point light."""
+        if self.flash_offset is not None:
+            return [(camera_centre + camera_axes @ np.asarray(self.flash_offset), FLASH_INTENSITY)]
         lights = []
         for k in range(self.ring_count):
             angle = 2 * np.pi * (k + 0.5) / self.ring_count
@@ -75,13 +89,19 @@ class Lighting:
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)
         record["panels"] = [[list(d), w, i] for d, w, i in self.panels]
+        if self.flash_offset is None:
+            del record["flash_offset"]  # the records of ring-lit images stay as they were
+        else:
+            record["flash_offset"] = list(self.flash_offset)
         return record
 
     @staticmethod
     def from_json(record: dict[str, Any]) -> "Lighting":
         panels = tuple((tuple(d), float(w), float(i)) for d, w, i in record.get("panels", ()))
         gain = tuple(record.get("colour_gain", (1.0, 1.0, 1.0)))
-        return Lighting(**{**record, "panels": panels, "colour_gain": gain})
+        flash = record.get("flash_offset")
+        return Lighting(**{**record, "panels": panels, "colour_gain": gain,
+                           "flash_offset": tuple(flash) if flash is not None else None})
 
 
 @dataclass(frozen=True)

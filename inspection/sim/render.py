@@ -183,14 +183,34 @@ class Renderer:
 
     def render(self, camera: Camera, lighting: Lighting, rng: np.random.Generator) -> Render:
         """One image of the scene; ``rng`` draws only the sensor noise."""
-        width, height = camera.width, camera.height
         hit, surface = self._hits(camera)
-        finish = self.scene.finish
+        illumination, clean, exposure = self._clean(camera, hit, surface, lighting)
+        return self._expose(camera, hit, surface, lighting, illumination, clean, exposure, rng)
+
+    def render_burst(self, camera: Camera, lightings: list[Lighting], rng: np.random.Generator) -> list[Render]:
+        """One image per lighting from one camera pose (a photometric-stereo burst). The rays are cast once,
+        and the exposure is locked over the burst (the geometric mean of each image's auto exposure), as a
+        photometric-stereo camera does: the shading's ratios between lights are what it measures."""
+        hit, surface = self._hits(camera)
+        shaded = [self._clean(camera, hit, surface, lighting) for lighting in lightings]
+        exposure = float(np.exp(np.mean([np.log(auto) for _, _, auto in shaded])))
+        return [self._expose(camera, hit, surface, lighting, illumination, clean, exposure, rng)
+                for lighting, (illumination, clean, _) in zip(lightings, shaded)]
+
+    def _clean(self, camera: Camera, hit: np.ndarray, surface: SurfaceSamples,
+               lighting: Lighting) -> tuple[Any, np.ndarray, float]:
+        """The lights, the defect-free radiance of the hit pixels and the auto exposure under ``lighting``."""
         illumination = lighting.illumination(camera.centre, camera.part_from_camera[:3, :3])
-        clean = self._shade_clean(surface, finish, illumination)
+        clean = self._shade_clean(surface, self.scene.finish, illumination)
         part_values = clean.mean(axis=1)
         exposure = _TARGET_MEDIAN / max(float(np.median(part_values[::7])) if len(hit) else 1.0, 1e-4)
-        exposure *= lighting.exposure_bias
+        return illumination, clean, exposure * lighting.exposure_bias
+
+    def _expose(self, camera: Camera, hit: np.ndarray, surface: SurfaceSamples, lighting: Lighting,
+                illumination: Any, clean: np.ndarray, exposure: float, rng: np.random.Generator) -> Render:
+        """Add the defects to the clean radiance, then the camera: exposure, vignetting, lens blur, noise."""
+        width, height = camera.width, camera.height
+        finish = self.scene.finish
         radiance = _floor(camera, hit, lighting, self.scene.finish.texture_seed) / np.float32(exposure)
         radiance[hit] = clean
         views, delta_by_defect = _defect_effects(self.scene.defects, camera, hit, surface, finish, illumination)

@@ -69,9 +69,10 @@ class Localizer:
             pixels = np.vstack([[det.center], np.column_stack([gx.ravel(), gy.ravel()])]) + EDGE_TO_CENTRE_PX
             origins, directions = view.rays(pixels)
             points, normals, hit = self.surface.cast(origins, directions)
-            # A spot must lie wholly on the part: one at its silhouette is a corner of the outline, not a pit,
-            # and a press centred there would hang over the edge.
-            if hit.sum() < MIN_HITS or (det.finder == "spot" and not hit.all()):
+            # A hand-written finder's box must lie wholly on the part: one at its silhouette is a corner or a
+            # segment of the outline (the filters answer it as they answer a pit or a crack), and a press
+            # centred there would hang over the edge. The learned detector has seen outlines in training.
+            if hit.sum() < MIN_HITS or (det.finder != "detector" and not hit.all()):
                 off_part.append(det)
                 continue
             centre, normal = (points[0], normals[0]) if hit[0] else (np.nanmean(points[1:], axis=0),

@@ -7,10 +7,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
 from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
+from inspection.vision.shape import ShapeSettings, check_burst, find_shape_defects
 from inspection.vision.spots import SpotSettings, find_spots
 
 
@@ -20,42 +22,63 @@ class StageOneResult:
     hypotheses: list[DefectHypothesis] = field(default_factory=list)
     regions: list[ScanRegion] = field(default_factory=list)
     off_part: list[Detection2D] = field(default_factory=list)  # boxes whose rays miss the part mesh
+    bad_bursts: list[str] = field(default_factory=list)  # why a view's burst was not read (its frame still was)
 
 
 class StageOne:
-    """Detector (and spot filter, ``vision.spots``) + localiser with the ``vision_node`` parameters."""
+    """Detector (and the hand-written finders: spots ``vision.spots``, photometric-stereo shape ``vision.shape``)
+    + localiser with the ``vision_node`` parameters."""
 
     def __init__(self, detector: DefectDetector, surface: PartSurface, merge_distance_m: float,
-                 region_margin_m: float, spots: SpotSettings | None = None):
+                 region_margin_m: float, spots: SpotSettings | None = None, shape: ShapeSettings | None = None,
+                 light_directions: np.ndarray | None = None):
         self.detector, self.localizer = detector, Localizer(surface)
         self.merge_distance_m, self.region_margin_m = merge_distance_m, region_margin_m
-        # Spots are hypotheses like any other: below the hand-over threshold (the paper's 0.25) they are not made.
+        # The hand-written finders' findings are hypotheses like any other: below the hand-over threshold (the
+        # paper's 0.25) they are not made.
         self.spots = spots if spots is not None and spots.confidence >= detector.settings.confidence else None
+        if shape is not None and light_directions is None:
+            raise InputError("vision_node.shape_detector: the camera has no photometric lights (cell.yaml "
+                             "camera.photometric); turn the shape finder off or describe the lights")
+        self.shape = shape if shape is not None and shape.confidence >= detector.settings.confidence else None
+        self.light_directions = light_directions
 
     @staticmethod
-    def from_params(params: Mapping[str, Any], surface: PartSurface,
-                    detector: DefectDetector | None = None) -> "StageOne":
+    def from_params(params: Mapping[str, Any], surface: PartSurface, detector: DefectDetector | None = None,
+                    light_directions: np.ndarray | None = None) -> "StageOne":
         """The vision_node's Stage I; a detector with classes that are not ours (after ``class_map``) is
         refused here, naming them, not at every frame whose detections cannot be recorded. ``detector``
-        replaces the one ``params`` name (the node passes the explaining one when vision_node.explain)."""
+        replaces the one ``params`` name (the node passes the explaining one when vision_node.explain);
+        ``light_directions`` are the photometric lights' (cell.yaml ``camera.photometric``), if any."""
         check_pipeline_model(params)
         detector = detector or DefectDetector.load(params["model"], DetectorSettings.from_params(params))
         return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"],
-                        SpotSettings.from_params(params))
+                        SpotSettings.from_params(params), ShapeSettings.from_params(params), light_directions)
 
     @property
     def classes_never_detected(self) -> tuple[str, ...]:
         """Our defect classes the detector has no output for: it was trained before they were added."""
         return tuple(name for name in DEFECT_CLASSES if name not in self.detector.class_names)
 
-    def inspect(self, frames: list[np.ndarray], views: list[CameraView]) -> StageOneResult:
-        """Detect in every frame (tiles of all frames batched together), localise, merge across views."""
+    def inspect(self, frames: list[np.ndarray], views: list[CameraView],
+                bursts: list[np.ndarray | None] | None = None) -> StageOneResult:
+        """Detect in every frame (tiles of all frames batched together), localise, merge across views.
+        ``bursts`` (one per frame, None where a view has none) feed the shape finder when it is on."""
         result = StageOneResult()
         per_frame = self.detector.detect_batch(frames, [view.view_id for view in views])
         found: list[DefectHypothesis] = []
-        for frame, detections, view in zip(frames, per_frame, views):
+        for index, (frame, detections, view) in enumerate(zip(frames, per_frame, views)):
+            learned = detections
             if self.spots is not None:
-                detections = detections + find_spots(frame, self.spots, view.view_id, covered=detections)
+                detections = detections + find_spots(frame, self.spots, view.view_id, covered=learned)
+            burst = bursts[index] if bursts is not None else None
+            if self.shape is not None and burst is not None:
+                try:
+                    check_burst(burst, self.light_directions, f"view {view.view_id} burst", frame.shape[:2])
+                    detections = detections + find_shape_defects(burst, self.light_directions, self.shape,
+                                                                 view.view_id, covered=learned)
+                except InputError as exc:
+                    result.bad_bursts.append(str(exc))
             result.detections += detections
             hypotheses, off_part = self.localizer.localize(detections, view)
             found += hypotheses
