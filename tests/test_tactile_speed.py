@@ -2,12 +2,14 @@
 each is checked against that plain formulation, written out here as the oracle."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from scipy import fft
-from scipy.ndimage import binary_fill_holes
+from scipy.ndimage import binary_fill_holes, label
 from scipy.spatial import cKDTree
 
 from inspection import paths
@@ -15,9 +17,10 @@ from inspection.errors import InputError
 from inspection.tactile import anomaly, order_statistics, poisson
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import DIFF_SCALE, HEIGHT_SCALE, TactileClassifier, build_network, network_input
-from inspection.tactile.difference import channel_sum, fill_holes
-from inspection.tactile.measure import fit_surface
-from inspection.tactile.reconstruct import Reconstruction
+from inspection.tactile.difference import BackgroundModel, ContactCandidates, channel_sum, contact_candidates, \
+    detect_contact, fill_holes
+from inspection.tactile.measure import fit_surface, surface_residual, touching_region
+from inspection.tactile.reconstruct import Reconstruction, Reconstructor
 from inspection.tactile.reference import PatchBank
 from inspection.tactile.stage import StageTwo
 
@@ -32,6 +35,13 @@ def test_lookup_matches_fancy_indexing_exactly() -> None:
     np.clip(idx, 0, b - 1, out=idx)
     expected = calibration.table.reshape(-1, 2)[(idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]]
     grad_x, grad_y = calibration.lookup(diff)
+    assert np.array_equal(grad_x, expected[..., 0]) and np.array_equal(grad_y, expected[..., 1])
+    # and on the bin edges, where the floor of the bin position and a cast to int must agree
+    edges = (calibration.low.astype(np.float32) + np.arange(-2, b + 3)[:, None, None] / scale).astype(np.float32)
+    edges = np.concatenate([np.nextafter(edges, -np.inf), edges, np.nextafter(edges, np.inf)], axis=1)
+    idx = np.clip(((edges - calibration.low.astype(np.float32)) * scale).astype(np.int32), 0, b - 1)
+    expected = calibration.table.reshape(-1, 2)[(idx[..., 0] * b + idx[..., 1]) * b + idx[..., 2]]
+    grad_x, grad_y = calibration.lookup(edges)
     assert np.array_equal(grad_x, expected[..., 0]) and np.array_equal(grad_y, expected[..., 1])
 
 
@@ -190,3 +200,73 @@ def test_saturation_check_counts_pixels_with_any_channel_at_254() -> None:
         stage.check_frame(frame)
     with pytest.raises(InputError, match="saturated"):
         stage.check_frame(np.full((240, 640, 3), 255, np.uint8)[:, ::2])  # a strided view, as a slice gives
+
+
+def _plain_contact_mask(closed: np.ndarray, min_area_px: int) -> np.ndarray:
+    """Components (8-connected) of at least ``min_area_px`` pixels, holes filled, by scipy."""
+    labels, count = label(closed, structure=np.ones((3, 3), bool))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    return binary_fill_holes((areas >= min_area_px)[labels] & (labels > 0))
+
+
+def test_contact_mask_and_question_match_scipy() -> None:
+    """The mask drops small components and fills holes as scipy does, by 8-bit labels below 257 components and
+    32-bit ones above; ``any`` says what the mask says, by a solid square, a pixel count or the labels."""
+    rng = np.random.default_rng(11)
+    ring = np.zeros((240, 320), np.uint8)
+    cv2.circle(ring, (160, 120), 40, 1, 1)  # 250 px, hollow: no 8x8 square, the labels must answer
+    big = np.zeros((240, 320), np.uint8)
+    cv2.circle(big, (60, 50), 20, 1, -1)
+    big[big.shape[0] // 2 - 10:, :] = rng.random((big.shape[0] - 110, 320)) < 0.5  # many components
+    speckle = (rng.random((240, 320)) < 0.02).astype(np.uint8)  # isolated pixels: more than 256 components
+    tiny = np.zeros((240, 320), np.uint8)
+    tiny[100:105, 100:110] = 1  # 50 px
+    for closed in (ring, big, speckle, tiny, np.zeros((240, 320), np.uint8)):
+        for min_area_px in (1, 60, 64, 65, 251):
+            candidates = ContactCandidates(closed, min_area_px)
+            expected = _plain_contact_mask(closed, min_area_px)
+            assert np.array_equal(candidates.mask(), expected)
+            assert candidates.any() == bool(expected.any())
+    assert label(speckle, structure=np.ones((3, 3), bool))[1] > 256
+
+
+def test_contact_mask_is_made_on_first_read_as_detect_contact_makes_it() -> None:
+    """A reconstruction answers ``contact_found`` without making the mask; read, the mask is detect_contact's,
+    and a copy with another colour difference keeps the original's contact."""
+    calibration = Calibration.load(paths.model_file("tactile_calibration.npz"))
+    rng = np.random.default_rng(12)
+    background = np.full((240, 320, 3), 120, np.uint8)
+    reconstructor = Reconstructor(calibration, background)
+    ys, xs = np.mgrid[0:240, 0:320]
+    found = []
+    for radius in (0, 1, 3, 30):  # nothing, specks, a press
+        shading = 40.0 * np.exp(-((xs - 150) ** 2 + (ys - 110) ** 2) / (2.0 * max(radius, 1) ** 2)) * (radius > 0)
+        frame = np.clip(background + shading[..., None] * [1.0, -0.5, 0.3] + rng.normal(0, 1.0, background.shape),
+                        0, 255).astype(np.uint8)
+        rec = reconstructor.reconstruct(frame)
+        expected = detect_contact(rec.diff)
+        found.append(rec.contact_found)
+        assert rec.contact_found == bool(expected.any())
+        assert np.array_equal(rec.contact, expected)
+        assert np.array_equal(Reconstruction(rec.diff, contact_candidates(rec.diff), rec.height_mm,
+                                             rec.pixel_size_m).contact, expected)
+        copy = replace(rec, diff=np.zeros_like(rec.diff))
+        assert np.array_equal(copy.contact, expected) and copy.contact_found == rec.contact_found
+    assert found[0] is False and found[-1] is True
+
+
+def test_surface_residual_is_the_difference_where_bridged() -> None:
+    """One masked OpenCV subtraction gives np.where(bridged, height - surface, 0), bit for bit."""
+    rng = np.random.default_rng(13)
+    ys, xs = np.mgrid[0:240, 0:320]
+    height = (0.4 * np.exp(-((xs - 160) ** 2 + (ys - 120) ** 2) / 4000.0) + rng.normal(0, 0.002, xs.shape))
+    height = height.astype(np.float32)
+    height[100:110, 150:170] -= 0.05  # a dent
+    rec = Reconstruction(np.zeros((240, 320, 3), np.float32), np.ones((240, 320), bool), height, 5.8e-5)
+    touching = touching_region(rec)
+    assert 0.2 < touching.mean() < 0.9
+    inner = cv2.erode(touching.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    expected = np.where(fill_holes(touching), height - fit_surface(height, inner), np.float32(0.0))
+    residual = surface_residual(rec)
+    assert residual.dtype == np.float32 and np.array_equal(residual, expected)
+    assert not np.signbit(residual[~fill_holes(touching)]).any()  # +0, as np.where writes

@@ -13,7 +13,8 @@ import numpy as np
 
 from inspection.tactile import poisson
 from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, Calibration
-from inspection.tactile.difference import BackgroundModel, detect_contact, normalized_difference
+from inspection.tactile.difference import BackgroundModel, ContactCandidates, contact_candidates, \
+    normalized_difference
 from inspection.tactile.order_statistics import percentile
 
 
@@ -21,18 +22,48 @@ from inspection.tactile.order_statistics import percentile
 ZERO_LEVEL_PERCENTILE = 1.0
 
 
+class _MaskMadeOnFirstRead:
+    """The ``contact`` field of :class:`Reconstruction`: given either the (H, W) bool mask or the
+    :class:`ContactCandidates` it is made from; in the second case the mask is made when first read, and
+    kept. A press needs only to know whether there is a contact (``contact_found``, which the candidates
+    answer without making the mask), so the stage skips the labelling and hole filling of every frame.
+    (A dataclass field whose class attribute is a descriptor, as the dataclasses documentation describes.)"""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_held"
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> np.ndarray:
+        if instance is None:
+            raise AttributeError("contact")  # the field has no default
+        held = instance.__dict__[self._slot]
+        if isinstance(held, ContactCandidates):
+            held = instance.__dict__[self._slot] = held.mask()
+        return held
+
+    def __set__(self, instance: object, value: np.ndarray | ContactCandidates) -> None:
+        instance.__dict__[self._slot] = value
+
+    def held(self, instance: object) -> np.ndarray | ContactCandidates:
+        """The mask, or the candidates while it has not been made."""
+        return instance.__dict__[self._slot]
+
+
+_CONTACT_FIELD = _MaskMadeOnFirstRead()
+
+
 @dataclass(frozen=True)
 class Reconstruction:
     """What a frame says about the surface under the gel."""
 
     diff: np.ndarray       # (H, W, 3) float32 normalised colour difference
-    contact: np.ndarray    # (H, W) bool
+    contact: np.ndarray = _CONTACT_FIELD  # (H, W) bool; may be given as ContactCandidates
     height_mm: np.ndarray  # (H, W) gel indentation (mm), positive where pushed in
     pixel_size_m: float
 
     @property
     def contact_found(self) -> bool:
-        return bool(self.contact.any())
+        """Whether the contact mask has any pixel set (answered without making it, if it is not made yet)."""
+        return bool(_CONTACT_FIELD.held(self).any())
 
 
 def _fill_masked(values: np.ndarray, mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
@@ -49,13 +80,15 @@ class Reconstructor:
     def __init__(self, calibration: Calibration, background: np.ndarray) -> None:
         self.calibration = calibration
         self.background = BackgroundModel.from_frame(background)
+        self._has_markers = bool(self.background.markers.any())
 
     def reconstruct(self, frame: np.ndarray) -> Reconstruction:
         diff = normalized_difference(frame, self.background)
-        contact = detect_contact(diff)
+        contact = contact_candidates(diff)  # the mask itself is made when first read
         # Averaging neighbours before the lookup keeps noise from pulling small slopes towards zero.
-        grad_x, grad_y = self.calibration.lookup(cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX))
-        if self.background.markers.any():
+        grad_x, grad_y = self.calibration.lookup(cv2.GaussianBlur(diff, (0, 0), LOOKUP_SMOOTHING_PX),
+                                                 overwrite_diff=True)
+        if self._has_markers:
             grad_x = _fill_masked(grad_x, self.background.markers)
             grad_y = _fill_masked(grad_y, self.background.markers)
         height_m = poisson.integrate_centred(grad_x, grad_y, self.calibration.pixel_size_m)

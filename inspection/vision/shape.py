@@ -7,8 +7,8 @@ other, while the paint's colour (albedo) brightens or darkens both. Least square
 (Woodham's photometric stereo, Lambertian) gives per pixel the albedo-scaled normal; its slopes, less
 their smooth part (the part's own curvature and the lights' fall-off), are the shape of what is on the
 surface. Where that residual slope stands out against its own usual level around it (orange peel,
-machining marks and weave raise their own bar, as in ``vision.spots``), a connected region becomes a
-``shape`` finding, classed from its shape: a line (scratch), a speck (pit), or a round patch whose
+machining marks and weave raise their own bar, as in ``vision.spots``; rivet heads, all alike, are
+dropped by ``vision.repetition``), a connected region becomes a ``shape`` finding, classed from its shape: a line (scratch), a speck (pit), or a round patch whose
 curvature says dent (concave) or bump (convex).
 
 Every finding is a hypothesis for the planner at ``confidence`` (below fusion's threshold for
@@ -36,12 +36,10 @@ GAMMA = 2.2  # the burst's 8-bit codes are sRGB-like, as the ring-lit frames: li
 _LINEAR = ((np.arange(256, dtype=np.float32) / 255.0) ** GAMMA).astype(np.float32)  # code -> linear level
 DARK_LEVEL = 0.01  # linear albedo-scaled normal length below which a pixel is background or shadow
 SLOPE_CLIP = 3.0  # slopes beyond this (75 degrees from the optical axis) are silhouettes, not shape
-HIGHLIGHT_MISFIT = 0.15  # a pixel's worst misfit over its mean level above which its brightest image is a highlight
+HIGHLIGHT_MISFIT = 0.15  # a pixel's worst misfit over its mean level above which it is off the Lambertian model
 HIGHLIGHT_MIN_PX = 15  # a highlight is at least this wide; narrower misfits are small sharp defects
-CURVATURE_SIGMA_PX = 1.5
-JOIN_PX = 5
-LOOK_ALIKE_HALF_PX = 8  # the patch compared between candidates: a rivet head and its rim
-LOOK_ALIKE_CORRELATION = 0.7  # smoothing of the residual slopes before the curvature (sensor noise)
+CURVATURE_SIGMA_PX = 1.5  # smoothing of the residual slopes before the curvature (sensor noise)
+JOIN_PX = 5  # standing-out pixels this close are one region (a dent's two flanks, a scratch's two walls)
 
 
 @dataclass(frozen=True)
