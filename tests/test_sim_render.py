@@ -260,7 +260,7 @@ def test_the_ground_truth_counts_what_the_burst_shows() -> None:
     before = sim.ground_truth()["defects"][0]["contrast_sigma"]
     assert before == pytest.approx(ring.contrast_sigma, abs=0.01)
     sim.capture_burst(0)
-    best_flash = max(view[0].contrast_sigma for view in sim._burst_views[0])
+    best_flash = max(view[0].contrast_sigma for view in sim.burst_defect_views(0))
     assert best_flash > ring.contrast_sigma
     assert sim.ground_truth()["defects"][0]["contrast_sigma"] == pytest.approx(best_flash, abs=0.01)
 
