@@ -151,6 +151,24 @@ def test_small_campaign_end_to_end_with_resume(tmp_path) -> None:
         {k: v for k, v in stamps.items() if k != lost.name}
 
 
+def test_a_shape_finder_without_lights_is_refused_before_any_part(tmp_path) -> None:
+    """The shape finder reads photometric bursts: a cell whose camera has no lights is named, in one line."""
+    import yaml
+
+    from inspection import paths
+
+    cell = yaml.safe_load(paths.config_file("cell.yaml").read_text())
+    del cell["camera"]["photometric"]
+    cell_file = tmp_path / "cell.yaml"
+    cell_file.write_text(yaml.safe_dump(cell))
+    result = run_cli("eval", "campaign", "--parts", "1", "--seed", "0", "--json", str(tmp_path / "c.json"),
+                     "--cell", str(cell_file))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vision_node.shape_detector" in lines[0] and str(cell_file) in lines[0], result.stderr
+    assert not (tmp_path / "c_parts").exists()
+
+
 @pytest.mark.parametrize("flags, message", [
     (("--parts", "0"), "--parts 0"),
     (("--ablation", "paper,touch-only"), "--ablation touch-only"),

@@ -156,7 +156,10 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
     if low_used and not 0.0 < options.low_confidence < PAPER_CONFIDENCE:
         raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below the paper's "
                          f"threshold ({PAPER_CONFIDENCE})")
-    load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
+    cell = load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
+    if params["vision_node"]["shape_detector"] and cell.camera.photometric is None:  # as the vision node refuses
+        raise InputError(f"vision_node.shape_detector: the camera of {options.cell_file or 'config/cell.yaml'} has "
+                         "no photometric lights (camera.photometric); turn the shape finder off or describe them")
     digests = file_digests(pipeline_files(options.cell_file, params))
     keys = ablation_keys(options, params, digests)
     low = options.low_confidence if low_used else None
