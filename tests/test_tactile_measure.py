@@ -21,7 +21,7 @@ def _true_reconstruction(defect: Defect, surface: LocalSurface, pose: np.ndarray
     """A perfect reconstruction (the simulator's true indentation) to test the measurement alone."""
     gap, _ = surface_gap(CONFIG, pose, surface, [defect])
     frame = TactileSimulator(CONFIG).press(gap, press, None)
-    return Reconstruction(diff=np.zeros((240, 320, 3), np.float32), contact=frame.contact,
+    return Reconstruction(diff=np.zeros((240, 320, 3), np.float32), contact_evidence=frame.contact,
                           height_mm=(frame.height_m * 1e3).astype(np.float32), pixel_size_m=CONFIG.pixel_size_m)
 
 

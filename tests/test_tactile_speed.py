@@ -175,7 +175,7 @@ def test_network_input_is_the_plain_stack() -> None:
     rng = np.random.default_rng(9)
     diff = rng.normal(0, 60, (240, 320, 3)).astype(np.float32)
     residual = rng.normal(0, 0.3, (240, 320)).astype(np.float32)
-    rec = Reconstruction(diff=diff, contact=np.ones((240, 320), bool), height_mm=residual, pixel_size_m=5.8e-5)
+    rec = Reconstruction(diff=diff, contact_evidence=np.ones((240, 320), bool), height_mm=residual, pixel_size_m=5.8e-5)
     size = (160, 120)
     plain = np.concatenate([cv2.resize(diff, size, interpolation=cv2.INTER_AREA) / DIFF_SCALE,
                             (cv2.resize(residual, size, interpolation=cv2.INTER_AREA) * HEIGHT_SCALE)[..., None]],

@@ -7,14 +7,16 @@ zero level on the gel that is not touching.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
 
 from inspection.tactile import poisson
 from inspection.tactile.calibration import LOOKUP_SMOOTHING_PX, Calibration
-from inspection.tactile.difference import BackgroundModel, ContactCandidates, contact_candidates, \
-    normalized_difference
+from inspection.tactile.difference import (
+    BackgroundModel, ContactCandidates, contact_candidates, normalized_difference,
+)
 from inspection.tactile.order_statistics import percentile
 
 
@@ -22,48 +24,27 @@ from inspection.tactile.order_statistics import percentile
 ZERO_LEVEL_PERCENTILE = 1.0
 
 
-class _MaskMadeOnFirstRead:
-    """The ``contact`` field of :class:`Reconstruction`: given either the (H, W) bool mask or the
-    :class:`ContactCandidates` it is made from; in the second case the mask is made when first read, and
-    kept. A press needs only to know whether there is a contact (``contact_found``, which the candidates
-    answer without making the mask), so the stage skips the labelling and hole filling of every frame.
-    (A dataclass field whose class attribute is a descriptor, as the dataclasses documentation describes.)"""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = f"_{name}_held"
-
-    def __get__(self, instance: object | None, owner: type | None = None) -> np.ndarray:
-        if instance is None:
-            raise AttributeError("contact")  # the field has no default
-        held = instance.__dict__[self._slot]
-        if isinstance(held, ContactCandidates):
-            held = instance.__dict__[self._slot] = held.mask()
-        return held
-
-    def __set__(self, instance: object, value: np.ndarray | ContactCandidates) -> None:
-        instance.__dict__[self._slot] = value
-
-    def held(self, instance: object) -> np.ndarray | ContactCandidates:
-        """The mask, or the candidates while it has not been made."""
-        return instance.__dict__[self._slot]
-
-
-_CONTACT_FIELD = _MaskMadeOnFirstRead()
-
-
 @dataclass(frozen=True)
 class Reconstruction:
     """What a frame says about the surface under the gel."""
 
     diff: np.ndarray       # (H, W, 3) float32 normalised colour difference
-    contact: np.ndarray = _CONTACT_FIELD  # (H, W) bool; may be given as ContactCandidates
+    contact_evidence: np.ndarray | ContactCandidates  # the (H, W) bool contact mask, or what it is made from
     height_mm: np.ndarray  # (H, W) gel indentation (mm), positive where pushed in
     pixel_size_m: float
 
+    @cached_property
+    def contact(self) -> np.ndarray:
+        """(H, W) bool: where the gel touches the part. Made from the candidates on first read and kept: a
+        press needs only to know whether there is a contact (``contact_found``, which the candidates answer
+        without labelling components and filling holes), so the stage never makes the mask."""
+        evidence = self.contact_evidence
+        return evidence.mask() if isinstance(evidence, ContactCandidates) else evidence
+
     @property
     def contact_found(self) -> bool:
-        """Whether the contact mask has any pixel set (answered without making it, if it is not made yet)."""
-        return bool(_CONTACT_FIELD.held(self).any())
+        """Whether the gel touches anywhere (answered without making the mask, if it is not made yet)."""
+        return bool(self.contact_evidence.any())
 
 
 def _fill_masked(values: np.ndarray, mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
@@ -99,5 +80,5 @@ class Reconstructor:
         # the zero, leaving most of the press below it.)
         height_m -= np.float32(percentile(height_m[::2, ::2], ZERO_LEVEL_PERCENTILE))
         height_m *= np.float32(1e3)  # in place: now millimetres
-        return Reconstruction(diff=diff, contact=contact, height_mm=height_m.astype(np.float32, copy=False),
+        return Reconstruction(diff=diff, contact_evidence=contact, height_mm=height_m.astype(np.float32, copy=False),
                               pixel_size_m=self.calibration.pixel_size_m)
