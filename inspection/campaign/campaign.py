@@ -149,6 +149,7 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
     from inspection.campaign.output import write_outputs
     from inspection.cell import load_cell
     from inspection.progress import progress_bar
+    from inspection.vision.shape import shape_lights
 
     options.check()
     params = load_params(options)
@@ -157,9 +158,7 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
         raise InputError(f"--low-confidence {options.low_confidence}: must be above 0 and below the paper's "
                          f"threshold ({PAPER_CONFIDENCE})")
     cell = load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
-    if params["vision_node"]["shape_detector"] and cell.camera.photometric is None:  # as the vision node refuses
-        raise InputError(f"vision_node.shape_detector: the camera of {options.cell_file or 'config/cell.yaml'} has "
-                         "no photometric lights (camera.photometric); turn the shape finder off or describe them")
+    shape_lights(params["vision_node"], cell.camera.photometric, str(options.cell_file or "config/cell.yaml"))
     digests = file_digests(pipeline_files(options.cell_file, params))
     keys = ablation_keys(options, params, digests)
     low = options.low_confidence if low_used else None

@@ -56,6 +56,7 @@ from inspection.nodes.ros_convert import (
 )
 from inspection.stamped import StampedBuffer
 from inspection.vision.localize import CameraView, merge_hypotheses, scan_regions
+from inspection.vision.shape import shape_lights
 from inspection.vision.stage import StageOne
 
 NODE_NAME = "vision_node"
@@ -79,13 +80,8 @@ class VisionNode(Node):
             from inspection.explain.explainer import explaining_detector_from_params
 
             detector = explaining_detector_from_params(self.params)
-        rig = self.cell.camera.photometric
-        if self.params["shape_detector"] and rig is None:
-            cell_file = self.params["cell_file"] or "config/cell.yaml"
-            raise InputError(f"parameter shape_detector: the camera of {cell_file} has no photometric lights "
-                             "(camera.photometric); turn the shape finder off or describe the lights")
-        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]), detector,
-                                          rig.light_directions() if rig is not None else None)
+        lights = shape_lights(self.params, self.cell.camera.photometric, self.params["cell_file"] or "config/cell.yaml")
+        self.stage = StageOne.from_params(self.params, load_mesh(self.params["part_mesh"]), detector, lights)
         if self.stage.classes_never_detected:
             self.get_logger().warning(f"detector {self.params['model']} never finds "
                                       f"{list(self.stage.classes_never_detected)}: trained before those classes")

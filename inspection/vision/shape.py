@@ -8,8 +8,9 @@ other, while the paint's colour (albedo) brightens or darkens both. Least square
 their smooth part (the part's own curvature and the lights' fall-off), are the shape of what is on the
 surface. Where that residual slope stands out against its own usual level around it (orange peel,
 machining marks and weave raise their own bar, as in ``vision.spots``; rivet heads, all alike, are
-dropped by ``vision.repetition``), a connected region becomes a ``shape`` finding, classed from its shape: a line (scratch), a speck (pit), or a round patch whose
-curvature says dent (concave) or bump (convex).
+dropped by ``vision.repetition``), a connected region becomes a ``shape`` finding, classed from its
+shape: a line (scratch), a speck (pit), or a round patch whose curvature says dent (concave) or bump
+(convex).
 
 Every finding is a hypothesis for the planner at ``confidence`` (below fusion's threshold for
 reporting an untouched detection): the burst directs touch, the press decides, and the planner's
@@ -28,6 +29,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+from inspection.cell import PhotometricRig
 from inspection.errors import InputError
 from inspection.records import Detection2D
 from inspection.vision.repetition import repeated_features
@@ -66,6 +68,18 @@ class ShapeSettings:
     def from_params(vision: Mapping[str, Any]) -> "ShapeSettings | None":
         """The settings when ``vision_node.shape_detector`` is on, else None."""
         return ShapeSettings.configured(vision) if vision["shape_detector"] else None
+
+
+def shape_lights(vision: Mapping[str, Any], rig: PhotometricRig | None, cell_file: str) -> np.ndarray | None:
+    """The lights' directions the shape finder solves with, None when it is off (``vision_node.shape_detector``).
+    The finder on a camera without the lights is refused here, naming the cell file, by the vision node at
+    start and by the campaign before any part."""
+    if not vision["shape_detector"]:
+        return None
+    if rig is None:
+        raise InputError(f"parameter shape_detector: the camera of {cell_file} has no photometric lights "
+                         "(camera.photometric); turn vision_node.shape_detector off or describe the lights")
+    return rig.light_directions()
 
 
 def check_burst(burst: np.ndarray, light_directions: np.ndarray, where: str,
