@@ -10,11 +10,14 @@ and the campaign call it (shipped calibration, the given classifier), without a 
 and the node's default ``reference_file: ""``) or with the texture's good-press reference (the node with
 ``reference_file: REF``): presses that come out as a finding (class not "none") per 1000 clean presses,
 and ``by_press``: findings / presses among presses across a part edge, presses shifted off-centre by more
-than OFF_CENTRE_M (and no edge), and the rest (a reference fitted without edges flags edges).
+than OFF_CENTRE_M (and no edge), and the rest (a reference fitted without edges flags edges). With
+``--part-geometry`` Stage II has the part's mesh around each press (``local_part_mesh``: its nominal
+surface up to its edge, as a cell's CAD model gives it; the tactile node's ``part_mesh``) and leaves out
+the gel beyond the part; without it, it guesses the edge from the image (classifier only).
 
     .venv/bin/python bench/tactile_textures.py peaks runs/tactile_texture/*_eval.json
     .venv/bin/python bench/tactile_textures.py false-findings --texture thread --part-seed 7 \
-        --reference runs/tactile_texture/thread_ref.npz --presses 1000 --seed 3 [--classifier WEIGHTS]
+        --reference runs/tactile_texture/thread_ref.npz --presses 1000 --seed 3 [--part-geometry [--edge-margin M]] [--classifier WEIGHTS]
 
 ``examples``: one clean press of each texture's part (``--part-seed``, membrane on, centred, no part edge)
 and under it its true relief (the simulator's gel indentation minus a quadratic surface), for the docs.
@@ -32,7 +35,7 @@ import numpy as np
 
 from inspection import paths
 from inspection.cell import load_cell
-from inspection.sim.tactile_dataset import TexturedParts, pressed_pose, sample_scene
+from inspection.sim.tactile_dataset import TexturedParts, local_part_mesh, pressed_pose, sample_scene
 from inspection.sim.tactile_sensor import DEFAULT_MEMBRANE_LENGTH_M, TactileSimulator
 from inspection.sim.tactile_texture import SMOOTH, TEXTURES, parse_textures
 
@@ -68,12 +71,17 @@ def peak_on_defect(eval_path: Path) -> dict:
 
 
 def false_findings(texture: str, reference: str | None, presses: int, seed: int, part_seed: int | None,
-                   classifier: str) -> dict:
+                   classifier: str, part_geometry: bool = False,
+                   edge_margin_m: float | None = None) -> dict:
     """Clean presses of one ``texture`` part (``part_seed``, membrane on, as `inspection sim tactile
     --texture T --part-seed S` draws them; no part seed: a new part per press) through Stage II with the
-    ``classifier`` weights, gated by ``reference`` when given (the tactile node's reference_file)."""
+    ``classifier`` weights, gated by ``reference`` when given (the tactile node's reference_file), and with
+    ``part_geometry`` leaving out the gel within ``edge_margin_m`` of the part's edge (default: the node's)."""
     from inspection.tactile.classifier import use_one_torch_thread
-    from inspection.tactile.stage import NoContact, StageTwo
+    from inspection.tactile.stage import PART_EDGE_MARGIN_M, NoContact, StageTwo
+
+    if edge_margin_m is None:
+        edge_margin_m = PART_EDGE_MARGIN_M
 
     use_one_torch_thread()
     textured = TexturedParts(parse_textures(texture), part_seed)
@@ -89,6 +97,8 @@ def false_findings(texture: str, reference: str | None, presses: int, seed: int,
         kind = "edge" if scene.edge is not None else (
             "off_centre" if float(np.hypot(*scene.pose[:2, 3])) > OFF_CENTRE_M else "centred")
         by_press[kind][1] += 1
+        if part_geometry:
+            stage.set_part(local_part_mesh(scene), edge_margin_m)
         try:
             result = stage.analyse(frame.image, pressed_pose(scene, frame), f"t{index}",
                                    pressed_depth_m=scene.press_depth_m)
@@ -101,6 +111,7 @@ def false_findings(texture: str, reference: str | None, presses: int, seed: int,
             classes[result.finding.class_name] = classes.get(result.finding.class_name, 0) + 1
         rejected += int(not result.verdict.accepted)
     return {"texture": texture, "part_seed": part_seed, "seed": seed, "presses": presses, "reference": reference,
+            "part_geometry": part_geometry, "edge_margin_m": edge_margin_m if part_geometry else None,
             "classifier": classifier, "findings": findings, "per_1000": round(1000 * findings / presses, 1),
             "rejected": rejected, "no_contact": no_contact, "classes": classes,
             "by_press": {kind: f"{found}/{count}" for kind, (found, count) in by_press.items()},
@@ -157,6 +168,10 @@ def main() -> None:
     findings.add_argument("--part-seed", type=int, help="one part per texture drawn from this seed (default: "
                           "a new random part per press)")
     findings.add_argument("--classifier", default=str(paths.model_file("tactile_classifier.pt")))
+    findings.add_argument("--part-geometry", action="store_true", help="Stage II has the part's mesh around "
+                          "each press (where the part ends), as the tactile node with part_mesh")
+    findings.add_argument("--edge-margin", type=float, help="with --part-geometry: gel this close to the "
+                          "part's edge is left out too, m (default: tactile_node.part_edge_margin_m's)")
     pictures = verbs.add_parser("examples")
     pictures.add_argument("--part-seed", type=int, default=7)
     pictures.add_argument("--seed", type=int, default=0)
@@ -169,7 +184,7 @@ def main() -> None:
             print(json.dumps(peak_on_defect(path)))
     else:
         print(json.dumps(false_findings(args.texture, args.reference, args.presses, args.seed, args.part_seed,
-                                        args.classifier)))
+                                        args.classifier, args.part_geometry, args.edge_margin)))
 
 
 if __name__ == "__main__":

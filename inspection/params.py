@@ -185,6 +185,10 @@ TACTILE = (
     ParamSpec("reference_file", "", "good-press reference from `inspection tactile reference`; empty: no anomaly "
               "gate (every contact is classified)"),
     ParamSpec("device", "cpu", "'cpu', or a CUDA device such as 'cuda:0'"),
+    ParamSpec("part_mesh", "", "part mesh (part frame, metres): where the part ends under each press; empty: "
+              "guessed from each image (and not applied to the good-press reference's anomaly map)"),
+    ParamSpec("part_edge_margin_m", 0.0025, "gel this close to the mesh's edge is left out too: press pose "
+              "error (part registration, arm) plus the edge's rounding", low=0.0, high=0.01),
     ParamSpec("part_frame", "part", "frame of the published finding markers"),
     DIAGNOSTICS_PERIOD,
 )

@@ -9,6 +9,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from inspection.cell import load_cell
+from inspection.geometry.mesh_io import export_stl
+from inspection.geometry.surface import PartSurface
 from inspection.records import TactileFinding
 from inspection.nodes.ros_convert import numpy_to_image
 from inspection.sim.defects import random_defect
@@ -26,7 +28,9 @@ def _press_pose(x: float) -> np.ndarray:
     return pose
 
 
-def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> None:
+def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node, tmp_path) -> None:
+    """With the part's mesh (``part_mesh``), as the launch file gives it: where each press's gel leaves the
+    part is taken from it, and the node says so by not falling back to the image."""
     config = load_cell().tactile
     simulator = TactileSimulator(config)
     rng = np.random.default_rng(0)
@@ -35,7 +39,11 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
     for name, x, defects in (("dent", 0.1, [dent]), ("clean", 0.2, [])):
         gap, heights = surface_gap(config, _press_pose(x), LocalSurface(), defects)
         frames[name] = simulator.press(gap, config.press_depth_m, rng, defects, defect_heights=heights).image
-    process = start_node("inspection.nodes.tactile_node", ros_env)
+    # The flat part the presses land on, 0.05-0.25 m along x: every press lies wholly on it.
+    corners = np.array([[0.05, -0.03, 0.0], [0.25, -0.03, 0.0], [0.25, 0.03, 0.0], [0.05, 0.03, 0.0]])
+    part = PartSurface.from_arrays(corners, np.array([[0, 1, 2], [0, 2, 3]]))
+    mesh = export_stl(part, tmp_path / "part.stl")
+    process = start_node("inspection.nodes.tactile_node", ros_env, "-p", f"part_mesh:={mesh}")
     findings: list[dict] = []
     ros_node.create_subscription(String, "inspection/findings/json", lambda m: findings.append(json.loads(m.data)),
                                  RELIABLE)
@@ -81,6 +89,7 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node) -> No
     assert np.linalg.norm(np.subtract(dent_finding.position, (0.1, 0.0, 0.0))) < 0.01
     clean = TactileFinding.from_json(by_index[5]["finding"])
     assert clean.class_name == "none" and by_index[5]["verdict"]["accepted"]
+    assert "part_mesh: none given" not in output
     assert "empty/black" in output and "saturated" in output
     assert "tactile/press: ignored a bad press record" in output
     assert "no tactile frame within" in output and "press 7: no contact between gel and part" in output

@@ -333,7 +333,7 @@ class PartRunner:
             evidence.planned_presses, evidence.cycle_time_s = len(plan.presses), plan.cycle_time_s
             evidence.missing += [f"region {u.region}: unreachable ({u.reason})" for u in plan.unreachable]
             started = time.perf_counter()
-            pairs = self.execute(part.sim, plan)
+            pairs = self.execute(part, plan)
             wall["execute"] = time.perf_counter() - started
             evidence.findings = [f for f, _ in pairs]
             evidence.verdicts = {f.id: v for f, v in pairs}
@@ -372,13 +372,16 @@ class PartRunner:
             "wall_s": {k: round(v, 3) for k, v in wall.items()},
         }
 
-    def execute(self, sim: SimulatedCell, plan: Plan) -> list[tuple[TactileFinding, Verdict]]:
-        """The arm follows the plan's trajectory in the simulated cell; each press frame goes through Stage II."""
+    def execute(self, part: PreparedPart, plan: Plan) -> list[tuple[TactileFinding, Verdict]]:
+        """The arm follows the plan's trajectory in the simulated cell; each press frame goes through Stage II,
+        which knows where the part ends from the mesh the planner used (as the tactile node's ``part_mesh``)."""
         from inspection.tactile.stage import NoContact
 
+        sim = part.sim
         positions, times = plan.trajectory.as_arrays()
         planned = [(p.press.regions[0] if p.press.regions else "", p.press.position) for p in plan.presses]
         self.stage_two.set_background(sim.background_frame())
+        self.stage_two.set_part(part.surface, self.params["tactile_node"]["part_edge_margin_m"])
         sim.robot.start(plan.trajectory.joint_names, positions, times, 0.0)
         period = self.planner.settings.dwell_s / SAMPLES_PER_DWELL
         pairs: list[tuple[TactileFinding, Verdict]] = []

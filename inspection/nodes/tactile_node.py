@@ -34,6 +34,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from inspection.errors import InputError
+from inspection.geometry.mesh_io import load_mesh
 from inspection.mailbox import LatestMailbox
 from inspection.records import TactileFinding
 from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image_qos, run_node
@@ -65,6 +66,10 @@ class TactileNode(Node):
         self.stage = StageTwo.load(_model_path(self.params["calibration"]), _model_path(self.params["classifier"]),
                                    self.params["acceptance_file"] or None, self.params["device"],
                                    self.params["reference_file"] or None)
+        if self.params["part_mesh"]:
+            self.stage.set_part(load_mesh(self.params["part_mesh"]), self.params["part_edge_margin_m"])
+        else:
+            self.get_logger().info("part_mesh: none given; where the part ends under a press is guessed from its image")
         if self.stage.classifier.missing_classes:
             self.get_logger().warning(f"classifier {self.params['classifier']} never says "
                                       f"{list(self.stage.classifier.missing_classes)}: trained before those classes")

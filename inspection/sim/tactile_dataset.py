@@ -26,6 +26,7 @@ from inspection.atomic import staged_folder, write_bytes_atomic, write_json_atom
 from inspection.cell import TactileConfig
 from inspection.datasets.tactile import HEIGHT_PNG_UNIT_MM
 from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface
 from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect, random_defect
 from inspection.sim.tactile_optics import SensorOptics
@@ -211,6 +212,33 @@ def pressed_pose(scene: PressScene, frame: TactileFrame) -> np.ndarray:
     pose = np.array(scene.pose, float)
     pose[:3, 3] += pose[:3, 2] * (frame.first_touch_m + scene.press_depth_m)
     return pose
+
+
+# The part's mesh around a press reaches past the gel however far the press is shifted off-centre.
+LOCAL_MESH_HALF_SIZE_M, LOCAL_MESH_STEP_M = 0.02, 0.0005
+
+
+def local_part_mesh(scene: PressScene) -> PartSurface:
+    """The part's mesh around a press, as the cell's CAD model gives it: the nominal surface (no texture
+    or defect) up to the part's edge (its rounding left out) and, on a rod, up to its silhouette."""
+    axis, across, normal = scene.surface.frame()
+    side_limit = LOCAL_MESH_HALF_SIZE_M
+    radius = scene.surface.radius_m
+    if radius is not None and math.isfinite(radius) and radius > 0:
+        side_limit = min(side_limit, 0.98 * radius)  # a rod's upper half: beside it the gel meets nothing
+    count = int(round(2 * LOCAL_MESH_HALF_SIZE_M / LOCAL_MESH_STEP_M)) + 1
+    along, side = np.meshgrid(np.linspace(-LOCAL_MESH_HALF_SIZE_M, LOCAL_MESH_HALF_SIZE_M, count),
+                              np.linspace(-side_limit, side_limit, count), indexing="ij")
+    if scene.edge is not None:
+        along, side = scene.edge.clip(along, side)
+    points = (np.asarray(scene.surface.center) + along[..., None] * axis + side[..., None] * across
+              + scene.surface.offset(side)[..., None] * normal).reshape(-1, 3)
+    corner = (np.arange(count - 1)[:, None] * count + np.arange(count - 1)[None, :]).ravel()
+    # Wound counter-clockwise seen from outside (+along x +side = +normal); triangles wholly beyond the
+    # edge are clipped to zero area and dropped.
+    triangles = np.concatenate([np.stack([corner, corner + count, corner + count + 1], axis=1),
+                                np.stack([corner, corner + count + 1, corner + 1], axis=1)])
+    return PartSurface.from_arrays(points, triangles, "local part")
 
 
 def scene_label(scene: PressScene, frame: TactileFrame, name: str) -> dict[str, Any]:

@@ -206,6 +206,13 @@ class PartEdge:
         drop = self.radius_m - np.sqrt(np.clip(self.radius_m**2 - into_round**2, 0.0, None))
         return outward > self.offset_m, drop
 
+    def clip(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v) with the points beyond the edge moved onto it along the outward direction: a grid so
+        clipped meshes the part up to its edge exactly."""
+        outward, along = _rotate(u, v, self.angle_rad)
+        outward = np.minimum(outward, self.offset_m)
+        return _rotate(outward, along, -self.angle_rad)
+
     def label(self) -> dict:
         return {"offset_mm": round(self.offset_m * 1e3, 6), "angle_rad": round(self.angle_rad, 6),
                 "radius_mm": round(self.radius_m * 1e3, 6)}

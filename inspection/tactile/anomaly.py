@@ -165,7 +165,29 @@ class AnomalyMap:
         return cv2.dilate(above, np.ones((size, size), np.uint8)).astype(bool)
 
 
-def relative_cells(distances: np.ndarray) -> np.ndarray:
-    """Nearest-good-patch distances, smoothed over neighbouring cells, minus the frame's median."""
+def on_part_cells(beyond: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool: grid cells whose patches and smoothing neighbours lie wholly on the part, given
+    the full-resolution mask ``beyond`` of gel beyond the part's edge (``footprint.beyond_part``)."""
+    rows, cols = grid_shape(beyond.shape)
+    # A cell's value mixes patches up to one patch radius plus the smoothing's half-width of cells away.
+    reach_px = WORK_SCALE * (PATCH_STEP_PX + GRID_STEP_PX * (MAP_SMOOTHING_CELLS // 2))
+    grown = cv2.dilate(beyond.astype(np.uint8), np.ones((2 * reach_px + 1,) * 2, np.uint8))
+    x0, y0 = cell_centre_px(0, 0)
+    step = WORK_SCALE * GRID_STEP_PX
+    centre_rows = np.rint(y0 + step * np.arange(rows)).astype(int)
+    centre_cols = np.rint(x0 + step * np.arange(cols)).astype(int)
+    return grown[np.ix_(centre_rows, centre_cols)] == 0
+
+
+def relative_cells(distances: np.ndarray, scored: np.ndarray | None = None) -> np.ndarray:
+    """Nearest-good-patch distances, smoothed over neighbouring cells, minus the frame's median.
+
+    ``scored`` (rows, cols bool): only these cells count, for the median too; the others are 0 (the
+    frame's usual level). Gel beyond the part's edge is unlike every good press; left in, it would
+    win the peak and, over half the frame, raise the median above a defect on the part."""
     cells = cv2.blur(distances.astype(np.float32), (MAP_SMOOTHING_CELLS, MAP_SMOOTHING_CELLS))
-    return cells - np.float32(median(cells))
+    if scored is None:
+        return cells - np.float32(median(cells))
+    if not scored.any():
+        return np.zeros_like(cells)
+    return np.where(scored, cells - np.float32(median(cells[scored])), np.float32(0.0))

@@ -177,18 +177,22 @@ def off_part_region(reconstruction: Reconstruction, min_slope: float = EDGE_MIN_
     return off
 
 
-def on_part(reconstruction: Reconstruction, band_px: int = EDGE_BAND_PX,
+def on_part(reconstruction: Reconstruction, beyond: np.ndarray | None = None, band_px: int = EDGE_BAND_PX,
             min_slope: float = EDGE_MIN_SLOPE) -> tuple[Reconstruction, np.ndarray]:
     """The reconstruction and the surface residual that the classifier and the measurement see.
 
-    Beyond the part's edge and ``band_px`` around it (``off_part_region``) the colour change and the
-    residual are zeroed, and the local surface is fitted on the part alone, so the gel leaving the part
-    is never taken for a defect; a press resting on the part everywhere is left as it is.
+    Beyond the part's edge the colour change and the residual are zeroed, and the local surface is
+    fitted on the part alone, so the gel leaving the part is never taken for a defect; a press resting
+    on the part everywhere is left as it is. ``beyond``: the gel beyond the part as the cell's geometry
+    says (``footprint.beyond_part``, its margin included); None: guessed from the image
+    (``off_part_region``, grown by ``band_px``).
     """
-    off = off_part_region(reconstruction, min_slope)
-    if not off.any():
+    if beyond is None:
+        beyond = off_part_region(reconstruction, min_slope)
+        if beyond.any():
+            beyond = cv2.dilate(beyond.astype(np.uint8), np.ones((2 * band_px + 1,) * 2, np.uint8)).astype(bool)
+    if not beyond.any():
         return reconstruction, surface_residual(reconstruction)
-    beyond = cv2.dilate(off.astype(np.uint8), np.ones((2 * band_px + 1,) * 2, np.uint8)).astype(bool)
     return (replace(reconstruction, diff=reconstruction.diff * ~beyond[..., None]),
             surface_residual(reconstruction, beyond))
 

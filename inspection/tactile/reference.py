@@ -133,8 +133,8 @@ class PatchBank:
         # Rounding can leave a query that equals a bank patch a hair below zero.
         return np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared).reshape(rows, cols)
 
-    def cells(self, descriptors: np.ndarray) -> np.ndarray:
-        return anomaly.relative_cells(self.distances(descriptors))
+    def cells(self, descriptors: np.ndarray, scored: np.ndarray | None = None) -> np.ndarray:
+        return anomaly.relative_cells(self.distances(descriptors), scored)
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,15 @@ class GoodReference:
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def anomaly(self, frame: np.ndarray) -> AnomalyMap:
-        """Anomaly map, score and peak of one frame (same size as the reference frames)."""
+    def anomaly(self, frame: np.ndarray, beyond: np.ndarray | None = None) -> AnomalyMap:
+        """Anomaly map, score and peak of one frame (same size as the reference frames); with ``beyond``
+        (gel beyond the part's edge, ``footprint.beyond_part``) only the part is scored."""
         frame = np.asarray(frame)
         if frame.shape[:2] != self.frame_shape:
             raise InputError(f"tactile frame: {frame.shape[1]}x{frame.shape[0]}, but the reference was fitted on "
                              f"{self.frame_shape[1]}x{self.frame_shape[0]} frames")
-        return AnomalyMap(self.bank.cells(anomaly.patch_descriptors(frame)), self.frame_shape, self.threshold)
+        scored = None if beyond is None or not beyond.any() else anomaly.on_part_cells(beyond)
+        return AnomalyMap(self.bank.cells(anomaly.patch_descriptors(frame), scored), self.frame_shape, self.threshold)
 
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (.npz) and its JSON sidecar, each atomically."""

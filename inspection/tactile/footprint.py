@@ -1,0 +1,64 @@
+"""Where the part ends under the gel, from the press pose and the part's mesh.
+
+A press over a part's edge leaves gel touching nothing beyond it, and where the gel wraps over the edge
+it shades like a groove. The image alone can only guess where the part ends (``measure.off_part_region``
+looks for a steep-walled low patch), and on a strongly shaded textured press that guess can take half
+the gel for "beyond the part" and hide a defect. The cell knows better: it has the part's mesh and the
+pose of every press. Each gel pixel's line along the press axis either meets the part near the gel or
+passes beside its edge; those that pass beside it, grown by the press's pose uncertainty, are what
+Stage II leaves out.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from inspection.errors import InputError
+from inspection.geometry.surface import PartSurface
+
+# Gel lines are cast every SAMPLE_STEP_PX pixels and the mask is scaled up: an edge is placed to within
+# that step (0.23 mm at the Mini's 58 um pixels), well inside the pose margin.
+SAMPLE_STEP_PX = 4
+# How far behind the gel a line starts and how far into the part it may meet the surface: the part lies
+# within millimetres of a pressed gel even where a tightly curved part falls away from it (a 25 mm
+# leading edge's nose drops 1.7 mm at the Mini's corner), while its far side lies centimetres away.
+LINE_START_M, LINE_REACH_M = 0.005, 0.015
+
+
+def beyond_part(surface: PartSurface, sensor_to_part: np.ndarray, shape: tuple[int, int], pixel_size_m: float,
+                margin_m: float) -> np.ndarray:
+    """(H, W) bool: gel pixels with no part under them along the press axis, grown by ``margin_m`` (how far
+    the press may lie from its reported pose: registration of the part plus the arm's error).
+
+    ``sensor_to_part`` is the pressed sensor pose (sensor +z into the part, gel pixel (x, y) at
+    ((x - (W-1)/2) * pixel_size_m, (y - (H-1)/2) * pixel_size_m, 0) in the sensor frame, as
+    ``measure.pixel_to_part``). A press wholly on the part gives an all-False mask.
+
+    Raises:
+        InputError: ``sensor_to_part`` is not a finite 4x4 transform.
+    """
+    transform = np.asarray(sensor_to_part, float)
+    if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
+        raise InputError(f"sensor_to_part: expected a finite 4x4 transform, got shape {transform.shape}")
+    height, width = shape
+    # Lines are cast over the frame grown by the margin, so an edge just outside the gel still leaves
+    # out the band inside it.
+    margin_px = int(round(margin_m / pixel_size_m))
+    rows = np.arange(-margin_px, height + margin_px, SAMPLE_STEP_PX)
+    cols = np.arange(-margin_px, width + margin_px, SAMPLE_STEP_PX)
+    ys, xs = np.meshgrid((rows - (height - 1) / 2) * pixel_size_m, (cols - (width - 1) / 2) * pixel_size_m,
+                         indexing="ij")
+    local = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, -LINE_START_M), np.ones(xs.size)], axis=1)
+    origins = (local @ transform.T)[:, :3]
+    direction = transform[:3, 2] / np.linalg.norm(transform[:3, 2])
+    distances, _ = surface.first_hits(origins, np.broadcast_to(direction, origins.shape))
+    missed = ~(distances <= LINE_START_M + LINE_REACH_M)
+    if not missed.any():
+        return np.zeros(shape, bool)
+    # Each pixel of the grown frame takes its nearest sample; the margin then grows the mask.
+    nearest_row = np.minimum(np.rint(np.arange(height + 2 * margin_px) / SAMPLE_STEP_PX).astype(int), len(rows) - 1)
+    nearest_col = np.minimum(np.rint(np.arange(width + 2 * margin_px) / SAMPLE_STEP_PX).astype(int), len(cols) - 1)
+    mask = missed.reshape(len(rows), len(cols))[np.ix_(nearest_row, nearest_col)].astype(np.uint8)
+    if margin_px > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin_px + 1,) * 2))
+    return mask[margin_px:margin_px + height, margin_px:margin_px + width].astype(bool)
