@@ -26,6 +26,7 @@ bench: venv
 	    bench/soak.py) args="--minutes 1 --report-every 20";; \
 	    bench/vision_node.py) args="--frames 4";; \
 	    bench/shape.py) args="--parts 2";; \
+	    bench/tactile_textures.py) args="false-findings --texture smooth --part-seed 7 --presses 100 --part-geometry";; \
 	    *) args="";; \
 	  esac; \
 	  echo "== $$script $$args"; start=$$(date +%s); \
