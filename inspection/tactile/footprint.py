@@ -5,8 +5,8 @@ it shades like a groove. The image alone can only guess where the part ends (``m
 looks for a steep-walled low patch), and on a strongly shaded textured press that guess can take half
 the gel for "beyond the part" and hide a defect. The cell knows better: it has the part's mesh and the
 pose of every press. Each gel pixel's line along the press axis either meets the part near the gel or
-passes beside its edge; those that pass beside it, grown by the press's pose uncertainty, are what
-Stage II leaves out.
+passes beside its edge; those that pass beside it, grown by a margin (the press's pose error and the
+edge's rounding), are what Stage II leaves out.
 """
 from __future__ import annotations
 
