@@ -11,6 +11,7 @@ from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
 from inspection.paths import model_file
 from inspection.sim.defects import Defect
+from inspection.sim.shapes import grid_triangles
 from inspection.sim.tactile_dataset import sensor_pose
 from inspection.sim.tactile_sensor import LocalSurface, TactileSimulator, surface_gap
 from inspection.sim.tactile_texture import PartEdge
@@ -34,10 +35,7 @@ def flat_part(edge: PartEdge | None = None, half_size_m: float = 0.03, step_m: f
     if edge is not None:
         u, v = edge.clip(u, v)
     points = np.stack([u, v, np.zeros_like(u)], axis=-1).reshape(-1, 3)
-    corner = (np.arange(count - 1)[:, None] * count + np.arange(count - 1)[None, :]).ravel()
-    triangles = np.concatenate([np.stack([corner, corner + count, corner + count + 1], axis=1),
-                                np.stack([corner, corner + count + 1, corner + 1], axis=1)])
-    return PartSurface.from_arrays(points, triangles, "flat part")
+    return PartSurface.from_arrays(points, grid_triangles(count, count), "flat part")
 
 
 def outward_of_pixels(pose: np.ndarray, edge: PartEdge) -> np.ndarray:

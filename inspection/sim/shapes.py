@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _grid_triangles(rows: int, cols: int) -> np.ndarray:
+def grid_triangles(rows: int, cols: int) -> np.ndarray:
     """Two triangles per grid cell, wound counter-clockwise seen from +z for an x-major grid."""
     index = np.arange(rows * cols).reshape(rows, cols)
     a, b = index[:-1, :-1].ravel(), index[:-1, 1:].ravel()
@@ -24,7 +24,7 @@ def cylinder_panel(radius: float = 1.0, arc_rad: float = np.pi / 3, length: floa
     ys = np.linspace(-length / 2, length / 2, max(3, int(round(length / resolution)) + 1))
     yy, aa = np.meshgrid(ys, angles, indexing="xy")  # rows: angle (x), cols: y
     vertices = np.column_stack([radius * np.sin(aa).ravel(), yy.ravel(), radius * (np.cos(aa).ravel() - 1.0)])
-    return vertices, _grid_triangles(len(angles), len(ys))
+    return vertices, grid_triangles(len(angles), len(ys))
 
 
 def cylinder_panel_normal(points: np.ndarray, radius: float = 1.0) -> np.ndarray:
@@ -37,7 +37,7 @@ def height_field(kx: float, ky: float, size: float = 0.5, resolution: float = 0.
     xs = np.linspace(-size / 2, size / 2, int(round(size / resolution)) + 1)
     xx, yy = np.meshgrid(xs, xs, indexing="ij")
     vertices = np.column_stack([xx.ravel(), yy.ravel(), -(kx * xx.ravel() ** 2 + ky * yy.ravel() ** 2) / 2])
-    return vertices, _grid_triangles(len(xs), len(xs))
+    return vertices, grid_triangles(len(xs), len(xs))
 
 
 def height_field_normal(points: np.ndarray, kx: float, ky: float) -> np.ndarray:

@@ -29,6 +29,7 @@ from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
 from inspection.records import TACTILE_CLASSES
 from inspection.sim.defects import Defect, random_defect
+from inspection.sim.shapes import grid_triangles
 from inspection.sim.tactile_optics import SensorOptics
 from inspection.sim.tactile_sensor import LocalSurface, TactileFrame, TactileSimulator, ball_gap, surface_gap
 from inspection.sim.tactile_texture import PartEdge, Rivets, Texture, random_edge, random_texture, texture_label
@@ -233,12 +234,9 @@ def local_part_mesh(scene: PressScene) -> PartSurface:
         along, side = scene.edge.clip(along, side)
     points = (np.asarray(scene.surface.center) + along[..., None] * axis + side[..., None] * across
               + scene.surface.offset(side)[..., None] * normal).reshape(-1, 3)
-    corner = (np.arange(count - 1)[:, None] * count + np.arange(count - 1)[None, :]).ravel()
-    # Wound counter-clockwise seen from outside (+along x +side = +normal); triangles wholly beyond the
-    # edge are clipped to zero area and dropped.
-    triangles = np.concatenate([np.stack([corner, corner + count, corner + count + 1], axis=1),
-                                np.stack([corner, corner + count + 1, corner + 1], axis=1)])
-    return PartSurface.from_arrays(points, triangles, "local part")
+    # Along-major, so wound counter-clockwise seen from outside (+along x +side = +normal); triangles
+    # wholly beyond the edge are clipped to zero area and dropped.
+    return PartSurface.from_arrays(points, grid_triangles(count, count), "local part")
 
 
 def scene_label(scene: PressScene, frame: TactileFrame, name: str) -> dict[str, Any]:

@@ -111,8 +111,8 @@ def patch_descriptors(frame: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=2)
 
 
-def cell_centre_px(row: int, col: int) -> tuple[float, float]:
-    """Full-resolution (x, y) of the centre of grid cell (row, col)."""
+def cell_centre_px(row: int | np.ndarray, col: int | np.ndarray) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Full-resolution (x, y) of the centre of grid cell (row, col); rows and columns may be arrays."""
     x_half = PATCH_STEP_PX + GRID_STEP_PX * col
     y_half = PATCH_STEP_PX + GRID_STEP_PX * row
     return WORK_SCALE * x_half + (WORK_SCALE - 1) / 2, WORK_SCALE * y_half + (WORK_SCALE - 1) / 2
@@ -172,11 +172,8 @@ def on_part_cells(beyond: np.ndarray) -> np.ndarray:
     # A cell's value mixes patches up to one patch radius plus the smoothing's half-width of cells away.
     reach_px = WORK_SCALE * (PATCH_STEP_PX + GRID_STEP_PX * (MAP_SMOOTHING_CELLS // 2))
     grown = cv2.dilate(beyond.astype(np.uint8), np.ones((2 * reach_px + 1,) * 2, np.uint8))
-    x0, y0 = cell_centre_px(0, 0)
-    step = WORK_SCALE * GRID_STEP_PX
-    centre_rows = np.rint(y0 + step * np.arange(rows)).astype(int)
-    centre_cols = np.rint(x0 + step * np.arange(cols)).astype(int)
-    return grown[np.ix_(centre_rows, centre_cols)] == 0
+    centre_x, centre_y = cell_centre_px(np.arange(rows), np.arange(cols))
+    return grown[np.ix_(np.rint(centre_y).astype(int), np.rint(centre_x).astype(int))] == 0
 
 
 def relative_cells(distances: np.ndarray, scored: np.ndarray | None = None) -> np.ndarray:

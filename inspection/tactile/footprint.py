@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
+from inspection.tactile.measure import checked_transform, gel_xy_m
 
 # Gel lines are cast every SAMPLE_STEP_PX pixels and the mask is scaled up: an edge, and the margin around
 # it, are placed to within half that step (0.23 mm at the Mini's 58 um pixels), well inside the margin.
@@ -27,27 +27,23 @@ LINE_START_M, LINE_REACH_M = 0.005, 0.015
 
 def beyond_part(surface: PartSurface, sensor_to_part: np.ndarray, shape: tuple[int, int], pixel_size_m: float,
                 margin_m: float) -> np.ndarray:
-    """(H, W) bool: gel pixels with no part under them along the press axis, grown by ``margin_m`` (how far
-    the press may lie from its reported pose: registration of the part plus the arm's error).
+    """(H, W) bool: gel pixels with no part under them along the press axis, grown by ``margin_m`` (the
+    press's pose error, registration of the part plus the arm's, and the edge's rounding).
 
-    ``sensor_to_part`` is the pressed sensor pose (sensor +z into the part, gel pixel (x, y) at
-    ((x - (W-1)/2) * pixel_size_m, (y - (H-1)/2) * pixel_size_m, 0) in the sensor frame, as
-    ``measure.pixel_to_part``). A press wholly on the part gives an all-False mask.
+    ``sensor_to_part`` is the pressed sensor pose (sensor +z into the part, gel pixels where
+    ``measure.gel_xy_m`` puts them). A press wholly on the part gives an all-False mask.
 
     Raises:
         InputError: ``sensor_to_part`` is not a finite 4x4 transform.
     """
-    transform = np.asarray(sensor_to_part, float)
-    if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
-        raise InputError(f"sensor_to_part: expected a finite 4x4 transform, got shape {transform.shape}")
+    transform = checked_transform(sensor_to_part)
     height, width = shape
     # Lines are cast over the frame grown by the margin, so an edge just outside the gel still leaves
     # out the band inside it.
     margin_px = int(round(margin_m / pixel_size_m))
     rows = np.arange(-margin_px, height + margin_px, SAMPLE_STEP_PX)
     cols = np.arange(-margin_px, width + margin_px, SAMPLE_STEP_PX)
-    ys, xs = np.meshgrid((rows - (height - 1) / 2) * pixel_size_m, (cols - (width - 1) / 2) * pixel_size_m,
-                         indexing="ij")
+    xs, ys = np.meshgrid(*gel_xy_m(cols, rows, shape, pixel_size_m))
     local = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, -LINE_START_M), np.ones(xs.size)], axis=1)
     origins = (local @ transform.T)[:, :3]
     direction = transform[:3, 2] / np.linalg.norm(transform[:3, 2])

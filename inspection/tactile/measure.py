@@ -268,12 +268,30 @@ def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.nda
                        center_px=(float(centre[0]), float(centre[1])), region=region)
 
 
+def gel_xy_m(x_px: float | np.ndarray, y_px: float | np.ndarray, shape: tuple[int, int],
+             pixel_size_m: float) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Sensor-frame (x, y) in metres of gel pixel column ``x_px`` and row ``y_px`` (numbers or arrays):
+    the frame's centre lies on the sensor's axis."""
+    h, w = shape
+    return (x_px - (w - 1) / 2) * pixel_size_m, (y_px - (h - 1) / 2) * pixel_size_m
+
+
+def checked_transform(sensor_to_part: np.ndarray) -> np.ndarray:
+    """``sensor_to_part`` as a float 4x4 array.
+
+    Raises:
+        InputError: it is not a finite 4x4 transform.
+    """
+    transform = np.asarray(sensor_to_part, float)
+    if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
+        raise InputError(f"sensor_to_part: expected a finite 4x4 transform, got shape {transform.shape}")
+    return transform
+
+
 def pixel_to_part(center_px: tuple[float, float], indentation_mm: float, sensor_to_part: np.ndarray,
                   shape: tuple[int, int], pixel_size_m: float) -> np.ndarray:
     """Part-frame point of gel pixel ``center_px`` pushed in by ``indentation_mm`` (towards -z of the sensor)."""
-    h, w = shape
-    x = (center_px[0] - (w - 1) / 2) * pixel_size_m
-    y = (center_px[1] - (h - 1) / 2) * pixel_size_m
+    x, y = gel_xy_m(center_px[0], center_px[1], shape, pixel_size_m)
     return (np.asarray(sensor_to_part, float) @ np.array([x, y, -indentation_mm * 1e-3, 1.0]))[:3]
 
 
@@ -281,9 +299,7 @@ def to_finding(reconstruction: Reconstruction, measurement: Measurement, class_n
                sensor_to_part: np.ndarray, finding_id: str, region_id: str = "",
                press_index: int = 0) -> TactileFinding:
     """A TactileFinding on the part: the defect centre (or the gel centre for a clean contact)."""
-    transform = np.asarray(sensor_to_part, float)
-    if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
-        raise InputError(f"sensor_to_part: expected a finite 4x4 transform, got shape {transform.shape}")
+    transform = checked_transform(sensor_to_part)
     h, w = reconstruction.height_mm.shape
     centre = measurement.center_px
     if not all(math.isfinite(c) for c in centre):
