@@ -22,6 +22,7 @@ from std_srvs.srv import Trigger
 
 from inspection.records import InspectionReport, ScanRegion
 from inspection.nodes.common import LATCHED
+from inspection.nodes import coordinator_client
 from inspection.nodes.ros_convert import records_to_messages
 from tests.conftest import spin_until
 
@@ -97,12 +98,7 @@ def journal_events(run_dir: Path, event: str) -> list[dict]:
 
 
 def start_inspection(node, run_root: Path) -> Path:
-    client = node.create_client(Trigger, "inspection/start")
-    assert client.wait_for_service(timeout_sec=60), "inspection/start never came up"
-    future = client.call_async(Trigger.Request())
-    assert spin_until(node, future.done, 30) and future.result().success, \
-        future.result().message if future.done() else "no answer"
-    return run_root / Path(future.result().message).name
+    return run_root / Path(coordinator_client.start_inspection(node, timeout_s=60)).name
 
 
 def wait_for_report(node, run_dir: Path, timeout_s: float, explain=lambda: "") -> InspectionReport:

@@ -14,23 +14,16 @@ from std_srvs.srv import Trigger
 from inspection.cell import load_cell
 from inspection.records import InspectionReport
 from inspection.nodes.common import LATCHED
+from inspection.nodes.coordinator_client import start_inspection
 from inspection.nodes.ros_convert import poses_message
 from tests.conftest import spin_until, start_node, stop_node
-
-
-def _start(ros_node) -> str:
-    client = ros_node.create_client(Trigger, "inspection/start")
-    assert client.wait_for_service(timeout_sec=60)
-    future = client.call_async(Trigger.Request())
-    assert spin_until(ros_node, future.done, 30) and future.result().success
-    return future.result().message
 
 
 def test_timeout_ends_in_a_partial_report(ros_env, ros_node, tmp_path) -> None:
     process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
                          "-p", "service_timeout_s:=2.0")
     try:
-        run_dir = _start(ros_node)
+        run_dir = start_inspection(ros_node, timeout_s=60)
         report_file = tmp_path / run_dir.split("/")[-1] / "report.json"
         assert spin_until(ros_node, report_file.is_file, 30), stop_node(process)
     finally:
@@ -46,10 +39,13 @@ def test_timeout_ends_in_a_partial_report(ros_env, ros_node, tmp_path) -> None:
 def test_shutdown_mid_run_still_writes_the_report(ros_env, ros_node, tmp_path) -> None:
     process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
                          "-p", "service_timeout_s:=60.0")
-    run_dir = _start(ros_node)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGINT)  # the operator stops the cell while it waits for the camera
-    process.wait(timeout=30)
+    try:
+        run_dir = start_inspection(ros_node, timeout_s=60)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)  # the operator stops the cell while it waits for the camera
+        process.wait(timeout=30)
+    finally:
+        stop_node(process)
     report = InspectionReport.load(tmp_path / run_dir.split("/")[-1] / "report.json")
     assert not report.complete and report.missing[0].startswith("stopped in phase capture")
 
@@ -68,7 +64,7 @@ def test_cancel_stops_the_run_in_a_partial_report_that_says_it_was_cancelled(ros
     process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
                          "-p", "service_timeout_s:=120.0")  # without the cancel it would wait two minutes
     try:
-        run_dir = tmp_path / _start(ros_node).split("/")[-1]
+        run_dir = tmp_path / start_inspection(ros_node, timeout_s=60).split("/")[-1]
         assert spin_until(ros_node, lambda: bool(states) and states[-1]["phase"] == "capture", 30), states
         started = time.monotonic()
         response = _call(ros_node, "inspection/cancel")
@@ -112,7 +108,7 @@ def _run_with_capture_views_0(ros_env, ros_node, tmp_path, captures: list[int],
     process = start_node("inspection.nodes.coordinator_node", ros_env, "-p", f"run_root:={tmp_path}",
                          "-p", "capture_views:=0", "-p", f"view_plan_timeout_s:={plan_timeout_s}")
     try:
-        run_dir = tmp_path / _start(ros_node).split("/")[-1]
+        run_dir = tmp_path / start_inspection(ros_node, timeout_s=60).split("/")[-1]
         assert spin_until(ros_node, (run_dir / "report.json").is_file, 60), stop_node(process)
     finally:
         stop_node(process)

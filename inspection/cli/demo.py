@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     from std_srvs.srv import Trigger
 
     from inspection.config import load_node_params
+    from inspection.coordinator import StartRefused
     from inspection.launcher import (
         PIPELINE_NODES, SIM_NODES, NodeProcesses, default_params_file, stop_on_signals, wait_for_file,
     )
+    from inspection.nodes.coordinator_client import start_inspection
     from inspection.nodes.domain_check import claim_free_domain
     from inspection.outputs import check_output_folder, new_run_folder
     from inspection.progress import progress_bar
@@ -110,12 +112,10 @@ def run(args: argparse.Namespace) -> int:
                     raise RuntimeError(f"the pipeline did not come up: {processes.describe_exits()}; see {log_file}")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the pipeline did not come up within {args.timeout:.0f} s; see {log_file}")
-            future = start.call_async(Trigger.Request())
-            rclpy.spin_until_future_complete(node, future, timeout_sec=30)
-            if not future.done() or not future.result().success:
-                answer = future.result().message if future.done() else "no answer"
-                raise RuntimeError(f"inspection/start refused: {answer}")
-            run_dir = Path(future.result().message)
+            try:
+                run_dir = Path(start_inspection(node, timeout_s=30))
+            except (StartRefused, TimeoutError) as exc:
+                raise RuntimeError(f"inspection/start refused: {exc}") from exc
             while time.monotonic() < deadline:
                 rclpy.spin_once(node, timeout_sec=0.2)
                 if states:
