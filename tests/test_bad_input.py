@@ -22,7 +22,9 @@ from inspection.cell import load_cell
 from inspection.config import ConfigError, load_node_params
 from inspection.errors import InputError
 from inspection.geometry.mesh_io import load_mesh
-from inspection.planning.plan_summary import read_plan_summary, regions_without_findings
+from inspection.planning.plan_summary import (
+    planned_region, read_plan_summary, regions_without_findings, trajectory_stamp_ns,
+)
 from inspection.planning.regions_io import read_regions
 from inspection.sim import shapes
 from inspection.sim.parts import load_mesh_part
@@ -117,7 +119,23 @@ def test_plan_message_is_read() -> None:
     plan = read_plan_summary(json.dumps(GOOD_PLAN))
     assert (plan.presses, plan.cycle_time_s, plan.full_coverage_presses, plan.refused) == (2, 12.5, 90, "")
     assert plan.unreachable == (("r1", "approach pose: IK did not converge"),)
-    assert plan.press_regions == ("r0", "r0")
+    assert plan.press_regions == ("r0", "r0") and plan.press_positions == ()  # a plan naming regions only
+    placed = read_plan_summary(json.dumps({**GOOD_PLAN, "presses": [{"region": "r0", "position": [0, 0, 0]},
+                                                                     {"region": "r2", "position": [0.1, 0, 0.2]}]}))
+    assert placed.press_positions == ((0.0, 0.0, 0.0), (0.1, 0.0, 0.2))
+
+
+def test_a_press_is_placed_in_the_plan_by_where_it_was_made() -> None:
+    positions, regions = [(0.0, 0.0, 0.0), (0.1, 0.0, 0.0)], ["a", "b"]
+    assert planned_region((0.099, 0.0, 0.004), 0.0005, positions, regions) == "b"  # 4.1 mm < 5 mm + depth
+    assert planned_region((0.1, 0.0, 0.006), 0.0, positions, regions) == ""  # 6 mm from every planned press
+    assert planned_region((0.0, 0.0, 0.0), 0.0, [], []) == ""
+
+
+def test_the_trajectory_stamp_of_a_plan_pairs_it_with_its_trajectory() -> None:
+    assert trajectory_stamp_ns(json.dumps({**GOOD_PLAN, "trajectory_stamp": {"sec": 3, "nanosec": 5}})) == 3 * 10**9 + 5
+    assert trajectory_stamp_ns(json.dumps(GOOD_PLAN)) is None
+    assert trajectory_stamp_ns("{not json") is None
 
 
 def test_regions_short_of_findings_are_named() -> None:
@@ -138,6 +156,10 @@ def test_regions_short_of_findings_are_named() -> None:
     (json.dumps({**GOOD_PLAN, "full_coverage_presses": "many"}), r"\.full_coverage_presses: expected an integer"),
     (json.dumps({**GOOD_PLAN, "unreachable": [{"region": 3}]}), r"\.unreachable: expected a list of"),
     (json.dumps({**GOOD_PLAN, "refused": ["unsafe"]}), r"\.refused: expected a string"),
+    (json.dumps({**GOOD_PLAN, "presses": [{"region": "r0", "position": [0, 0, 0]}, {"region": "r0"}]}),
+     r"\.presses\[1\]\.position: expected 3 finite numbers \(m\), got None"),
+    (json.dumps({**GOOD_PLAN, "presses": [{"region": "r0", "position": [0, "x", 0]}]}),
+     r"\.presses\[0\]\.position: expected 3 finite numbers"),
 ])
 def test_bad_plan_message_is_named(text, message) -> None:
     with pytest.raises(InputError, match=message):

@@ -124,6 +124,7 @@ class CellDouble:
         self.regions_text = side_channel(REGIONS, 1)
         self.plan_text: str | None = PLAN  # None: the planner never answers
         self.findings = FINDINGS
+        self.press_positions: list[list[float]] | None = None  # where each press was made, as the tactile node says
         self.after_finding: Callable[[int], None] = lambda _n: None
         self.core: Coordinator | None = None
 
@@ -152,9 +153,11 @@ class CellDouble:
         stamp = 100 * 10**9 + number
         self.core.tactile_frame_received(stamp, np.full((48, 64, 3), 120, np.uint8))
         self.core.heightmap_received(stamp, np.zeros((48, 64), np.float32))
-        self.core.finding_received(json.dumps({"finding": finding.to_json(), "verdict": verdict.to_json(),
-                                               "stamp": {"sec": 100, "nanosec": number}, "pixel_size_m": 1e-4}),
-                                   stamp + 5_000_000, stamp + 6_000_000)
+        record = {"finding": finding.to_json(), "verdict": verdict.to_json(),
+                  "stamp": {"sec": 100, "nanosec": number}, "pixel_size_m": 1e-4}
+        if self.press_positions is not None:
+            record |= {"press_position": self.press_positions[number - 1], "press_depth_m": 0.0005}
+        self.core.finding_received(json.dumps(record), stamp + 5_000_000, stamp + 6_000_000)
         self.after_finding(number)
 
 
@@ -246,6 +249,41 @@ def test_findings_short_of_the_plan_time_out_in_execute_and_name_the_region(cell
                               "region r1: 1 of 1 presses gave no tactile finding",
                               "1 of 2 planned presses gave no tactile finding"]
     assert report.summary.tactile_presses == 1 and len(events(run_dir, "finding")) == 1
+
+
+def _plan(regions: list[str], positions: list[list[float]], stamp_sec: int) -> str:
+    return json.dumps({"presses": [{"region": r, "position": p} for r, p in zip(regions, positions)],
+                       "cycle_time_s": 8.0, "full_coverage_presses": 40, "unreachable": [], "refused": "",
+                       "trajectory_stamp": {"sec": stamp_sec, "nanosec": 0}})
+
+
+def test_the_arm_runs_the_trajectory_of_the_plan_that_counts_its_findings(cell, tmp_path) -> None:
+    """A late camera frame made the planner replan: the coordinator executes a plan and its own trajectory,
+    never one round's plan with the next round's trajectory, and places each finding in that plan by where
+    it was pressed, whatever region the tactile node (listening to a yet newer plan) gave it."""
+    positions = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]
+    first_round, second_round = object(), object()
+    core = make_core(cell, tmp_path)
+    cell.plan_text = None  # this test publishes the planner's rounds itself
+    cell.clock.after(0.5, lambda: core.trajectory_received(first_round, 1 * 10**9))
+    cell.clock.after(0.55, lambda: core.trajectory_received(second_round, 2 * 10**9))  # its plan comes late
+    cell.clock.after(0.6, lambda: core.plan_received(_plan(["a0", "a1"], [[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]], 1)))
+    cell.clock.after(5.0, lambda: core.plan_received(_plan(["b0", "b1"], positions, 2)))
+    cell.press_positions = [[0.0, 0.0, 0.0007], [0.1, 0.0, 0.0003]]  # within the press depth of the plan's
+    cell.after_finding = lambda n: core.plan_received(_plan(["c0", "c1"], positions, 3)) if n == 1 else None
+    run_dir, report = inspect(core)
+    assert cell.executed == [second_round]
+    assert report.complete and report.missing == []  # FINDINGS say regions r0 and r1: placed in b0 and b1
+    assert [json.loads(r["data"])["presses"][0]["region"] for r in events(run_dir, "plan")] == ["a0", "b0", "c0"]
+
+
+def test_a_finding_pressed_where_the_executed_plan_has_no_press_leaves_its_region_unfound(cell, tmp_path) -> None:
+    positions = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]
+    cell.plan_text = _plan(["a0", "a1"], positions, 1)
+    core = make_core(cell, tmp_path)
+    cell.press_positions = [[0.0, 0.0, 0.0], [0.1, 0.02, 0.0]]  # the second 20 mm off its planned press
+    _, report = inspect(core)
+    assert report.missing == ["region a1: 1 of 1 presses gave no tactile finding"]
 
 
 def test_cancel_mid_run_keeps_what_was_measured(cell, tmp_path) -> None:

@@ -43,6 +43,8 @@ def test_regions_become_a_trajectory_within_limits(ros_env, ros_node, tmp_path) 
         assert {p["region"] for p in plan["presses"]} == {"r0", "r1"} and plan["unreachable"] == []
         assert plan["full_coverage_presses"] > 10 * len(plan["presses"])
         assert plan["cycle_time_s"] == pytest.approx(times[-1], abs=1e-5)
+        stamp = received["traj"].header.stamp
+        assert plan["trajectory_stamp"] == {"sec": stamp.sec, "nanosec": stamp.nanosec}  # the pair's mark
         client = ros_node.create_client(Trigger, "inspection/plan")
         assert client.wait_for_service(timeout_sec=10)
         future = client.call_async(Trigger.Request())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -86,6 +87,9 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node, tmp_p
     assert by_index[0]["finding"]["class_name"] == "dent" and "press 0 waits for tactile/background" in output
     dent_finding = TactileFinding.from_json(by_index[4]["finding"])
     assert dent_finding.region_id == "r7"
+    assert by_index[4]["press_position"] == pytest.approx(_press_pose(0.1)[:3, 3].tolist())
+    assert by_index[4]["press_depth_m"] == pytest.approx(config.press_depth_m)
+    assert TactileFinding.from_json(by_index[5]["finding"]).region_id == ""  # 0.1 m from the planned press
     assert np.linalg.norm(np.subtract(dent_finding.position, (0.1, 0.0, 0.0))) < 0.01
     clean = TactileFinding.from_json(by_index[5]["finding"])
     assert clean.class_name == "none" and by_index[5]["verdict"]["accepted"]

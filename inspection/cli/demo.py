@@ -163,6 +163,7 @@ def _overrides(args: argparse.Namespace, mesh: Path) -> dict[str, dict]:
                      "time_scale": args.time_scale},
         "vision_node": {"part_mesh": str(mesh)},
         "planner_node": {"part_mesh": str(mesh)},
+        "tactile_node": {"part_mesh": str(mesh)},
         "coordinator_node": {"run_root": str(mesh.parent), "time_scale": args.time_scale,
                              "part_id": f"sim-{args.part}-{args.seed}", "part_mesh": str(mesh)},
     }

@@ -94,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_mesh(overrides: dict[str, dict[str, Any]], mesh: Path | None, sim: bool) -> dict[str, dict[str, Any]]:
-    """``overrides`` plus the part mesh for vision and planner (and, with the simulator, its export path)."""
+    """``overrides`` plus the part mesh for vision, planner and tactile (and, with the simulator, its export path)."""
     result = {node: dict(values) for node, values in overrides.items()}
     if mesh is not None:
         if sim:
             result.setdefault("sim_node", {}).setdefault("export_mesh", str(mesh))
-        for node in ("vision_node", "planner_node"):
+        for node in ("vision_node", "planner_node", "tactile_node"):
             result.setdefault(node, {}).setdefault("part_mesh", str(mesh))
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +31,9 @@ from inspection.json_codec import read_side_channel
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
 from inspection.outputs import new_run_folder
 from inspection.paths import model_file
-from inspection.planning.plan_summary import PlanSummary, read_plan_summary, regions_without_findings
+from inspection.planning.plan_summary import (
+    PlanSummary, planned_region, read_plan_summary, regions_without_findings, trajectory_stamp_ns,
+)
 from inspection.records import DefectHypothesis, InspectionReport, ScanRegion, TactileFinding, Verdict
 from inspection.retry import with_retries
 
@@ -90,6 +92,7 @@ class Coordinator:
         self.estopped = False
         self.latest: dict[str, tuple[float, Any]] = {}  # input -> (clock.monotonic() on arrival, value)
         self.findings: list[tuple[TactileFinding, Verdict]] = []
+        self.executing: PlanSummary | None = None  # the plan whose trajectory the arm was sent
         self.truth: dict | None = None
         self.journal: Journal | None = None
         self.evidence: EvidenceStore | None = None
@@ -109,12 +112,24 @@ class Coordinator:
         self._keep("regions", text, text)
 
     def plan_received(self, text: str) -> None:
-        """The planner's press plan summary (inspection/plan/json)."""
-        self._keep("plan", text, text)
+        """The planner's press plan summary (inspection/plan/json), with the stamp of its trajectory."""
+        self._keep("plan", (text, trajectory_stamp_ns(text)), text)
 
-    def trajectory_received(self, trajectory: object) -> None:
-        """The press trajectory, kept as it came to be handed to ``io.execute`` unchanged."""
-        self._keep("trajectory", trajectory)
+    def trajectory_received(self, trajectory: object, stamp_ns: int | None = None) -> None:
+        """The press trajectory, kept as it came to be handed to ``io.execute`` unchanged; ``stamp_ns`` (its
+        header stamp) pairs it with the plan published with it."""
+        self._keep("trajectory", (trajectory, stamp_ns))
+
+    def planned_round(self, since: float) -> tuple[str, object] | None:
+        """The latest plan and the trajectory published with it, both newer than ``since``; None while the
+        two are not yet of one planning round (the planner replans when a late camera frame brings regions)."""
+        with self.condition:
+            if not (self.newer("plan", since) and self.newer("trajectory", since)):
+                return None
+            (text, plan_stamp), (trajectory, stamp) = self.latest["plan"][1], self.latest["trajectory"][1]
+        if plan_stamp is not None and stamp is not None and plan_stamp != stamp:
+            return None
+        return text, trajectory
 
     def view_plan_received(self, views: int, problem: str = "") -> None:
         """camera/view_plan: its number of poses, or why it cannot be used (then ``views`` is ignored)."""
@@ -145,6 +160,7 @@ class Coordinator:
             return
         if self.phase != Phase.EXECUTE:
             return
+        pair = (self._placed_in_executed_plan(pair[0], record), pair[1])
         with self.condition:
             self.findings.append(pair)
             self.condition.notify_all()
@@ -159,6 +175,22 @@ class Coordinator:
         except (KeyError, TypeError, ValueError, InputError) as exc:
             self.io.logger.warning(f"inspection/findings/json: finding {pair[0].id} has no usable stamp or "
                                    f"pixel_size_m, so no tactile evidence in the report ({exc})")
+
+    def _placed_in_executed_plan(self, finding: TactileFinding, record: dict) -> TactileFinding:
+        """The finding with the region of the press it was made at in the plan the arm executes.
+
+        Why not the tactile node's region: it tags presses with the latest plan it heard, and a late camera
+        frame can make the planner publish a new plan (new region names) while the arm runs the old one.
+        A finding without its press position keeps the tactile node's region."""
+        plan = self.executing
+        try:
+            contact, depth_m = record["press_position"], float(record.get("press_depth_m", 0.0))
+            region = planned_region(contact, depth_m, plan.press_positions, plan.press_regions)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return finding
+        if not plan.press_positions or region == finding.region_id:
+            return finding
+        return replace(finding, region_id=region)
 
     def truth_received(self, text: str) -> None:
         """The simulator's ground truth (sim/ground_truth): the report then scores recall and precision."""
@@ -344,6 +376,7 @@ class Coordinator:
         """One inspection, start to report (the worker thread's body)."""
         evidence = RunEvidence()
         self.findings = []
+        self.executing = None
         journal = self.journal = Journal(run_dir / "journal.jsonl")
         store = self.evidence = EvidenceStore(run_dir)
         self.latency = LatencyLog()
@@ -366,18 +399,25 @@ class Coordinator:
             self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
             if regions:
                 self.wait_for("press plan", lambda: self.newer("plan", regions_at), self.settings.plan_timeout_s)
-                plan = read_plan_summary(self.latest["plan"][1])
+                plan = read_plan_summary(self.latest["plan"][1][0])
+                if plan.refused:
+                    evidence.missing += _unreachable(plan)
+                    raise RuntimeError(f"press plan refused by the safety check: {plan.refused}")
+                paired: list[tuple[str, object]] = []  # the plan and the trajectory of one planning round
+                self.wait_for("press trajectory", lambda: _kept(paired, self.planned_round(regions_at)),
+                              self.settings.plan_timeout_s)
+                plan_text, trajectory = paired[-1]
+                plan = read_plan_summary(plan_text)
                 evidence.planned_presses = plan.presses
                 evidence.cycle_time_s = plan.cycle_time_s
                 evidence.full_coverage_presses = plan.full_coverage_presses
-                evidence.missing += [f"region {region}: unreachable ({reason})" for region, reason in plan.unreachable]
+                evidence.missing += _unreachable(plan)
                 if plan.refused:
                     raise RuntimeError(f"press plan refused by the safety check: {plan.refused}")
-                self.wait_for("press trajectory", lambda: self.newer("trajectory", regions_at),
-                              self.settings.plan_timeout_s)
+                self.executing = plan
                 self.enter(Phase.EXECUTE, 0.35, f"Stage II: {evidence.planned_presses} presses, "
                            f"{evidence.cycle_time_s:.0f} s of arm motion", run_dir)
-                self.io.execute(self.latest["trajectory"][1])
+                self.io.execute(trajectory)
                 budget = evidence.cycle_time_s / self.settings.time_scale + self.settings.execute_margin_s
                 self.wait_for("tactile findings", lambda: len(self.findings) >= evidence.planned_presses, budget)
         except (TimeoutError, RuntimeError, Cancelled, InputError) as exc:
@@ -408,3 +448,15 @@ class Coordinator:
         self.journal = None
         self.phase = Phase.IDLE
         self.publish_state(1.0, f"done: {len(report.defects)} defects, report {run_dir / 'report.json'}", run_dir)
+
+
+def _unreachable(plan: PlanSummary) -> list[str]:
+    return [f"region {region}: unreachable ({reason})" for region, reason in plan.unreachable]
+
+
+def _kept(into: list, value: object) -> bool:
+    """Keep ``value`` (a wait's result) unless it is None; whether it was kept."""
+    if value is None:
+        return False
+    into.append(value)
+    return True

@@ -2,8 +2,9 @@
 
 Subscribes  inspection/scan_regions/json (std_msgs/String, the JSON side channel of the regions)
 Publishes   inspection/trajectory (trajectory_msgs/JointTrajectory, latched)
-            inspection/plan/json (std_msgs/String: presses, unreachable, cycle time and the press count
-            of the full-coverage baseline; latched). A plan the safety check refuses is published as
+            inspection/plan/json (std_msgs/String: presses, unreachable, cycle time, the press count
+            of the full-coverage baseline and "trajectory_stamp", the header stamp of the trajectory
+            published just before it, which pairs the two; latched). A plan the safety check refuses is published as
             {"refused": reason, "presses": [], "unreachable": every region} with no trajectory.
             inspection/press_markers (visualization_msgs/MarkerArray: one arrow per press)
 Service     inspection/plan (std_srvs/Trigger): plan again with the latest regions
@@ -93,7 +94,8 @@ class PlannerNode(Node):
         self.trajectory_publisher.publish(joint_trajectory(plan.trajectory.joint_names, positions, times,
                                                            self.cell.robot.base_frame, stamp))
         self.plan_publisher.publish(String(data=json.dumps(
-            {**plan.to_dict(), "full_coverage_presses": self.full_coverage_presses})))
+            {**plan.to_dict(), "full_coverage_presses": self.full_coverage_presses,
+             "trajectory_stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}})))
         self.marker_publisher.publish(self._markers(plan, stamp))
         for item in plan.unreachable:
             self.get_logger().warning(f"unreachable press in region {item.region}: {item.reason}")

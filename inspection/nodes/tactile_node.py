@@ -7,7 +7,9 @@ Subscribes tactile/image_raw (sensor_msgs/Image, rgb8/bgr8), tactile/press (std_
 Publishes  inspection/findings/json (std_msgs/String JSON {"finding": TactileFinding, "verdict": Verdict,
            "probabilities": {...}, "stamp": {"sec", "nanosec"} of the tactile frame, "pixel_size_m" of the
            heightmap, "anomaly": {"score", "threshold", "flagged", "peak_xy", "peak_part"} with a
-           reference_file, else null}), inspection/finding_markers (visualization_msgs/MarkerArray)
+           reference_file, else null, "press_position" (the sensor origin in the part frame, m) and
+           "press_depth_m": the coordinator places the press in the plan it executes by them}),
+           inspection/finding_markers (visualization_msgs/MarkerArray)
            tactile/heightmap (sensor_msgs/Image 32FC1: the reconstructed gel indentation in mm, published just
            before its finding under the tactile frame's header, so the finding's "stamp" names it)
            inspection/diagnostics (std_msgs/String JSON: frames and press records in, processed, dropped,
@@ -41,13 +43,13 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at
 from inspection.paths import model_file
+from inspection.planning.plan_summary import planned_region
 from inspection.tactile.runtime import tune_for_frames
 from inspection.tactile.stage import NoContact, StageTwo
 
 NODE_NAME = "tactile_node"
 PENDING_LIMIT = 32  # frames or press records waiting for their partner; older ones are dropped and counted
 PARTNER_TIMEOUT_S = 5.0  # a frame or press record whose partner has not come by then was dropped upstream
-REGION_MATCH_M = 0.005
 
 
 def _stamp_key(stamp) -> tuple[int, int]:
@@ -75,7 +77,7 @@ class TactileNode(Node):
                                       f"{list(self.stage.classifier.missing_classes)}: trained before those classes")
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
-        self.planned: list[tuple[str, np.ndarray]] = []
+        self.planned: tuple[list[list[float]], list[str]] = ([], [])  # the latest plan's press positions, regions
         self.awaiting_background: list[tuple[Image, dict]] = []  # paired before any background frame
         self.counts = {"frames_in": 0, "press_records_in": 0, "findings": 0, "no_contact": 0, "bad_frames": 0,
                        "unmatched": 0}
@@ -126,7 +128,7 @@ class TactileNode(Node):
     def plan_callback(self, message: String) -> None:
         try:
             presses = json.loads(message.data)["presses"]
-            self.planned = [(str(p["region"]), np.asarray(p["position"], float)) for p in presses]
+            self.planned = ([[float(v) for v in p["position"]] for p in presses], [str(p["region"]) for p in presses])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self.get_logger().error(f"inspection/plan/json: ignored a bad plan: {exc}")
 
@@ -161,11 +163,8 @@ class TactileNode(Node):
     def _region_of(self, press: dict) -> str:
         if press.get("region"):
             return str(press["region"])
-        contact = press["sensor_to_part"][:3, 3]
-        best = min(self.planned, key=lambda p: np.linalg.norm(p[1] - contact), default=None)
-        if best is not None and np.linalg.norm(best[1] - contact) < REGION_MATCH_M + press.get("depth_m", 0.0):
-            return best[0]
-        return ""
+        positions, regions = self.planned
+        return planned_region(press["sensor_to_part"][:3, 3], press.get("depth_m", 0.0), positions, regions)
 
     def _pair(self, key: tuple[int, int]) -> None:
         if key not in self.frames or key not in self.presses:
@@ -213,7 +212,9 @@ class TactileNode(Node):
         self.findings_publisher.publish(String(data=json.dumps({
             "finding": result.finding.to_json(), "verdict": result.verdict.to_json(),
             "probabilities": result.probabilities, "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
-            "pixel_size_m": result.reconstruction.pixel_size_m, "anomaly": result.anomaly_json()})))
+            "pixel_size_m": result.reconstruction.pixel_size_m, "anomaly": result.anomaly_json(),
+            "press_position": [float(v) for v in press["sensor_to_part"][:3, 3]],
+            "press_depth_m": float(press.get("depth_m", 0.0))})))
         self.marker_publisher.publish(self._marker(result.finding, frame_message.header.stamp))
         self.get_logger().info(f"press {index}: {result.finding.class_name} ({result.finding.confidence:.2f}), "
                                f"depth {result.finding.depth_mm:.3f} mm; {result.verdict.rule}")

@@ -8,9 +8,14 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from inspection.errors import InputError
+
+# A press whose sensor origin lies within this, plus its depth, of a planned press is that planned press.
+REGION_MATCH_M = 0.005
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class PlanSummary:
     unreachable: tuple[tuple[str, str], ...]  # (region, reason)
     refused: str  # why the safety check refused the plan; empty when it did not
     press_regions: tuple[str, ...] = ()  # the region of each planned press, in order
+    press_positions: tuple[tuple[float, float, float], ...] = ()  # each planned press's contact point (part frame, m)
 
 
 def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSummary:
@@ -49,7 +55,44 @@ def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSum
     if not isinstance(refused, str):
         raise InputError(f"{where}.refused: expected a string, got {refused!r:.80}")
     return PlanSummary(len(presses), float(cycle), full, tuple((u["region"], u["reason"]) for u in unreachable),
-                       refused, tuple(regions))
+                       refused, tuple(regions), _press_positions(presses, where))
+
+
+def trajectory_stamp_ns(text: str) -> int | None:
+    """The header stamp (ns) of the trajectory published with this plan; None when the plan names none
+    (or is unreadable: read_plan_summary says why when the plan is used)."""
+    try:
+        stamp = json.loads(text).get("trajectory_stamp")
+        return int(stamp["sec"]) * 1_000_000_000 + int(stamp["nanosec"])
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _press_positions(presses: list, where: str) -> tuple[tuple[float, float, float], ...]:
+    """Every press's position, or none when the plan gives none (a plan that names regions only)."""
+    if not any("position" in p for p in presses):
+        return ()
+    positions = []
+    for index, press in enumerate(presses):
+        position = press.get("position")
+        if not (isinstance(position, list) and len(position) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in position)):
+            raise InputError(f"{where}.presses[{index}].position: expected 3 finite numbers (m), got {position!r:.80}")
+        positions.append((float(position[0]), float(position[1]), float(position[2])))
+    return tuple(positions)
+
+
+def planned_region(contact_m: Sequence[float], depth_m: float, press_positions: Sequence[Sequence[float]],
+                   press_regions: Sequence[str]) -> str:
+    """The region of the planned press a press was made at, or "" when it was made at none of them.
+
+    Why by place and not by order: the press records of a cell carry the sensor's pose, not which planned
+    press the arm was executing, and a press that was skipped or repeated would shift every later one."""
+    if not press_positions:
+        return ""
+    distances = np.linalg.norm(np.asarray(press_positions, float) - np.asarray(contact_m, float), axis=1)
+    nearest = int(np.argmin(distances))
+    return press_regions[nearest] if distances[nearest] < REGION_MATCH_M + depth_m else ""
 
 
 NO_FINDING = "gave no tactile finding"
