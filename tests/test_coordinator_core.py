@@ -286,6 +286,14 @@ def test_a_finding_pressed_where_the_executed_plan_has_no_press_leaves_its_regio
     assert report.missing == ["region a1: 1 of 1 presses gave no tactile finding"]
 
 
+def test_a_finding_with_a_garbled_press_position_keeps_the_tactile_nodes_region(cell, tmp_path) -> None:
+    cell.plan_text = _plan(["r0", "r1"], [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]], 1)
+    core = make_core(cell, tmp_path)
+    cell.press_positions = ["here", [0.1, 0.0]]
+    _, report = inspect(core)
+    assert report.complete and report.missing == []  # FINDINGS' own regions r0 and r1
+
+
 def test_cancel_mid_run_keeps_what_was_measured(cell, tmp_path) -> None:
     core = make_core(cell, tmp_path)
     cancelled_in: list[Phase] = []

@@ -183,14 +183,14 @@ class Coordinator:
         frame can make the planner publish a new plan (new region names) while the arm runs the old one.
         A finding without its press position keeps the tactile node's region."""
         plan = self.executing
+        if plan is None or not plan.press_positions or "press_position" not in record:
+            return finding
         try:
-            contact, depth_m = record["press_position"], float(record.get("press_depth_m", 0.0))
-            region = planned_region(contact, depth_m, plan.press_positions, plan.press_regions)
-        except (AttributeError, KeyError, TypeError, ValueError):
+            region = planned_region(record["press_position"], float(record.get("press_depth_m", 0.0)),
+                                    plan.press_positions, plan.press_regions)
+        except (TypeError, ValueError):
             return finding
-        if not plan.press_positions or region == finding.region_id:
-            return finding
-        return replace(finding, region_id=region)
+        return finding if region == finding.region_id else replace(finding, region_id=region)
 
     def truth_received(self, text: str) -> None:
         """The simulator's ground truth (sim/ground_truth): the report then scores recall and precision."""

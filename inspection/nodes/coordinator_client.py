@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -68,6 +69,6 @@ def start_inspection(node: Node, timeout_s: float, answer_wait_s: float = ANSWER
         node.destroy_subscription(subscription)
 
 
-def _spin_until(executor: SingleThreadedExecutor, condition, until_monotonic: float) -> None:
+def _spin_until(executor: SingleThreadedExecutor, condition: Callable[[], bool], until_monotonic: float) -> None:
     while not condition() and time.monotonic() < until_monotonic:
         executor.spin_once(timeout_sec=0.1)
