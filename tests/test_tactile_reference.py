@@ -14,6 +14,7 @@ from inspection.errors import InputError
 from inspection.tactile.acceptance import AcceptanceRules
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier
+from inspection.tactile import reference as reference_module
 from inspection.tactile.reference import GoodReference, fit_reference
 from inspection.tactile.reference_eval import auroc
 from inspection.tactile.stage import StageTwo
@@ -79,6 +80,19 @@ def test_whole_frame_colour_and_brightness_shifts_do_not_raise_the_score(referen
     plain, moved = reference.anomaly(frame.astype(np.uint8)), reference.anomaly(shifted)
     assert not moved.flagged, (moved.score, reference.threshold)
     assert moved.score < plain.score + 0.25 * reference.threshold
+
+
+def test_a_press_moved_off_centre_looks_good_where_the_frame_cuts_it(monkeypatch) -> None:
+    """The bank holds each good frame shifted by a quarter too: the rows an off-centre press cuts at the
+    frame's border match good patches more closely than a bank of unshifted views can."""
+    rng = np.random.default_rng(15)
+    frames = [threaded_frame(rng) for _ in range(4)]
+    moved = np.concatenate([threaded_frame(rng)[:60], frames[0][:-60]])  # a quarter down; its lowest quarter cut
+    cut_side = {}
+    for shifts in (reference_module.AUGMENTED_SHIFTS, ()):
+        monkeypatch.setattr(reference_module, "AUGMENTED_SHIFTS", shifts)
+        cut_side[len(shifts)] = float(fit_reference(frames, ["a", "b", "c", "d"]).anomaly(moved).cells[-8:].max())
+    assert cut_side[4] < 0.5 * cut_side[0], cut_side
 
 
 def test_round_trip_and_sidecar(reference: GoodReference, tmp_path) -> None:

@@ -3,7 +3,8 @@ learnt from a handful (4 to 10) of good frames in seconds on a CPU, and the oper
 
 The model is a memory bank of patch descriptors (:mod:`inspection.tactile.anomaly`) of the good frames,
 each also seen slightly rotated and scaled (a handful of presses taken in one place would otherwise teach
-only that one pose of the part on the gel), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
+only that one pose of the part on the gel) and shifted by a quarter of the frame (what an off-centre press
+cuts at the frame's border), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
 what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
 selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched
 exhaustively by faiss (``IndexFlatL2``): for the single nearest patch in 12 dimensions it runs a fused kernel
@@ -56,12 +57,18 @@ FUSED_SEARCH_THRESHOLD = 0
 # on the gel varies that much between presses. Rotated or scaled views keep only whole, in-frame patches.
 AUGMENTED_POSES = ((0.0, 1.0), (-3.0, 1.0), (3.0, 1.0), (0.0, 0.95), (0.0, 1.05))
 AUGMENTED_BORDER_CELLS = 3
+# (down, right) shifts, as fractions of the frame's height and width, of further views of each good frame:
+# a press a few millimetres off-centre puts a rivet head or a seam at the frame's border, cut there, and
+# good presses taken near one place never show that cut. A shifted view keeps the side where its content
+# left the frame (cut as a real frame cuts it) and drops the side its border filling came in on.
+AUGMENTED_SHIFTS = ((0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25))
 
 # What the descriptors were built with: a reference from other settings would give meaningless distances.
 DESCRIPTOR_SETTINGS = {"work_scale": anomaly.WORK_SCALE, "background_sigma_px": anomaly.BACKGROUND_SIGMA_PX,
                        "detail_sigma_px": anomaly.DETAIL_SIGMA_PX, "patch_step_px": anomaly.PATCH_STEP_PX,
                        "grid_step_px": anomaly.GRID_STEP_PX, "map_smoothing_cells": anomaly.MAP_SMOOTHING_CELLS,
-                       "augmented_poses": [list(p) for p in AUGMENTED_POSES], "projected_size": PROJECTED_SIZE}
+                       "augmented_poses": [list(p) for p in AUGMENTED_POSES],
+                       "augmented_shifts": [list(s) for s in AUGMENTED_SHIFTS], "projected_size": PROJECTED_SIZE}
 
 
 def greedy_coreset(points: np.ndarray, size: int) -> np.ndarray:
@@ -89,8 +96,25 @@ def good_patches(frame: np.ndarray, bank_share: int) -> np.ndarray:
         view = cv2.warpAffine(frame, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         b = AUGMENTED_BORDER_CELLS
         patches.append(anomaly.patch_descriptors(view)[b:-b, b:-b].reshape(-1, anomaly.DESCRIPTOR_SIZE))
+    for down, right in AUGMENTED_SHIFTS:
+        patches.append(shifted_patches(frame, round(down * h), round(right * w)))
     every = np.concatenate(patches)
     return every[greedy_coreset(every, bank_share)]
+
+
+def shifted_patches(frame: np.ndarray, down_px: int, right_px: int) -> np.ndarray:
+    """(N, 27) descriptors of ``frame`` moved by (``down_px``, ``right_px``), without the cells that see the
+    border filling the move brings in (its width plus AUGMENTED_BORDER_CELLS of patch support)."""
+    h, w = frame.shape[:2]
+    move = np.float32([[1.0, 0.0, right_px], [0.0, 1.0, down_px]])
+    view = cv2.warpAffine(frame, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    cells = anomaly.patch_descriptors(view)
+    rows, columns = cells.shape[:2]
+    drop_rows = int(np.ceil(abs(down_px) * rows / h)) + AUGMENTED_BORDER_CELLS if down_px else 0
+    drop_columns = int(np.ceil(abs(right_px) * columns / w)) + AUGMENTED_BORDER_CELLS if right_px else 0
+    kept_rows = slice(drop_rows, rows) if down_px > 0 else slice(0, rows - drop_rows)
+    kept_columns = slice(drop_columns, columns) if right_px > 0 else slice(0, columns - drop_columns)
+    return cells[kept_rows, kept_columns].reshape(-1, anomaly.DESCRIPTOR_SIZE)
 
 
 @dataclass(frozen=True)
