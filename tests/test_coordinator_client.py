@@ -37,6 +37,12 @@ class StandInCoordinator:
     def publish(self, phase: str, run_dir: str) -> None:
         self.state.publish(String(data=json.dumps({"phase": phase, "progress": 0.0, "message": "", "run_dir": run_dir})))
 
+    def started(self, response, run_dir: str):
+        """A run starts: the state names its folder, and so does the answer."""
+        self.publish("capture", run_dir)
+        response.success, response.message = True, run_dir
+        return response
+
     def start(self, _request, response):
         self.requests += 1
         return self.answer(self, self.requests, response)
@@ -56,13 +62,13 @@ def _late(seconds: float, response):
     return response
 
 
-def test_an_answered_start_returns_the_run_folder(ros_node) -> None:
-    def answer(coordinator, _n, response):
-        coordinator.publish("capture", "/runs/run_1")
-        response.success, response.message = True, "/runs/run_1"
-        return response
+def _refused(response, reason: str):
+    response.success, response.message = False, reason
+    return response
 
-    with StandInCoordinator(ros_node, answer) as coordinator:
+
+def test_an_answered_start_returns_the_run_folder(ros_node) -> None:
+    with StandInCoordinator(ros_node, lambda c, _n, response: c.started(response, "/runs/run_1")) as coordinator:
         coordinator.publish("idle", "")
         assert start_inspection(ros_node, timeout_s=30, answer_wait_s=ANSWER_WAIT_S) == "/runs/run_1"
         assert coordinator.requests == 1
@@ -70,9 +76,8 @@ def test_an_answered_start_returns_the_run_folder(ros_node) -> None:
 
 def test_a_lost_answer_of_a_run_that_started_is_read_from_the_state(ros_node) -> None:
     def answer(coordinator, _n, response):
-        coordinator.publish("capture", "/runs/run_2")
-        response.success, response.message = True, "/runs/run_2"
-        return _late(4 * ANSWER_WAIT_S, response)
+        coordinator.state.publish(String(data="{not a state"))  # ignored, not a crash
+        return _late(4 * ANSWER_WAIT_S, coordinator.started(response, "/runs/run_2"))
 
     with StandInCoordinator(ros_node, answer) as coordinator:
         coordinator.publish("idle", "/runs/run_1")  # the last run's folder: not ours
@@ -85,11 +90,8 @@ def test_a_lost_answer_of_a_run_that_started_is_read_from_the_state(ros_node) ->
 def test_a_lost_request_is_sent_again(ros_node) -> None:
     def answer(coordinator, n, response):
         if n == 1:  # nothing starts and nothing comes back
-            response.success, response.message = False, "lost"
-            return _late(4 * ANSWER_WAIT_S, response)
-        coordinator.publish("capture", "/runs/run_3")
-        response.success, response.message = True, "/runs/run_3"
-        return response
+            return _late(4 * ANSWER_WAIT_S, _refused(response, "lost"))
+        return coordinator.started(response, "/runs/run_3")
 
     with StandInCoordinator(ros_node, answer) as coordinator:
         coordinator.publish("idle", "")
@@ -98,9 +100,9 @@ def test_a_lost_request_is_sent_again(ros_node) -> None:
 
 
 def test_someone_elses_run_is_not_taken_for_ours_and_the_refusal_is_raised(ros_node) -> None:
-    def answer(coordinator, n, response):
-        response.success, response.message = False, "an inspection is running (phase execute)"
-        return _late(4 * ANSWER_WAIT_S, response) if n == 1 else response
+    def answer(_coordinator, n, response):
+        refusal = _refused(response, "an inspection is running (phase execute)")
+        return _late(4 * ANSWER_WAIT_S, refusal) if n == 1 else refusal
 
     with StandInCoordinator(ros_node, answer) as coordinator:
         coordinator.publish("execute", "/runs/theirs")

@@ -114,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
                     raise RuntimeError(f"the pipeline did not come up within {args.timeout:.0f} s; see {log_file}")
             try:
                 run_dir = Path(start_inspection(node, timeout_s=30))
-            except (StartRefused, TimeoutError) as exc:
+            except StartRefused as exc:
                 raise RuntimeError(f"inspection/start refused: {exc}") from exc
+            except TimeoutError as exc:
+                raise RuntimeError(f"{exc}; see {log_file}") from exc
             while time.monotonic() < deadline:
                 rclpy.spin_once(node, timeout_sec=0.2)
                 if states:

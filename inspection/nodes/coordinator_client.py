@@ -33,8 +33,7 @@ def start_inspection(node: Node, timeout_s: float, answer_wait_s: float = ANSWER
     if its folder is new: one the coordinator was already in before the request is someone else's.
     """
     states: list[dict] = []
-    subscription = node.create_subscription(String, STATE_TOPIC, lambda m: states.append(json.loads(m.data)),
-                                            LATCHED)
+    subscription = node.create_subscription(String, STATE_TOPIC, lambda m: _keep_state(states, m.data), LATCHED)
     client = node.create_client(Trigger, START_SERVICE)
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
@@ -44,10 +43,11 @@ def start_inspection(node: Node, timeout_s: float, answer_wait_s: float = ANSWER
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{START_SERVICE}: the coordinator did not come up within {timeout_s:.0f} s")
         _spin_until(executor, lambda: bool(states), min(deadline, time.monotonic() + answer_wait_s))
-        known_runs = {state.get("run_dir", "") for state in states}
+        known_runs = {""} | {str(state.get("run_dir", "")) for state in states}
 
         def new_run() -> str:
-            return next((s["run_dir"] for s in reversed(states) if s.get("run_dir", "") not in known_runs), "")
+            runs = (str(state.get("run_dir", "")) for state in reversed(states))
+            return next((run for run in runs if run not in known_runs), "")
 
         while True:
             future = client.call_async(Trigger.Request())
@@ -67,6 +67,16 @@ def start_inspection(node: Node, timeout_s: float, answer_wait_s: float = ANSWER
         executor.remove_node(node)
         node.destroy_client(client)
         node.destroy_subscription(subscription)
+
+
+def _keep_state(states: list[dict], text: str) -> None:
+    """A state message as a dict; one that is not a JSON object names no run and is left out."""
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError:
+        return
+    if isinstance(state, dict):
+        states.append(state)
 
 
 def _spin_until(executor: SingleThreadedExecutor, condition: Callable[[], bool], until_monotonic: float) -> None:
