@@ -66,7 +66,8 @@ def test_findings_for_presses_and_survival_of_bad_input(ros_env, ros_node, tmp_p
         assert spin_until(ros_node, lambda: frame_pub.get_subscription_count() > 0
                           and press_pub.get_subscription_count() > 0, 60), stop_node(process)
         send(0, frames["dent"], 0.1)                       # before any background frame: waits for it
-        plan_pub.publish(String(data=json.dumps({"presses": [{"region": "r7", "position": [0.1, 0.0, 0.0]}]})))
+        plan_pub.publish(String(data=json.dumps({"presses": [{"region": "r7", "position": [0.1, 0.0, 0.0]}],
+                                                 "cycle_time_s": 4.0})))
         background_pub.publish(numpy_to_image(simulator.background(rng), "rgb8", "gelsight"))
         spin_until(ros_node, lambda: False, 1.0)
         send(1, np.zeros((240, 320, 3), np.uint8), 0.1)     # black frame

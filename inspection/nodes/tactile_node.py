@@ -43,7 +43,7 @@ from inspection.nodes.common import LATCHED, RELIABLE, declare_parameters, image
 from inspection.nodes.diagnostics import Diagnostics
 from inspection.nodes.ros_convert import ImageConversionError, image_to_rgb8, numpy_to_image, pose_at
 from inspection.paths import model_file
-from inspection.planning.plan_summary import planned_region
+from inspection.planning.plan_summary import PlanSummary, planned_region, read_plan_summary
 from inspection.tactile.runtime import tune_for_frames
 from inspection.tactile.stage import NoContact, StageTwo
 
@@ -77,7 +77,7 @@ class TactileNode(Node):
                                       f"{list(self.stage.classifier.missing_classes)}: trained before those classes")
         self.frames: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self.presses: OrderedDict[tuple[int, int], dict] = OrderedDict()
-        self.planned: tuple[list[list[float]], list[str]] = ([], [])  # the latest plan's press positions, regions
+        self.planned: PlanSummary | None = None  # the latest plan: its presses' positions and regions
         self.awaiting_background: list[tuple[Image, dict]] = []  # paired before any background frame
         self.counts = {"frames_in": 0, "press_records_in": 0, "findings": 0, "no_contact": 0, "bad_frames": 0,
                        "unmatched": 0}
@@ -127,10 +127,9 @@ class TactileNode(Node):
 
     def plan_callback(self, message: String) -> None:
         try:
-            presses = json.loads(message.data)["presses"]
-            self.planned = ([[float(v) for v in p["position"]] for p in presses], [str(p["region"]) for p in presses])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            self.get_logger().error(f"inspection/plan/json: ignored a bad plan: {exc}")
+            self.planned = read_plan_summary(message.data)
+        except InputError as exc:
+            self.get_logger().error(f"ignored a bad plan: {exc}")  # exc names the topic and field
 
     def frame_callback(self, message: Image) -> None:
         self.count("frames_in")
@@ -163,8 +162,10 @@ class TactileNode(Node):
     def _region_of(self, press: dict) -> str:
         if press.get("region"):
             return str(press["region"])
-        positions, regions = self.planned
-        return planned_region(press["sensor_to_part"][:3, 3], press.get("depth_m", 0.0), positions, regions)
+        if self.planned is None:
+            return ""
+        return planned_region(press["sensor_to_part"][:3, 3], press.get("depth_m", 0.0), self.planned.press_positions,
+                              self.planned.press_regions)
 
     def _pair(self, key: tuple[int, int]) -> None:
         if key not in self.frames or key not in self.presses:
