@@ -32,10 +32,11 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return base + rng.normal(0, 1.0, (H, W, 3)).astype(np.float32)
 
 
-def threaded_frame(rng: np.random.Generator, nick: bool = False) -> np.ndarray:
-    """A press on a threaded rod: colour bands of groove flanks facing up and down, in a random phase."""
+def threaded_frame(rng: np.random.Generator, nick: bool = False, phase: float | None = None) -> np.ndarray:
+    """A press on a threaded rod: colour bands of groove flanks facing up and down, in a random phase
+    unless ``phase`` (radians) is given."""
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi)
+    phase = rng.uniform(0, 2 * np.pi) if phase is None else phase
     slope = np.sin(2 * np.pi * ys / PITCH_PX + phase)              # flank facing down (-1) .. up (+1)
     rod = np.clip(1.2 - np.abs(xs - W / 2) / 80.0, 0.0, 1.0)       # the rod under the middle of the gel
     shading = (slope * rod)[..., None] * np.array([35.0, -10.0, -30.0], np.float32)
@@ -83,16 +84,34 @@ def test_whole_frame_colour_and_brightness_shifts_do_not_raise_the_score(referen
 
 
 def test_a_press_moved_off_centre_looks_good_where_the_frame_cuts_it(monkeypatch) -> None:
-    """The bank holds each good frame shifted by a quarter too: the rows an off-centre press cuts at the
+    """The bank holds each good frame shifted up to a quarter too: the rows an off-centre press cuts at the
     frame's border match good patches more closely than a bank of unshifted views can."""
     rng = np.random.default_rng(15)
     frames = [threaded_frame(rng) for _ in range(4)]
     moved = np.concatenate([threaded_frame(rng)[:60], frames[0][:-60]])  # a quarter down; its lowest quarter cut
     cut_side = {}
-    for shifts in (reference_module.AUGMENTED_SHIFTS, ()):
+    for name, shifts in (("shifted", reference_module.AUGMENTED_SHIFTS), ("unshifted", ())):
         monkeypatch.setattr(reference_module, "AUGMENTED_SHIFTS", shifts)
-        cut_side[len(shifts)] = float(fit_reference(frames, ["a", "b", "c", "d"]).anomaly(moved).cells[-8:].max())
-    assert cut_side[4] < 0.5 * cut_side[0], cut_side
+        cut_side[name] = float(fit_reference(frames, ["a", "b", "c", "d"]).anomaly(moved).cells[-8:].max())
+    assert cut_side["shifted"] < 0.5 * cut_side["unshifted"], cut_side
+
+
+def test_a_thread_cut_at_any_phase_looks_good_at_the_border(monkeypatch) -> None:
+    """Good presses taken in one place show the frame's border cutting the thread at one phase; a press
+    along the rod cuts it at any other. Shifts in steps of half a cell show every phase at the border; a
+    quarter-frame shift alone (60 px, two and a half pitches) shows one more phase, and a press an eighth
+    of a pitch along (3 px, half a cell) scores at the border as a defect would."""
+    rng = np.random.default_rng(21)
+    frames = [threaded_frame(rng, phase=0.0) for _ in range(4)]
+    along_the_rod = [threaded_frame(rng, phase=k * np.pi / 4) for k in range(8)]
+    worst_border = {}
+    quarter_only = ((0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25))
+    for name, shifts in (("steps", reference_module.AUGMENTED_SHIFTS), ("quarter", quarter_only)):
+        monkeypatch.setattr(reference_module, "AUGMENTED_SHIFTS", shifts)
+        reference = fit_reference(frames, ["a", "b", "c", "d"])
+        worst_border[name] = max(float(max(cells[:4].max(), cells[-4:].max()))
+                                 for cells in (reference.anomaly(frame).cells for frame in along_the_rod))
+    assert worst_border["steps"] < 0.5 * worst_border["quarter"], worst_border
 
 
 def test_round_trip_and_sidecar(reference: GoodReference, tmp_path) -> None:

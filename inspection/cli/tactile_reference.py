@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.datasets.tactile import read_rgb
     from inspection.errors import InputError
     from inspection.tactile.reference import DEFAULT_MARGIN, fit_reference
+    from inspection.tactile.runtime import tune_for_frames
 
     folder = Path(args.frames)
     if not folder.is_dir():
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InputError(f"{out}: --out must end in .npz (a .json sidecar is written beside it)")
+    tune_for_frames()  # frame work on CPUs other processes share, as in the nodes and the evaluation
     started = time.perf_counter()
     reference = fit_reference([read_rgb(p) for p in paths], [p.name for p in paths],
                               DEFAULT_MARGIN if args.margin is None else args.margin)
