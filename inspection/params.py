@@ -123,6 +123,8 @@ VISION = (
               "detection (0.25) a spot only directs touch; below vision_node.confidence spots are off",
               low=0.0, high=1.0),
     ParamSpec("spot_max_per_frame", 20, "the strongest spots kept per frame", low=0, high=1000),
+    ParamSpec("spot_on_burst", False, "also run the spot filter on each flash image of the view's photometric "
+              "burst, where the shape finder reads one: a pit's shadow under one flash outshines its ring-lit trace"),
     ParamSpec("shape_detector", False, "also look for shape the ring-lit frame hides (dents, bumps, scratches): "
               "photometric stereo on each view's burst of flashes (cell.yaml camera.photometric; vision.shape), "
               "handed on as hypotheses for touch to settle"),

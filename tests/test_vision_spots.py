@@ -12,7 +12,8 @@ from inspection.cell import load_cell
 from inspection.records import Detection2D
 from inspection.vision.detector import DefectDetector, DetectorSettings
 from inspection.vision.localize import CameraView
-from inspection.vision.spots import SpotSettings, find_spots
+from inspection.vision.shape import ShapeSettings
+from inspection.vision.spots import SpotSettings, find_burst_spots, find_spots
 from inspection.vision.stage import StageOne
 from tests.test_vision_localize import panel, surface_point
 from tests.test_vision_slicing import DarkBlobModel
@@ -105,3 +106,50 @@ def test_stage_one_hands_spots_on_as_pit_hypotheses_at_the_pit_and_not_below_the
     assert np.linalg.norm(np.subtract(pits[0].position, truth)) < 0.0005
     paper = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.25))
     assert StageOne(paper, surface, 0.01, 0.005, SpotSettings()).spots is None
+
+
+def test_a_pit_seen_under_two_flashes_of_a_burst_is_one_spot_and_a_covered_one_none():
+    """Each flash lights a pit from one side: its shadow under one flash and its highlight under the opposite
+    one are the same pit, found once; a pit inside a box already found (the detector's, the ring-lit frame's
+    spots) is left to that box."""
+    flashes = [noisy_frame(seed=k)[..., 0] for k in range(4)]
+    shadow, highlight = flashes[0][..., None].repeat(3, axis=2), flashes[2][..., None].repeat(3, axis=2)
+    add_pit(shadow, 200, 150, -25.0)
+    add_pit(highlight, 201, 150, 25.0)
+    flashes[0], flashes[2] = shadow[..., 0], highlight[..., 0]
+    burst = np.stack(flashes, axis=2)
+    spots = find_burst_spots(burst, SpotSettings(), view_id="top")
+    assert len(spots) == 1 and spots[0].finder == "spot" and spots[0].view_id == "top"
+    (col, row), = centres(spots)
+    assert abs(col - 200) <= 2 and abs(row - 150) <= 1
+    known = Detection2D(x1=195, y1=145, x2=206, y2=156, class_name="dent", confidence=0.3)
+    assert find_burst_spots(burst, SpotSettings(), covered=[known]) == []
+    assert find_burst_spots(np.stack([noisy_frame(seed=k)[..., 0] for k in range(4)], axis=2), SpotSettings()) == []
+
+
+@pytest.mark.parametrize("on_burst", [True, False])
+def test_stage_one_reads_the_burst_for_spots_only_when_told(on_burst):
+    """A pit too faint in the ring-lit frame but dark under one flash becomes a pit hypothesis from the spot
+    filter with ``spot_on_burst``, and is not looked for in the burst without it."""
+    cell = load_cell()
+    surface = panel()
+    view = CameraView.from_cell(cell, "top")
+    width, height = view.camera.width, view.camera.height
+    truth, _, _ = surface_point(0.02, 0.01)
+    xs, ys = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
+    points, _, hit = surface.cast(*view.rays(np.column_stack([xs.ravel(), ys.ravel()])))
+    nearest = int(np.argmin(np.where(hit, np.linalg.norm(points - truth, axis=1), np.inf)))
+    row, col = divmod(nearest, width)
+    frame = noisy_frame(width=width, height=height, level=150.0)
+    lights = cell.camera.photometric.light_directions()
+    flashes = [noisy_frame(seed=k + 1, width=width, height=height, level=150.0) for k in range(len(lights))]
+    add_pit(flashes[0], int(col), int(row), -30.0)
+    burst = np.stack([flash[..., 0] for flash in flashes], axis=2)
+    detector = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.05))
+    stage = StageOne(detector, surface, 0.01, 0.005, SpotSettings(on_burst=on_burst), ShapeSettings(), lights)
+    result = stage.inspect([frame], [view], [burst])
+    pits = [h for h in result.hypotheses if h.class_name == "pit" and h.finder == "spot"]
+    if on_burst:
+        assert len(pits) == 1 and np.linalg.norm(np.subtract(pits[0].position, truth)) < 0.0005
+    else:
+        assert pits == []

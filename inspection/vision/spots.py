@@ -47,12 +47,14 @@ class SpotSettings:
     min_step: float = 1.0  # grey levels (0-255): weaker spots are sensor noise on a flat frame
     confidence: float = 0.2  # what a spot's hypothesis carries
     max_per_frame: int = 20  # the strongest spots kept per frame
+    on_burst: bool = False  # also filter each flash image of the view's photometric burst
 
     @staticmethod
     def configured(vision: Mapping[str, Any]) -> "SpotSettings":
         """The ``vision_node.spot_*`` settings, whether the filter is on or not (what a bench measures)."""
         return SpotSettings(contrast=vision["spot_contrast"], roundness=vision["spot_roundness"],
-                            confidence=vision["spot_confidence"], max_per_frame=vision["spot_max_per_frame"])
+                            confidence=vision["spot_confidence"], max_per_frame=vision["spot_max_per_frame"],
+                            on_burst=vision["spot_on_burst"])
 
     @staticmethod
     def from_params(vision: Mapping[str, Any]) -> "SpotSettings | None":
@@ -98,4 +100,19 @@ def find_spots(frame: np.ndarray, settings: SpotSettings, view_id: str = "",
             x1=float(max(centre_x - SPOT_BOX_HALF_PX, 0.0)), y1=float(max(centre_y - SPOT_BOX_HALF_PX, 0.0)),
             x2=float(min(centre_x + SPOT_BOX_HALF_PX, width)), y2=float(min(centre_y + SPOT_BOX_HALF_PX, height)),
             class_name="pit", confidence=settings.confidence, view_id=view_id, finder="spot"))
+    return spots
+
+
+def find_burst_spots(burst: np.ndarray, settings: SpotSettings, view_id: str = "",
+                     covered: list[Detection2D] | None = None) -> list[Detection2D]:
+    """The spots of each flash image of a photometric ``burst`` (H x W x N), each place once: a pit lit from
+    one side casts a shadow and a highlight that the ring light, lighting it from all round, evens out, so a
+    pit too faint in the ring-lit frame stands out under some flash. A spot inside a box of ``covered`` (the
+    detector's, the ring-lit frame's spots) or of a spot already found in an earlier flash is left to it."""
+    known = list(covered or ())
+    spots: list[Detection2D] = []
+    for flash in range(burst.shape[2]):
+        found = find_spots(burst[..., flash], settings, view_id, covered=known)
+        spots += found
+        known += found
     return spots

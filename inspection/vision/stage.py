@@ -13,7 +13,7 @@ from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, Sc
 from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 from inspection.vision.shape import ShapeSettings, check_burst, find_shape_defects
-from inspection.vision.spots import SpotSettings, find_spots
+from inspection.vision.spots import SpotSettings, find_burst_spots, find_spots
 
 
 @dataclass
@@ -77,6 +77,10 @@ class StageOne:
                     check_burst(burst, self.light_directions, f"view {view.view_id} burst", frame.shape[:2])
                     detections = detections + find_shape_defects(burst, self.light_directions, self.shape,
                                                                  view.view_id, covered=learned)
+                    if self.spots is not None and self.spots.on_burst:
+                        # A shape finding's speck at the same place is a pit too: the two merge as hypotheses.
+                        ring_lit = [box for box in detections if box.finder != "shape"]
+                        detections = detections + find_burst_spots(burst, self.spots, view.view_id, covered=ring_lit)
                 except InputError as exc:
                     result.bad_bursts.append(str(exc))
             result.detections += detections
