@@ -84,20 +84,27 @@ def test_a_spot_inside_a_detector_box_is_left_to_that_box_and_the_strongest_are_
     assert sorted(round(c) for c, _ in strongest) == [220, 300]
 
 
-def test_stage_one_hands_spots_on_as_pit_hypotheses_at_the_pit_and_not_below_the_hand_over():
-    cell = load_cell()
-    surface = panel()
-    view = CameraView.from_cell(cell, "top")
+def _pit_on_the_panel(view: CameraView, surface) -> tuple[np.ndarray, int, int, np.ndarray]:
+    """A point of the panel (the pit's truth), the pixel (column, row) of the camera's view that sees it,
+    and the mask of pixels on the part."""
     width, height = view.camera.width, view.camera.height
     truth, _, _ = surface_point(0.02, 0.01)
     xs, ys = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
     points, _, hit = surface.cast(*view.rays(np.column_stack([xs.ravel(), ys.ravel()])))
     nearest = int(np.argmin(np.where(hit, np.linalg.norm(points - truth, axis=1), np.inf)))
     row, col = divmod(nearest, width)
-    on_part = hit.reshape(height, width)
+    return truth, int(col), int(row), hit.reshape(height, width)
+
+
+def test_stage_one_hands_spots_on_as_pit_hypotheses_at_the_pit_and_not_below_the_hand_over():
+    cell = load_cell()
+    surface = panel()
+    view = CameraView.from_cell(cell, "top")
+    width, height = view.camera.width, view.camera.height
+    truth, col, row, on_part = _pit_on_the_panel(view, surface)
     frame = noisy_frame(width=width, height=height, level=120.0)  # the floor; the panel brighter
     frame[on_part] = noisy_frame(seed=1, width=width, height=height, level=200.0)[on_part]
-    add_pit(frame, int(col), int(row), -30.0)
+    add_pit(frame, col, row, -30.0)
     detector = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.05))
     result = StageOne(detector, surface, 0.01, 0.005, SpotSettings()).inspect([frame], [view])
     pits = [h for h in result.hypotheses if h.class_name == "pit"]
@@ -135,15 +142,11 @@ def test_stage_one_reads_the_burst_for_spots_only_when_told(on_burst):
     surface = panel()
     view = CameraView.from_cell(cell, "top")
     width, height = view.camera.width, view.camera.height
-    truth, _, _ = surface_point(0.02, 0.01)
-    xs, ys = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
-    points, _, hit = surface.cast(*view.rays(np.column_stack([xs.ravel(), ys.ravel()])))
-    nearest = int(np.argmin(np.where(hit, np.linalg.norm(points - truth, axis=1), np.inf)))
-    row, col = divmod(nearest, width)
+    truth, col, row, _ = _pit_on_the_panel(view, surface)
     frame = noisy_frame(width=width, height=height, level=150.0)
     lights = cell.camera.photometric.light_directions()
     flashes = [noisy_frame(seed=k + 1, width=width, height=height, level=150.0) for k in range(len(lights))]
-    add_pit(flashes[0], int(col), int(row), -30.0)
+    add_pit(flashes[0], col, row, -30.0)
     burst = np.stack([flash[..., 0] for flash in flashes], axis=2)
     detector = DefectDetector(DarkBlobModel(), ["dent"], DetectorSettings(tile_size=0, confidence=0.05))
     stage = StageOne(detector, surface, 0.01, 0.005, SpotSettings(on_burst=on_burst), ShapeSettings(), lights)
