@@ -4,7 +4,8 @@ learnt from a handful (4 to 10) of good frames in seconds on a CPU, and the oper
 The model is a memory bank of patch descriptors (:mod:`inspection.tactile.anomaly`) of the good frames,
 each also seen slightly rotated and scaled (a handful of presses taken in one place would otherwise teach
 only that one pose of the part on the gel) and shifted in steps up to a quarter of the frame (what an
-off-centre press cuts at the frame's border, at whatever phase of the texture it lands), projected on their leading principal components (patch colour detail is strongly correlated; 12 axes keep
+off-centre press cuts at the frame's border, at whatever phase of the texture it lands), projected on
+their leading principal components (patch colour detail is strongly correlated; 12 axes keep
 what separates patches and make the nearest-neighbour search cheap), thinned per frame by greedy k-centre
 selection (PatchCore's coreset: it keeps rare good patches, which random thinning drops) and searched
 exhaustively by faiss (``IndexFlatL2``): for the single nearest patch in 12 dimensions it runs a fused kernel
@@ -17,8 +18,8 @@ A new frame's anomaly map is, per patch, the distance to the nearest good patch.
 
 The threshold is chosen from good frames only: each good frame is scored against a bank of the others
 (leave-one-out, the others seen with THRESHOLD_SHIFTS only), and the highest of those scores times
-``margin`` is the threshold. A handful of frames
-under-samples how far new good presses stray, hence a margin well above 1.
+``margin`` is the threshold. A handful of frames under-samples how far new good presses stray, hence a
+margin well above 1.
 
 Files: ``NAME.npz`` (bank, projection, threshold) and ``NAME.json`` beside it (the fitted frames, the
 threshold and how it was chosen), both written atomically.
@@ -68,7 +69,8 @@ AUGMENTED_BORDER_CELLS = 3
 # contact's top edge, outside their nick, where the frame cut the thread at a phase no good frame showed).
 MAX_SHIFT = 0.25
 SHIFT_STEPS = 20
-_SHIFT_FRACTIONS = tuple(sign * step * MAX_SHIFT / SHIFT_STEPS for sign in (1, -1) for step in range(1, SHIFT_STEPS + 1))
+_SHIFT_FRACTIONS = tuple(sign * step * MAX_SHIFT / SHIFT_STEPS
+                         for sign in (1, -1) for step in range(1, SHIFT_STEPS + 1))
 AUGMENTED_SHIFTS = tuple((f, 0.0) for f in _SHIFT_FRACTIONS) + tuple((0.0, f) for f in _SHIFT_FRACTIONS)
 # The leave-one-out banks that set the threshold hold fewer shifts: a quarter-frame each way. The threshold
 # measures how far good presses stray from each other, and the fine steps explain a held-out good frame's
@@ -93,8 +95,8 @@ def greedy_coreset(points: np.ndarray, size: int) -> np.ndarray:
     """Indices of ``size`` points chosen so that every point is close to one of them (k-centre, greedy).
 
     Squared distances to each new centre come from one matrix-vector product (|p|^2 - 2 p.c + |c|^2) in
-    torch: three times faster than differencing every point, which matters with
-    tens of thousands of patches per good frame."""
+    torch: three times faster than differencing every point, with tens of thousands of patches per good
+    frame."""
     if len(points) <= size:
         return np.arange(len(points))
     points_t = torch.from_numpy(np.ascontiguousarray(points, np.float32))

@@ -108,7 +108,8 @@ def find_burst_spots(burst: np.ndarray, settings: SpotSettings, view_id: str = "
     """The spots of each flash image of a photometric ``burst`` (H x W x N), each place once: a pit lit from
     one side casts a shadow and a highlight that the ring light, lighting it from all round, evens out, so a
     pit too faint in the ring-lit frame stands out under some flash. A spot inside a box of ``covered`` (the
-    detector's, the ring-lit frame's spots) or of a spot already found in an earlier flash is left to it."""
+    detector's, the ring-lit frame's spots) or of a spot already found in an earlier flash is left to it.
+    ``settings.max_per_frame`` holds per flash."""
     known = list(covered or ())
     spots: list[Detection2D] = []
     for flash in range(burst.shape[2]):
