@@ -38,6 +38,18 @@ def test_clean_contact_rejects_a_geometric_false_alarm() -> None:
     assert result.defects == [] and result.rejected[0].rule.startswith("R3")
 
 
+def test_a_weak_defect_call_neither_confirms_nor_clears_a_camera_finding() -> None:
+    """A press that called the spot a dent at 0.49 (below tactile_min_confidence) is not a clean contact: the
+    camera's dent stays, unconfirmed (R4), and the weak call adds no defect of its own."""
+    result = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t0", "dent", 0.101, conf=0.49)])
+    assert [(d.class_name, d.source) for d in result.defects] == [("dent", Source.VISION)]
+    assert result.unconfirmed_ids == ["h0"] and result.rejected == []
+    # A clean press beside the weak call still clears the spot.
+    cleared = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)],
+                   [finding("t0", "dent", 0.101, conf=0.49), finding("t1", "none", 0.102)])
+    assert cleared.defects == [] and cleared.rejected[0].rule.startswith("R3")
+
+
 def test_uncovered_hypothesis_is_kept_unconfirmed() -> None:
     result = fuse([hypothesis("h0", "dent", 0.100)], [finding("t0", "none", 0.300)])
     assert [d.source for d in result.defects] == [Source.VISION] and result.unconfirmed_ids == ["h0"]

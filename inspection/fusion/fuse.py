@@ -7,7 +7,9 @@ Rules (each fused or rejected defect records the one that decided it):
   touch measures it (position, size, depth) and decides the class when its confidence reaches
   ``tactile_class_min_confidence``; the confidences combine as a noisy-OR.
 - R3 rejected: a geometric hypothesis lying under a clean contact (a press that found nothing) and
-  with no tactile defect within the gate is a false alarm, and is dropped.
+  with no tactile defect within the gate is a false alarm, and is dropped. A press that called a defect
+  below ``tactile_min_confidence`` is not clean: too weak to confirm, it is also too much doubt to clear
+  a camera finding, so such a hypothesis is left to R4.
 - R4 unconfirmed: a geometric hypothesis that no press covered (unreachable, not planned, left out by
   the press budget, or the press failed) is kept as vision-only when its confidence reaches
   ``unconfirmed_min_confidence`` (the paper's Stage I threshold), so that nothing the camera alone would
@@ -42,7 +44,7 @@ class FusionConfig:
     optical_min_confidence: float = 0.25
     unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
-    tactile_min_confidence: float = 0.5  # weaker tactile defect calls count as clean contacts
+    tactile_min_confidence: float = 0.5  # weaker tactile defect calls neither confirm nor clear (R3) a hypothesis
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def fuse(
     """Apply rules R1-R5; ``findings`` holds every press result, clean contacts ("none") included."""
     result = FusionResult()
     defect_findings = [f for f in findings if f.is_defect and f.confidence >= config.tactile_min_confidence]
-    clean_presses = [f for f in findings if f not in defect_findings]
+    clean_presses = [f for f in findings if not f.is_defect]
     groups = merge_tactile(defect_findings, config)
     used_groups: set[int] = set()
     fused: list[FusedDefect] = []
