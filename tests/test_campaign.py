@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from inspection.campaign.campaign import parse_ablations
+from inspection.campaign.campaign import CampaignOptions, ablation_keys, load_params, parse_ablations
 from inspection.campaign.metrics import size_bucket, summarise
-from inspection.campaign.runner import ABLATIONS, PartSpec, make_scene
+from inspection.campaign.runner import (ABLATIONS, CORE_SOURCE, PartSpec, core_source_digest, make_scene,
+                                        pipeline_digests)
 from inspection.errors import InputError
 from inspection.paths import model_file
 from tests.conftest import run_cli
@@ -21,6 +22,30 @@ HEADLINE_KEYS = ("stage1_recall", "stage1_precision", "final_recall", "final_pre
 RATES = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
          "stage1_recall_resolvable",
          "vision_only_recall", "press_ratio", "cycle_time_ratio")
+
+
+def test_a_part_record_is_reused_only_by_the_same_core_code(tmp_path) -> None:
+    """A campaign resumed after a change to the core (fusion, say) runs its parts again: the code's digest is
+    in every ablation's key. The nodes and the CLI, which a part never runs, are left out of it."""
+    package = tmp_path / "inspection"
+    for name in ("fusion/fuse.py", "cli/main.py", "nodes/vision_node.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("LIMIT = 1\n")
+    before = core_source_digest(package)
+    (package / "cli/main.py").write_text("LIMIT = 2\n")
+    (package / "nodes/vision_node.py").write_text("LIMIT = 2\n")
+    assert core_source_digest(package) == before
+    (package / "fusion/fuse.py").write_text("LIMIT = 2\n")
+    assert core_source_digest(package) != before
+
+    options = CampaignOptions(out=tmp_path / "c.json", parts=1, seed=1, ablations=("shipped", "paper"))
+    params = load_params(options)
+    digests = pipeline_digests(None, params)
+    assert digests[CORE_SOURCE] == core_source_digest()
+    keys = ablation_keys(options, params, digests)
+    assert keys == ablation_keys(options, params, dict(digests))
+    changed = ablation_keys(options, params, {**digests, CORE_SOURCE: before})
+    assert all(changed[name] != keys[name] for name in keys)
 
 
 def _record(truth, stage1, final, presses=0, full=100):

@@ -21,8 +21,8 @@ from inspection.atomic import write_json_atomic
 from inspection.campaign.executors import EXECUTORS, Executor, InProcess, LocalPool, PartJob, WorkerSetup
 from inspection.campaign.metrics import summarise
 from inspection.campaign.part_store import finished
-from inspection.campaign.runner import (ABLATIONS, PAPER_CONFIDENCE, PART_SCHEMA, PartSpec, ablation_base,
-                                        file_digests, pipeline_files)
+from inspection.campaign.runner import (ABLATIONS, CORE_SOURCE, PAPER_CONFIDENCE, PART_SCHEMA, PartSpec,
+                                        ablation_base, pipeline_digests, pipeline_files)
 from inspection.errors import InputError
 from inspection.outputs import check_output_file
 
@@ -113,7 +113,7 @@ def load_params(options: CampaignOptions) -> dict[str, dict[str, Any]]:
 def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]],
                   digests: dict[str, str]) -> dict[str, str]:
     """Per ablation, a hash of everything its per-part result depends on (``--parts``, ``--workers`` and the
-    executor excepted); ``digests`` are those of ``pipeline_files``, by role."""
+    executor excepted); ``digests`` are ``pipeline_digests``: the files', by role, and the code's."""
     files = pipeline_files(options.cell_file, params)
     # Only the ablations that may spend the planner's press budget depend on its settings and calibration.
     budget_free = {"files": {str(files[r]): digests[r] for r in files if r != "defect_calibration"},
@@ -122,7 +122,8 @@ def ablation_keys(options: CampaignOptions, params: dict[str, dict[str, Any]],
     common = {"schema": PART_SCHEMA, "seed": options.seed, "part_kind": options.part_kind,
               "part_scale": options.part_scale, "defect_free": options.defect_free, "width": options.width,
               "height": options.height,
-              "params": params, "files": {str(files[role]): digests[role] for role in files}}
+              "params": params, "files": {str(files[role]): digests[role] for role in files},
+              "code": digests[CORE_SOURCE]}
     keys = {}
     for name in options.runs:
         low = ablation_base(name) in ("low-confidence", "budgeted")
@@ -159,7 +160,7 @@ def run_campaign(options: CampaignOptions, progress: bool = True) -> dict[str, A
                          f"threshold ({PAPER_CONFIDENCE})")
     cell = load_cell(options.cell_file)  # a bad cell file fails here, before any part runs
     shape_lights(params["vision_node"], cell.camera.photometric, str(options.cell_file or "config/cell.yaml"))
-    digests = file_digests(pipeline_files(options.cell_file, params))
+    digests = pipeline_digests(options.cell_file, params)
     keys = ablation_keys(options, params, digests)
     low = options.low_confidence if low_used else None
     executor = make_executor(options.executor, options.workers, options.ray_address,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from inspection.campaign.part_store import save_record
-from inspection.campaign.runner import PartSpec, file_digests, pipeline_files
+from inspection.campaign.runner import PartSpec, pipeline_digests
 from inspection.errors import InputError
 from inspection.parent_watch import on_parent_death
 
@@ -29,8 +29,9 @@ EXECUTORS = ("local", "ray")
 class WorkerSetup:
     """What a worker needs to load the pipeline, wherever it runs.
 
-    ``file_digests`` are the sha256 of the models, acceptance table and cell file as the driver hashed
-    them into the campaign's keys: a worker on another machine checks that it loads the same files."""
+    ``file_digests`` are the sha256 of the models, acceptance table and cell file, and of the core's
+    source, as the driver hashed them into the campaign's keys (``pipeline_digests``): a worker on another
+    machine checks that it loads the same files and runs the same code."""
 
     cell_file: Path | None
     params: dict[str, dict[str, Any]]
@@ -80,11 +81,11 @@ class PartWorker:
         return self._runner
 
     def _check_files(self) -> None:
-        local = file_digests(pipeline_files(self.setup.cell_file, self.setup.params))
+        local = pipeline_digests(self.setup.cell_file, self.setup.params)
         differ = sorted(role for role in self.setup.file_digests if local.get(role) != self.setup.file_digests[role])
         if differ:
-            raise InputError(f"worker on {socket.gethostname()}: its {', '.join(differ)} file differs from the one the "
-                             "campaign was started with; install the same models and config on every machine")
+            raise InputError(f"worker on {socket.gethostname()}: its {', '.join(differ)} differs from the one the "
+                             "campaign was started with; install the same code, models and config on every machine")
 
     def store(self, job: PartJob, parts_dir: Path) -> int:
         """Run the part where ``parts_dir`` is reachable, storing each ablation as soon as it is done."""

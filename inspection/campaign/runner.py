@@ -117,6 +117,29 @@ def file_digests(files: dict[str, Path]) -> dict[str, str]:
     return digests
 
 
+CORE_SOURCE = "core source"  # the role of the code's own digest beside the files' (see pipeline_digests)
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_NOT_RUN_BY_A_PART = ("nodes", "cli")  # the ROS nodes and the CLI wrap the core; a part never runs them
+
+
+def core_source_digest(package_dir: Path = _PACKAGE_DIR) -> str:
+    """The sha256 of the ROS-free core's source: every module of the package but the nodes' and the CLI's.
+
+    A part's result depends on the code as much as on the models and config, so a campaign resumed after
+    a change to fusion, say, runs its parts again instead of mixing records of two versions."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        relative = path.relative_to(package_dir)
+        if relative.parts[0] not in _NOT_RUN_BY_A_PART:
+            digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def pipeline_digests(cell_file: Path | None, params: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The sha256 of each of ``pipeline_files`` by role, and of the core's source (``CORE_SOURCE``)."""
+    return {**file_digests(pipeline_files(cell_file, params)), CORE_SOURCE: core_source_digest()}
+
+
 def _size_mm(extent_m: Sequence[float]) -> float:
     return 1000.0 * float(max(extent_m))
 
