@@ -38,15 +38,18 @@ def test_clean_contact_rejects_a_geometric_false_alarm() -> None:
     assert result.defects == [] and result.rejected[0].rule.startswith("R3")
 
 
-def test_a_weak_defect_call_neither_confirms_nor_clears_a_camera_finding() -> None:
-    """A press that called the spot a dent at 0.49 (below tactile_min_confidence) is not a clean contact: the
-    camera's dent stays, unconfirmed (R4), and the weak call adds no defect of its own."""
-    result = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t0", "dent", 0.101, conf=0.49)])
-    assert [(d.class_name, d.source) for d in result.defects] == [("dent", Source.VISION)]
-    assert result.unconfirmed_ids == ["h0"] and result.rejected == []
-    # A clean press beside the weak call still clears the spot.
-    cleared = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)],
-                   [finding("t0", "dent", 0.101, conf=0.49), finding("t1", "none", 0.102)])
+def test_weak_tactile_calls_confirm_but_never_clear_or_stand_alone() -> None:
+    """Below tactile_min_confidence (0.5): a dent called at 0.49 on the camera's 0.74 dent confirms it (two weak
+    pieces of evidence on one spot agree; touch places it), alone it adds nothing, and "none" at 0.45 (the
+    defect classes sum to 0.55) does not clear the camera's finding, which stays unconfirmed (R4)."""
+    (confirmed,) = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)],
+                        [finding("t0", "dent", 0.103, conf=0.49), finding("t1", "none", 0.104, conf=0.45)]).defects
+    assert confirmed.source is Source.BOTH and confirmed.position == (0.103, 0.0, 0.0)
+    assert confirmed.confidence == pytest.approx(1 - 0.26 * 0.51)
+    assert fuse([], [finding("t0", "dent", 0.103, conf=0.49)]).defects == []
+    doubted = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t1", "none", 0.104, conf=0.45)])
+    assert [d.source for d in doubted.defects] == [Source.VISION] and doubted.unconfirmed_ids == ["h0"]
+    cleared = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t1", "none", 0.104, conf=0.55)])
     assert cleared.defects == [] and cleared.rejected[0].rule.startswith("R3")
 
 

@@ -5,17 +5,20 @@ Rules (each fused or rejected defect records the one that decided it):
   kept on vision evidence alone when its confidence reaches ``optical_min_confidence``.
 - R2 confirmed: a geometric hypothesis with a tactile defect finding within the gate is confirmed;
   touch measures it (position, size, depth) and decides the class when its confidence reaches
-  ``tactile_class_min_confidence``; the confidences combine as a noisy-OR.
+  ``tactile_class_min_confidence``; the confidences combine as a noisy-OR. A defect call weaker than
+  ``tactile_min_confidence`` confirms too: two weak pieces of evidence on one spot agree.
 - R3 rejected: a geometric hypothesis lying under a clean contact (a press that found nothing) and
-  with no tactile defect within the gate is a false alarm, and is dropped. A press that called a defect
-  below ``tactile_min_confidence`` is not clean: too weak to confirm, it is also too much doubt to clear
-  a camera finding, so such a hypothesis is left to R4.
-- R4 unconfirmed: a geometric hypothesis that no press covered (unreachable, not planned, left out by
-  the press budget, or the press failed) is kept as vision-only when its confidence reaches
+  with no tactile defect within the gate is a false alarm, and is dropped. A clean call weaker than
+  ``tactile_min_confidence`` clears nothing: "none" at 0.45 means the classifier's defect classes sum
+  to 0.55.
+- R4 unconfirmed: a geometric hypothesis that touch neither confirmed nor cleared (no press covered it:
+  unreachable, not planned, left out by the press budget, or the press failed; or only weak clean calls
+  did) is kept as vision-only when its confidence reaches
   ``unconfirmed_min_confidence`` (the paper's Stage I threshold), so that nothing the camera alone would
   report is lost; the report marks it unconfirmed. Weaker ones only directed touch, and are dropped.
-- R5 touch only: a tactile defect that no hypothesis explains is added: the paper's "remaining
-  defects" that only Stage II finds.
+- R5 touch only: a tactile defect that no hypothesis explains is added when its confidence reaches
+  ``tactile_min_confidence``: the paper's "remaining defects" that only Stage II finds. Alone, a weaker
+  call is sensor noise as often as not.
 - R6 one spot, one defect: fused defects that lie on one spot (as two tactile findings are one defect,
   below) are one defect: the one with the most direct evidence (touched by both stages, then by touch,
   then the more confident) keeps its class and measurements and takes the others' evidence ids. The
@@ -44,7 +47,7 @@ class FusionConfig:
     optical_min_confidence: float = 0.25
     unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
-    tactile_min_confidence: float = 0.5  # weaker tactile defect calls neither confirm nor clear (R3) a hypothesis
+    tactile_min_confidence: float = 0.5  # a weaker defect call only confirms (R2), a weaker clean one never clears (R3)
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,8 @@ def fuse(
 ) -> FusionResult:
     """Apply rules R1-R5; ``findings`` holds every press result, clean contacts ("none") included."""
     result = FusionResult()
-    defect_findings = [f for f in findings if f.is_defect and f.confidence >= config.tactile_min_confidence]
-    clean_presses = [f for f in findings if not f.is_defect]
+    defect_findings = [f for f in findings if f.is_defect]
+    clean_presses = [f for f in findings if not f.is_defect and f.confidence >= config.tactile_min_confidence]
     groups = merge_tactile(defect_findings, config)
     used_groups: set[int] = set()
     fused: list[FusedDefect] = []
@@ -192,7 +195,7 @@ def fuse(
                 vision_ids=(hypothesis.id,), explanation=hypothesis.explanation))
 
     for index, group in enumerate(groups):
-        if index not in used_groups:
+        if index not in used_groups and group[0].confidence >= config.tactile_min_confidence:
             fused.append(_from_tactile(f"d{len(fused)}", group, None, config))
 
     fused = one_spot_one_defect(fused, config)
