@@ -46,6 +46,23 @@ def probe_node(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prefix: str
         rclpy.shutdown(context=context)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def frame_work_on_one_thread() -> Iterator[None]:
+    """The test process computes on one torch and one OpenCV thread, as the nodes, the campaign's workers and
+    the CLI's frame commands do (``tactile.runtime.tune_for_frames``): beside the node processes a test
+    starts, OpenMP threads spinning on 2 shared cores made a tactile reference fit 13x slower (6.7 s
+    against 0.5 s a frame)."""
+    import cv2
+    import torch
+
+    threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(threads[0])
+    cv2.setNumThreads(threads[1])
+
+
 @pytest.fixture()
 def ros_env() -> dict[str, str]:
     return isolated_ros_env()

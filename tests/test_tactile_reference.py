@@ -14,6 +14,7 @@ from inspection.errors import InputError
 from inspection.tactile.acceptance import AcceptanceRules
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.classifier import TactileClassifier
+from inspection.tactile import anomaly
 from inspection.tactile import reference as reference_module
 from inspection.tactile.reference import GoodReference, fit_reference
 from inspection.tactile.reference_eval import auroc
@@ -83,34 +84,37 @@ def test_whole_frame_colour_and_brightness_shifts_do_not_raise_the_score(referen
     assert moved.score < plain.score + 0.25 * reference.threshold
 
 
-def test_a_press_moved_off_centre_looks_good_where_the_frame_cuts_it(monkeypatch) -> None:
+def _bank(good: list[np.ndarray], shifts: tuple[tuple[float, float], ...]) -> reference_module.PatchBank:
+    """The reference's bank of ``good`` shifted by ``shifts`` (what ``fit_reference`` builds, without the
+    threshold's leave-one-out banks, which these tests do not read)."""
+    share = -(-reference_module.BANK_SIZE // len(good))
+    return reference_module.PatchBank.fit([reference_module.good_patches(f, share, shifts) for f in good])
+
+
+def test_a_press_moved_off_centre_looks_good_where_the_frame_cuts_it() -> None:
     """The bank holds each good frame shifted up to a quarter too: the rows an off-centre press cuts at the
     frame's border match good patches more closely than a bank of unshifted views can."""
     rng = np.random.default_rng(15)
     frames = [threaded_frame(rng) for _ in range(4)]
     moved = np.concatenate([threaded_frame(rng)[:60], frames[0][:-60]])  # a quarter down; its lowest quarter cut
-    cut_side = {}
-    for name, shifts in (("shifted", reference_module.AUGMENTED_SHIFTS), ("unshifted", ())):
-        monkeypatch.setattr(reference_module, "AUGMENTED_SHIFTS", shifts)
-        cut_side[name] = float(fit_reference(frames, ["a", "b", "c", "d"]).anomaly(moved).cells[-8:].max())
+    cut_side = {name: float(_bank(frames, shifts).cells(anomaly.patch_descriptors(moved))[-8:].max())
+                for name, shifts in (("shifted", reference_module.AUGMENTED_SHIFTS), ("unshifted", ()))}
     assert cut_side["shifted"] < 0.5 * cut_side["unshifted"], cut_side
 
 
-def test_a_thread_cut_at_any_phase_looks_good_at_the_border(monkeypatch) -> None:
+def test_a_thread_cut_at_any_phase_looks_good_at_the_border() -> None:
     """Good presses taken in one place show the frame's border cutting the thread at one phase; a press
     along the rod cuts it at any other. Shifts in steps of half a cell show every phase at the border; a
     quarter-frame shift alone (60 px, two and a half pitches) shows one more phase, and a press an eighth
     of a pitch along (3 px, half a cell) scores at the border as a defect would."""
     rng = np.random.default_rng(21)
     frames = [threaded_frame(rng, phase=0.0) for _ in range(4)]
-    along_the_rod = [threaded_frame(rng, phase=k * np.pi / 4) for k in range(8)]
+    along_the_rod = [anomaly.patch_descriptors(threaded_frame(rng, phase=k * np.pi / 4)) for k in range(8)]
     worst_border = {}
-    quarter_only = ((0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25))
-    for name, shifts in (("steps", reference_module.AUGMENTED_SHIFTS), ("quarter", quarter_only)):
-        monkeypatch.setattr(reference_module, "AUGMENTED_SHIFTS", shifts)
-        reference = fit_reference(frames, ["a", "b", "c", "d"])
+    for name, shifts in (("steps", reference_module.AUGMENTED_SHIFTS), ("quarter", reference_module.THRESHOLD_SHIFTS)):
+        bank = _bank(frames, shifts)
         worst_border[name] = max(float(max(cells[:4].max(), cells[-4:].max()))
-                                 for cells in (reference.anomaly(frame).cells for frame in along_the_rod))
+                                 for cells in (bank.cells(descriptors) for descriptors in along_the_rod))
     assert worst_border["steps"] < 0.5 * worst_border["quarter"], worst_border
 
 
