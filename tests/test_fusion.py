@@ -38,19 +38,23 @@ def test_clean_contact_rejects_a_geometric_false_alarm() -> None:
     assert result.defects == [] and result.rejected[0].rule.startswith("R3")
 
 
-def test_weak_tactile_calls_confirm_but_never_clear_or_stand_alone() -> None:
-    """Below tactile_min_confidence (0.5): a dent called at 0.49 on the camera's 0.74 dent confirms it (two weak
-    pieces of evidence on one spot agree; touch places it), alone it adds nothing, and "none" at 0.45 (the
-    defect classes sum to 0.55) does not clear the camera's finding, which stays unconfirmed (R4)."""
-    (confirmed,) = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)],
-                        [finding("t0", "dent", 0.103, conf=0.49), finding("t1", "none", 0.104, conf=0.45)]).defects
+def test_weak_tactile_calls_back_the_camera_but_never_clear_or_stand_alone() -> None:
+    """Below tactile_min_confidence (0.5): a dent called at 0.49 on the camera's 0.74 dent confirms it (touch
+    agrees, places and measures it), unless a sure clean contact covers the spot; it never confirms what the
+    camera alone would not report (below 0.25), and alone it adds nothing. "none" at 0.45 (the defect
+    classes sum to 0.55) clears nothing: the camera's dent stays, unconfirmed (R4)."""
+    camera_dent = hypothesis("h0", "dent", 0.100, conf=0.74)
+    weak_dent, weak_clean = finding("t0", "dent", 0.103, conf=0.49), finding("t1", "none", 0.104, conf=0.45)
+    (confirmed,) = fuse([camera_dent], [weak_dent, weak_clean]).defects
     assert confirmed.source is Source.BOTH and confirmed.position == (0.103, 0.0, 0.0)
     assert confirmed.confidence == pytest.approx(1 - 0.26 * 0.51)
-    assert fuse([], [finding("t0", "dent", 0.103, conf=0.49)]).defects == []
-    doubted = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t1", "none", 0.104, conf=0.45)])
-    assert [d.source for d in doubted.defects] == [Source.VISION] and doubted.unconfirmed_ids == ["h0"]
-    cleared = fuse([hypothesis("h0", "dent", 0.100, conf=0.74)], [finding("t1", "none", 0.104, conf=0.55)])
+    cleared = fuse([camera_dent], [weak_dent, finding("t2", "none", 0.101, conf=0.9)])
     assert cleared.defects == [] and cleared.rejected[0].rule.startswith("R3")
+    faint = fuse([hypothesis("h0", "dent", 0.100, conf=0.2)], [weak_dent])
+    assert faint.defects == [] and faint.rejected[0].rule.startswith("R4")
+    assert fuse([], [weak_dent]).defects == []
+    doubted = fuse([camera_dent], [weak_clean])
+    assert [d.source for d in doubted.defects] == [Source.VISION] and doubted.unconfirmed_ids == ["h0"]
 
 
 def test_uncovered_hypothesis_is_kept_unconfirmed() -> None:

@@ -6,9 +6,10 @@ Rules (each fused or rejected defect records the one that decided it):
 - R2 confirmed: a geometric hypothesis with a tactile defect finding within the gate is confirmed;
   touch measures it (position, size, depth) and decides the class when its confidence reaches
   ``tactile_class_min_confidence``; the confidences combine as a noisy-OR. A defect call weaker than
-  ``tactile_min_confidence`` confirms too: two weak pieces of evidence on one spot agree.
+  ``tactile_min_confidence`` confirms only a hypothesis that R4 would report anyway and that no sure
+  clean contact clears: touch then agrees, and places and measures it.
 - R3 rejected: a geometric hypothesis lying under a clean contact (a press that found nothing) and
-  with no tactile defect within the gate is a false alarm, and is dropped. A clean call weaker than
+  with no sure tactile defect within the gate is a false alarm, and is dropped. A clean call weaker than
   ``tactile_min_confidence`` clears nothing: "none" at 0.45 means the classifier's defect classes sum
   to 0.55.
 - R4 unconfirmed: a geometric hypothesis that touch neither confirmed nor cleared (no press covered it:
@@ -47,7 +48,7 @@ class FusionConfig:
     optical_min_confidence: float = 0.25
     unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
-    tactile_min_confidence: float = 0.5  # a weaker defect call only confirms (R2), a weaker clean one never clears (R3)
+    tactile_min_confidence: float = 0.5  # a weaker defect call only backs the camera (R2); a weaker clean one never clears
 
 
 @dataclass(frozen=True)
@@ -175,14 +176,16 @@ def fuse(
                 result.rejected.append(Rejection(hypothesis.id, "R1 optical: below optical_min_confidence"))
             continue
         gate = _gate(hypothesis, config)
-        candidates = [(i, _distance(g[0].position, hypothesis.position)) for i, g in enumerate(groups)
-                      if i not in used_groups]
-        candidates = [(i, d) for i, d in candidates if d < gate]
-        if candidates:
-            index = min(candidates, key=lambda c: c[1])[0]
+        near = [(i, _distance(g[0].position, hypothesis.position)) for i, g in enumerate(groups)
+                if i not in used_groups]
+        near = [(i, d) for i, d in near if d < gate]
+        sure = [(i, d) for i, d in near if groups[i][0].confidence >= config.tactile_min_confidence]
+        cleared = any(_under_footprint(hypothesis.position, press, config) for press in clean_presses)
+        if sure or (near and not cleared and hypothesis.confidence >= config.unconfirmed_min_confidence):
+            index = min(sure or near, key=lambda c: c[1])[0]
             used_groups.add(index)
             fused.append(_from_tactile(defect_id, groups[index], hypothesis, config))
-        elif any(_under_footprint(hypothesis.position, press, config) for press in clean_presses):
+        elif cleared:
             result.rejected.append(Rejection(hypothesis.id, "R3 rejected: a clean contact covers it"))
         elif hypothesis.confidence < config.unconfirmed_min_confidence:
             result.rejected.append(Rejection(hypothesis.id, "R4 unconfirmed: not touched and below "
