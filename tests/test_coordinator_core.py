@@ -277,6 +277,24 @@ def test_the_arm_runs_the_trajectory_of_the_plan_that_counts_its_findings(cell, 
     assert [json.loads(r["data"])["presses"][0]["region"] for r in events(run_dir, "plan")] == ["a0", "b0", "c0"]
 
 
+@pytest.mark.parametrize("echoed_sec", [1, 0])
+def test_a_plan_that_comes_before_its_regions_is_still_the_one_that_answers_them(cell, tmp_path, echoed_sec) -> None:
+    """The planner answers the regions before the coordinator's executor has served them (two
+    subscriptions): the plan echoes the regions' stamp (1 s here), so the run goes on at once instead of
+    waiting for a newer plan until the plan timeout. A plan that echoes other regions (0 s) is not taken."""
+    core = make_core(cell, tmp_path, plan_timeout_s=5.0)
+    answer = json.loads(_plan(["r0", "r1"], [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]], 7))
+    answer["regions_stamp"] = {"sec": echoed_sec, "nanosec": 0}
+    cell.plan_text = None  # the planner's answer is played here, ahead of the regions (sent at 0.3 s)
+    cell.clock.after(0.1, lambda: core.trajectory_received(TRAJECTORY, 7 * 10**9))
+    cell.clock.after(0.2, lambda: core.plan_received(json.dumps(answer)))
+    _, report = inspect(core)
+    if echoed_sec == 1:
+        assert report.complete and report.missing == [] and cell.executed == [TRAJECTORY]
+    else:
+        assert report.missing == ["stopped in phase plan: press plan: nothing after 5 s"] and cell.executed == []
+
+
 def test_a_finding_pressed_where_the_executed_plan_has_no_press_leaves_its_region_unfound(cell, tmp_path) -> None:
     positions = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0]]
     cell.plan_text = _plan(["a0", "a1"], positions, 1)

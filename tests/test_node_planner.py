@@ -45,6 +45,7 @@ def test_regions_become_a_trajectory_within_limits(ros_env, ros_node, tmp_path) 
         assert plan["cycle_time_s"] == pytest.approx(times[-1], abs=1e-5)
         stamp = received["traj"].header.stamp
         assert plan["trajectory_stamp"] == {"sec": stamp.sec, "nanosec": stamp.nanosec}  # the pair's mark
+        assert plan["regions_stamp"] == json.loads(side_channel.data)["stamp"]  # the regions it answers
         client = ros_node.create_client(Trigger, "inspection/plan")
         assert client.wait_for_service(timeout_sec=10)
         future = client.call_async(Trigger.Request())

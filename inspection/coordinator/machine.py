@@ -32,7 +32,8 @@ from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLo
 from inspection.outputs import new_run_folder
 from inspection.paths import model_file
 from inspection.planning.plan_summary import (
-    PlanSummary, planned_region, read_plan_summary, regions_without_findings, trajectory_stamp_ns,
+    PlanSummary, message_stamp_ns, planned_region, read_plan_summary, regions_stamp_ns, regions_without_findings,
+    trajectory_stamp_ns,
 )
 from inspection.records import DefectHypothesis, InspectionReport, ScanRegion, TactileFinding, Verdict
 from inspection.retry import with_retries
@@ -112,24 +113,39 @@ class Coordinator:
         self._keep("regions", text, text)
 
     def plan_received(self, text: str) -> None:
-        """The planner's press plan summary (inspection/plan/json), with the stamp of its trajectory."""
-        self._keep("plan", (text, trajectory_stamp_ns(text)), text)
+        """The planner's press plan summary (inspection/plan/json), with the stamps of its trajectory and of
+        the regions it was made from."""
+        self._keep("plan", (text, trajectory_stamp_ns(text), regions_stamp_ns(text)), text)
 
     def trajectory_received(self, trajectory: object, stamp_ns: int | None = None) -> None:
         """The press trajectory, kept as it came to be handed to ``io.execute`` unchanged; ``stamp_ns`` (its
         header stamp) pairs it with the plan published with it."""
         self._keep("trajectory", (trajectory, stamp_ns))
 
-    def planned_round(self, since: float) -> tuple[str, object] | None:
-        """The latest plan and the trajectory published with it, both newer than ``since``; None while the
-        two are not yet of one planning round (the planner replans when a late camera frame brings regions)."""
+    def plan_answers(self, regions_at: float, regions_stamp: int | None) -> bool:
+        """Whether the latest plan was made from the regions received at ``regions_at``, stamped
+        ``regions_stamp``: by the regions stamp the plan echoes when both carry one, else by coming after
+        them. A plan can come before the regions it answers (two subscriptions, and the executor may serve
+        the plan's first): waiting for a newer one then waited for nothing until the plan timeout."""
         with self.condition:
-            if not (self.newer("plan", since) and self.newer("trajectory", since)):
+            if "plan" not in self.latest:
+                return False
+            received_at, (_text, _trajectory_stamp, echoed) = self.latest["plan"]
+        if echoed is not None and regions_stamp is not None:
+            return echoed == regions_stamp
+        return received_at > regions_at
+
+    def planned_round(self, regions_at: float, regions_stamp: int | None) -> tuple[str, object] | None:
+        """The latest plan, if it answers those regions (``plan_answers``), and the trajectory published with
+        it (by its stamp; without stamps, one that came after the regions); None while the two are not yet of
+        one planning round (the planner replans when a late camera frame brings regions)."""
+        with self.condition:
+            if not self.plan_answers(regions_at, regions_stamp) or "trajectory" not in self.latest:
                 return None
-            (text, plan_stamp), (trajectory, stamp) = self.latest["plan"][1], self.latest["trajectory"][1]
-        if plan_stamp is not None and stamp is not None and plan_stamp != stamp:
-            return None
-        return text, trajectory
+            (text, plan_stamp, _), (trajectory, stamp) = self.latest["plan"][1], self.latest["trajectory"][1]
+            if plan_stamp is None or stamp is None:
+                return (text, trajectory) if self.newer("trajectory", regions_at) else None
+        return (text, trajectory) if plan_stamp == stamp else None
 
     def view_plan_received(self, views: int, problem: str = "") -> None:
         """camera/view_plan: its number of poses, or why it cannot be used (then ``views`` is ignored)."""
@@ -395,16 +411,18 @@ class Coordinator:
             if hypotheses_text is not None:
                 evidence.hypotheses = read_side_channel(hypotheses_text, DefectHypothesis)[1]
             regions_at, regions_text = self.latest["regions"]
+            regions_stamp = message_stamp_ns(regions_text)
             regions = read_side_channel(regions_text, ScanRegion)[1]
             self.enter(Phase.PLAN, 0.25, f"planning presses over {len(regions)} regions", run_dir)
             if regions:
-                self.wait_for("press plan", lambda: self.newer("plan", regions_at), self.settings.plan_timeout_s)
+                self.wait_for("press plan", lambda: self.plan_answers(regions_at, regions_stamp),
+                              self.settings.plan_timeout_s)
                 plan = read_plan_summary(self.latest["plan"][1][0])
                 if plan.refused:
                     evidence.missing += _unreachable(plan)
                     raise RuntimeError(f"press plan refused by the safety check: {plan.refused}")
                 paired: list[tuple[str, object]] = []  # the plan and the trajectory of one planning round
-                self.wait_for("press trajectory", lambda: _kept(paired, self.planned_round(regions_at)),
+                self.wait_for("press trajectory", lambda: _kept(paired, self.planned_round(regions_at, regions_stamp)),
                               self.settings.plan_timeout_s)
                 plan_text, trajectory = paired[-1]
                 plan = read_plan_summary(plan_text)

@@ -3,8 +3,9 @@
 Subscribes  inspection/scan_regions/json (std_msgs/String, the JSON side channel of the regions)
 Publishes   inspection/trajectory (trajectory_msgs/JointTrajectory, latched)
             inspection/plan/json (std_msgs/String: presses, unreachable, cycle time, the press count
-            of the full-coverage baseline and "trajectory_stamp", the header stamp of the trajectory
-            published just before it, which pairs the two; latched). A plan the safety check refuses is published as
+            of the full-coverage baseline, "trajectory_stamp", the header stamp of the trajectory
+            published just before it, which pairs the two, and "regions_stamp", the stamp of the regions
+            it was planned from, which pairs it with them; latched). A plan the safety check refuses is published as
             {"refused": reason, "presses": [], "unreachable": every region} with no trajectory.
             inspection/press_markers (visualization_msgs/MarkerArray: one arrow per press)
 Service     inspection/plan (std_srvs/Trigger): plan again with the latest regions
@@ -43,6 +44,7 @@ class PlannerNode(Node):
         self.surface = None
         self.full_coverage_presses: int | None = None
         self.regions: list[ScanRegion] = []
+        self.regions_stamp: dict | None = None  # the regions message's stamp, echoed in the plan made from it
         self.trajectory_publisher = self.create_publisher(JointTrajectory, "inspection/trajectory", LATCHED)
         self.plan_publisher = self.create_publisher(String, "inspection/plan/json", LATCHED)
         self.marker_publisher = self.create_publisher(MarkerArray, "inspection/press_markers", LATCHED)
@@ -64,6 +66,7 @@ class PlannerNode(Node):
         except InputError as exc:
             self.get_logger().error(f"inspection/scan_regions/json: ignored a bad message: {exc}")
             return
+        self.regions_stamp = json.loads(message.data).get("stamp")
         if self.params["plan_on_regions"]:
             self.plan_and_publish()
 
@@ -95,7 +98,7 @@ class PlannerNode(Node):
                                                            self.cell.robot.base_frame, stamp))
         self.plan_publisher.publish(String(data=json.dumps(
             {**plan.to_dict(), "full_coverage_presses": self.full_coverage_presses,
-             "trajectory_stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}})))
+             "trajectory_stamp": {"sec": stamp.sec, "nanosec": stamp.nanosec}, "regions_stamp": self.regions_stamp})))
         self.marker_publisher.publish(self._markers(plan, stamp))
         for item in plan.unreachable:
             self.get_logger().warning(f"unreachable press in region {item.region}: {item.reason}")
@@ -107,7 +110,7 @@ class PlannerNode(Node):
             "refused": reason, "presses": [], "cycle_time_s": 0.0, "warnings": [],
             "unreachable": [{"region": r.id, "position": list(r.center), "reason": "plan refused as unsafe"}
                             for r in self.regions],
-            "full_coverage_presses": self.full_coverage_presses})))
+            "full_coverage_presses": self.full_coverage_presses, "regions_stamp": self.regions_stamp})))
 
     def _markers(self, plan: Plan, stamp) -> MarkerArray:
         markers = MarkerArray()

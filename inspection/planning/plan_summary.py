@@ -58,14 +58,24 @@ def read_plan_summary(text: str, where: str = "inspection/plan/json") -> PlanSum
                        refused, tuple(regions), _press_positions(presses, where))
 
 
-def trajectory_stamp_ns(text: str) -> int | None:
-    """The header stamp (ns) of the trajectory published with this plan; None when the plan names none
-    (or is unreadable: read_plan_summary says why when the plan is used)."""
+def message_stamp_ns(text: str, key: str = "stamp") -> int | None:
+    """The stamp (``{"sec", "nanosec"}``) under ``key`` of a JSON message, in ns; None when it names none (or
+    is unreadable: read_plan_summary or read_side_channel says why when the message is used)."""
     try:
-        stamp = json.loads(text).get("trajectory_stamp")
+        stamp = json.loads(text).get(key)
         return int(stamp["sec"]) * 1_000_000_000 + int(stamp["nanosec"])
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         return None
+
+
+def trajectory_stamp_ns(text: str) -> int | None:
+    """The header stamp (ns) of the trajectory published with this plan; None when the plan names none."""
+    return message_stamp_ns(text, "trajectory_stamp")
+
+
+def regions_stamp_ns(text: str) -> int | None:
+    """The stamp (ns) of the scan regions this plan was made from; None when the plan names none."""
+    return message_stamp_ns(text, "regions_stamp")
 
 
 def _press_positions(presses: list, where: str) -> tuple[tuple[float, float, float], ...]:
