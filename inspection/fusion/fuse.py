@@ -48,7 +48,7 @@ class FusionConfig:
     optical_min_confidence: float = 0.25
     unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
-    tactile_min_confidence: float = 0.5  # a weaker defect call only backs the camera (R2); a weaker clean one never clears
+    tactile_min_confidence: float = 0.5  # weaker: a defect call only backs the camera (R2), a clean one never clears
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def fuse(
     config: FusionConfig = FusionConfig(),
     judge: Callable[[FusedDefect], Verdict] | None = None,
 ) -> FusionResult:
-    """Apply rules R1-R5; ``findings`` holds every press result, clean contacts ("none") included."""
+    """Apply rules R1-R6; ``findings`` holds every press result, clean contacts ("none") included."""
     result = FusionResult()
     defect_findings = [f for f in findings if f.is_defect]
     clean_presses = [f for f in findings if not f.is_defect and f.confidence >= config.tactile_min_confidence]
