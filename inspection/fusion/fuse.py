@@ -180,7 +180,8 @@ def fuse(
                 if i not in used_groups]
         near = [(i, d) for i, d in near if d < gate]
         sure = [(i, d) for i, d in near if groups[i][0].confidence >= config.tactile_min_confidence]
-        cleared = any(_under_footprint(hypothesis.position, press, config) for press in clean_presses)
+        # (a sure call confirms whatever covers the spot: the footprints are searched only without one)
+        cleared = not sure and any(_under_footprint(hypothesis.position, press, config) for press in clean_presses)
         if sure or (near and not cleared and hypothesis.confidence >= config.unconfirmed_min_confidence):
             index = min(sure or near, key=lambda c: c[1])[0]
             used_groups.add(index)
