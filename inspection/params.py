@@ -138,6 +138,8 @@ VISION = (
               "untouched detection it only directs touch; below vision_node.confidence the finder is off",
               low=0.0, high=1.0),
     ParamSpec("shape_max_per_frame", 20, "the strongest shape findings kept per burst", low=0, high=1000),
+    ParamSpec("detexture", False, "where a frame's finish repeats (a composite's weave, machining grooves), take it "
+              "out and let the detector look again at the plain frame (vision.texture)"),
     ParamSpec("part_mesh", "", "part mesh (STL/OBJ/PLY) in the part frame, metres, onto which boxes are cast"),
     ParamSpec("explain", False, "run the explained detector (SAE spliced in, LoRA adapters merged; the .pt weights "
               "of model) so each detection carries its top SAE latents, with no second pass"),

@@ -4,6 +4,7 @@ slicing), localised, merged across views and turned into scan regions, then chec
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from inspection.cell import load_cell
 from inspection.vision.detector import DefectDetector, DetectorSettings
@@ -85,3 +86,26 @@ def test_the_shape_finder_reads_each_views_burst_and_a_bad_burst_costs_only_itse
     origins, directions = top.rays(np.array([[width / 2, height / 2]]))
     under, _, _ = surface.cast(origins, directions)
     assert hypothesis.finder == "shape" and np.linalg.norm(np.subtract(hypothesis.position, under[0])) < 0.001
+
+
+@pytest.mark.parametrize("box_class,shape_found", [("stain", True), ("dent", False)])
+def test_a_stain_box_over_a_dent_does_not_hide_its_shape(box_class: str, shape_found: bool):
+    """The shape finder leaves a finding to a detector box that explains it (a dent's); a stain's box says
+    nothing of shape (photometric stereo tells albedo from slope), so the dent under it is still handed on."""
+    from inspection.vision.shape import ShapeSettings
+    from tests.test_vision_shape import _burst
+
+    cell = load_cell()
+    top = CameraView.from_cell(cell, "top")
+    height, width = top.camera.height, top.camera.width
+    frame = np.full((height, width, 3), 200, np.uint8)
+    frame[height // 2 - 12:height // 2 + 12, width // 2 - 12:width // 2 + 12] = 20  # what the detector boxes
+    rows, cols = np.mgrid[0:height, 0:width].astype(float)
+    dent = np.exp(-((cols - width / 2) ** 2 + (rows - height / 2) ** 2) / (2 * 5.0 ** 2))
+    detector = DefectDetector(DarkBlobModel(), [box_class], DetectorSettings(tile_size=640, tile_batch=64,
+                                                                             confidence=0.1))
+    stage = StageOne(detector, panel(), 0.01, 0.005, shape=ShapeSettings(),
+                     light_directions=cell.camera.photometric.light_directions())
+    result = stage.inspect([frame], [top], [_burst(dent, seed=3)])
+    assert [d.finder for d in result.detections].count("detector") == 1
+    assert any(d.finder == "shape" for d in result.detections) == shape_found

@@ -322,7 +322,7 @@ class PartRunner:
         stage = StageOne(self.detectors[confidence], part.part_surface, vision["merge_distance_m"],
                          vision["region_margin_m"], SpotSettings.from_params(vision),
                          ShapeSettings.from_params(vision) if part.bursts is not None else None,
-                         rig.light_directions() if rig is not None else None)
+                         rig.light_directions() if rig is not None else None, vision["detexture"])
         result = StageOneResult()
         for index, (frame, view) in enumerate(zip(part.frames, part.views)):
             found = stage.inspect([frame], [view], [part.bursts[index]] if part.bursts is not None else None)

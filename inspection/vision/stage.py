@@ -9,11 +9,12 @@ import numpy as np
 
 from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
-from inspection.records import DEFECT_CLASSES, DefectHypothesis, Detection2D, ScanRegion
+from inspection.records import DEFECT_CLASSES, OPTICAL_CLASSES, DefectHypothesis, Detection2D, ScanRegion
 from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 from inspection.vision.shape import ShapeSettings, check_burst, find_shape_defects
 from inspection.vision.spots import SpotSettings, find_burst_spots, find_spots
+from inspection.vision.texture import plain_frame
 
 
 @dataclass
@@ -27,12 +28,19 @@ class StageOneResult:
 
 class StageOne:
     """Detector (and the hand-written finders: spots ``vision.spots``, photometric-stereo shape ``vision.shape``)
-    + localiser with the ``vision_node`` parameters."""
+    + localiser with the ``vision_node`` parameters.
+
+    With ``detexture``, a frame whose finish repeats (a composite's weave, a machined skin's grooves) has that
+    texture taken out (``vision.texture``) and the detector takes a second look at the plain frame: it finds
+    there what it misses under a weave. The hand-written finders keep reading the frames and bursts as they
+    came: their local-contrast tests are tuned against texture, and on a plain frame they fire on what the
+    filter leaves (on tuning part 5152-0, 89 spots of which 2 were defects)."""
 
     def __init__(self, detector: DefectDetector, surface: PartSurface, merge_distance_m: float,
                  region_margin_m: float, spots: SpotSettings | None = None, shape: ShapeSettings | None = None,
-                 light_directions: np.ndarray | None = None):
+                 light_directions: np.ndarray | None = None, detexture: bool = False):
         self.detector, self.localizer = detector, Localizer(surface)
+        self.detexture = detexture
         self.merge_distance_m, self.region_margin_m = merge_distance_m, region_margin_m
         # The hand-written finders' findings are hypotheses like any other: below the hand-over threshold (the
         # paper's 0.25) they are not made.
@@ -53,7 +61,8 @@ class StageOne:
         check_pipeline_model(params)
         detector = detector or DefectDetector.load(params["model"], DetectorSettings.from_params(params))
         return StageOne(detector, surface, params["merge_distance_m"], params["region_margin_m"],
-                        SpotSettings.from_params(params), ShapeSettings.from_params(params), light_directions)
+                        SpotSettings.from_params(params), ShapeSettings.from_params(params), light_directions,
+                        params["detexture"])
 
     @property
     def classes_never_detected(self) -> tuple[str, ...]:
@@ -66,6 +75,12 @@ class StageOne:
         ``bursts`` (one per frame, None where a view has none) feed the shape finder when it is on."""
         result = StageOneResult()
         per_frame = self.detector.detect_batch(frames, [view.view_id for view in views])
+        if self.detexture:
+            plain = {index: frame for index, frame in enumerate(map(plain_frame, frames)) if frame is not None}
+            if plain:
+                second_look = self.detector.detect_batch(list(plain.values()), [views[i].view_id for i in plain])
+                for index, detections in zip(plain, second_look):
+                    per_frame[index] = per_frame[index] + detections
         found: list[DefectHypothesis] = []
         for index, (frame, detections, view) in enumerate(zip(frames, per_frame, views)):
             learned = detections
@@ -75,8 +90,10 @@ class StageOne:
             if self.shape is not None and burst is not None:
                 try:
                     check_burst(burst, self.light_directions, f"view {view.view_id} burst", frame.shape[:2])
+                    # A stain's or a paint loss's box does not explain a change of shape under it.
+                    geometric = [box for box in learned if box.class_name not in OPTICAL_CLASSES]
                     detections = detections + find_shape_defects(burst, self.light_directions, self.shape,
-                                                                 view.view_id, covered=learned)
+                                                                 view.view_id, covered=geometric)
                     if self.spots is not None and self.spots.on_burst:
                         # A shape finding's speck at the same place is a pit too: the two merge as hypotheses.
                         ring_lit = [box for box in detections if box.finder != "shape"]
