@@ -1,5 +1,5 @@
 """Periodic finish taken out of a frame (vision.texture) and the detector's second look at the plain frame
-(vision.stage, ``detexture``), on frames drawn here: a twill-like weave, a pit, a crack, the part's shading."""
+(vision.stage, ``detexture``), on frames drawn here: a twill-like weave, a pit, the part's shading."""
 from __future__ import annotations
 
 import cv2
@@ -93,7 +93,10 @@ def test_the_detector_looks_again_at_the_plain_frame_only_when_asked(detexture: 
     frame = np.repeat(frame[..., None], 3, axis=2)
     detector = DefectDetector(PlainBackgroundBlobModel(), ["pit"], DetectorSettings(tile_size=640, tile_batch=64))
     stage = StageOne(detector, panel(), 0.01, 0.005, detexture=detexture)
+    grey = stage.inspect([frame[..., 0]], [view])  # a mono camera's frame: looked at again the same way
     result = stage.inspect([frame], [view])
+    boxes = [[(d.x1, d.y1, d.class_name) for d in found.detections] for found in (grey, result)]
+    assert boxes[0] == boxes[1]
     near_pit = [d for d in result.detections
                 if d.x1 - 3 <= centre[0] <= d.x2 + 3 and d.y1 - 3 <= centre[1] <= d.y2 + 3]
     assert bool(near_pit) == detexture

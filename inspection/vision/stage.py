@@ -10,7 +10,7 @@ import numpy as np
 from inspection.errors import InputError
 from inspection.geometry.surface import PartSurface
 from inspection.records import DEFECT_CLASSES, OPTICAL_CLASSES, DefectHypothesis, Detection2D, ScanRegion
-from inspection.vision.detector import DefectDetector, DetectorSettings, check_pipeline_model
+from inspection.vision.detector import DefectDetector, DetectorSettings, as_rgb, check_pipeline_model
 from inspection.vision.localize import CameraView, Localizer, merge_hypotheses, scan_regions
 from inspection.vision.shape import ShapeSettings, check_burst, find_shape_defects
 from inspection.vision.spots import SpotSettings, find_burst_spots, find_spots
@@ -76,7 +76,9 @@ class StageOne:
         result = StageOneResult()
         per_frame = self.detector.detect_batch(frames, [view.view_id for view in views])
         if self.detexture:
-            plain = {index: frame for index, frame in enumerate(map(plain_frame, frames)) if frame is not None}
+            # (grey frames too: the detector takes them, expanded to RGB, and so does the second look)
+            plain = {index: frame for index, frame in enumerate(plain_frame(as_rgb(f)) for f in frames)
+                     if frame is not None}
             if plain:
                 second_look = self.detector.detect_batch(list(plain.values()), [views[i].view_id for i in plain])
                 for index, detections in zip(plain, second_look):

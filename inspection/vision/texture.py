@@ -1,18 +1,18 @@
-"""A part's periodic finish taken out of an image: the weave of a composite, the grooves of a machined
-skin, before the hand-written finders look for what stands out.
+"""A part's periodic finish taken out of a frame (the weave of a composite, the grooves of a machined
+skin), so that the detector can look again at what the finish hid.
 
 A 2x2 twill of 2 mm tows repeats every few to a few tens of pixels in the cell's frames, as strongly as
 a pit's or a crack's own shading: the learned detector, which sees far more plain paint than weave in
-training, finds little on a composite part (on the tuning seeds' composite parts, 57% of the defects
-against 91-93% on bare and painted ones). A
-periodic pattern is a few sharp peaks in the image's spectrum; a defect is not periodic and spreads its
-energy over many frequencies. Each tile of the image (half-overlapping, Hann-windowed, so that the
-weave's period may drift with perspective and the part's curvature from tile to tile) has the peaks that
-stand out of their spectral neighbourhood taken out, and the tiles are added back. Broad shading (the
-part's curvature, the lights' fall-off, dents, stains) lies at the lowest frequencies, which are kept.
-Fabric and machined-surface inspection remove periodic texture this way (a notch filter in the Fourier
-domain). Finishes with no repeat (orange peel, plain paint) have no peaks and pass unchanged. The detector
-then takes a second look at the plain frame (``vision.stage``).
+training, finds little on a composite part (52% of the defects on the tuning seed 5152's composite
+parts, against 91-93% on bare and painted ones). A periodic pattern is a few sharp peaks in the
+image's spectrum; a defect is not periodic and spreads its energy over many frequencies. Each tile of
+the image (half-overlapping, Hann-windowed, so that the weave's period may drift with perspective and
+the part's curvature from tile to tile) has the peaks that stand out of their spectral neighbourhood
+taken out, and the tiles are added back. Broad shading (the part's curvature, the lights' fall-off,
+dents, stains) lies at the lowest frequencies, which are kept. Fabric and machined-surface inspection
+remove periodic texture this way (a notch filter in the Fourier domain). Finishes with no repeat
+(orange peel, plain paint) have no peaks and pass unchanged. The detector then takes a second look at
+the plain frame (``vision.stage``).
 
 Hand-written with numpy's FFT and OpenCV: no maintained library here has a tiled spectral notch filter
 (OpenCV's and scikit-image's filters are spatial).
@@ -92,8 +92,8 @@ def periodic_rms(frame: np.ndarray) -> float:
 
 
 def plain_frame(frame: np.ndarray, min_rms: float = TEXTURED_MIN_RMS) -> np.ndarray | None:
-    """The RGB ``frame`` (8-bit) with its periodic texture taken out of each colour plane, or None when
-    it has less than ``min_rms`` of it (only the grey frame is filtered to decide)."""
+    """The RGB ``frame`` (H, W, 3 uint8) with its periodic texture taken out of each colour plane, or None
+    when it has less than ``min_rms`` of it (only the grey frame is filtered to decide)."""
     if periodic_rms(frame) < min_rms:
         return None
     planes = [remove_periodic_texture(frame[..., channel]) for channel in range(frame.shape[2])]
