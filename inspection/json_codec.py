@@ -186,6 +186,11 @@ class JsonRecord:
 R = TypeVar("R", bound=JsonRecord)
 
 
+def stamp_ns(stamp: dict) -> int:
+    """A {"sec", "nanosec"} stamp (as in the JSON side channels) in integer nanoseconds."""
+    return int(stamp["sec"]) * 1_000_000_000 + int(stamp["nanosec"])
+
+
 def read_side_channel(text: str, record_type: type[R]) -> tuple[str, list[R]]:
     """The frame id and records of a JSON side channel (``{"frame_id": ..., "records": [...]}``).
 

@@ -23,11 +23,11 @@ import numpy as np
 from inspection.atomic import write_json_atomic
 from inspection.errors import InputError
 from inspection.explain.exemplars import exemplar_strips, sprite_path
-from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, stamp_ns, write_latent_exemplars
+from inspection.fusion.evidence import CameraModel, EvidenceStore, attach, write_latent_exemplars
 from inspection.fusion.report import part_outline, write_report
 from inspection.fusion.summary import RunEvidence, build_report, truth_from_scene
 from inspection.journal import Journal
-from inspection.json_codec import read_side_channel
+from inspection.json_codec import read_side_channel, stamp_ns
 from inspection.latency import CAMERA_TO_HYPOTHESES, PRESS_TO_FINDING, LatencyLog
 from inspection.outputs import new_run_folder
 from inspection.paths import model_file

@@ -48,11 +48,6 @@ CAMERA_FRAMES_KEPT = 16   # every view of a multi-view capture (a grid over a 0.
 PENDING_LIMIT = 64        # tactile frames or heightmaps waiting for their finding; older ones are dropped
 
 
-def stamp_ns(stamp: dict) -> int:
-    """A {"sec", "nanosec"} stamp (as in the JSON side channels) in integer nanoseconds."""
-    return int(stamp["sec"]) * 1_000_000_000 + int(stamp["nanosec"])
-
-
 def png_bytes(image_rgb: np.ndarray) -> bytes:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2BGR))
     if not ok:

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from inspection.errors import InputError
+from inspection.json_codec import stamp_ns
 
 # A press whose sensor origin lies within this, plus its depth, of a planned press is that planned press.
 REGION_MATCH_M = 0.005
@@ -62,8 +63,7 @@ def message_stamp_ns(text: str, key: str = "stamp") -> int | None:
     """The stamp (``{"sec", "nanosec"}``) under ``key`` of a JSON message, in ns; None when it names none (or
     is unreadable: read_plan_summary or read_side_channel says why when the message is used)."""
     try:
-        stamp = json.loads(text).get(key)
-        return int(stamp["sec"]) * 1_000_000_000 + int(stamp["nanosec"])
+        return stamp_ns(json.loads(text).get(key))
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         return None
 
