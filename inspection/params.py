@@ -125,6 +125,9 @@ VISION = (
     ParamSpec("spot_max_per_frame", 20, "the strongest spots kept per frame", low=0, high=1000),
     ParamSpec("spot_on_burst", False, "also run the spot filter on each flash image of the view's photometric "
               "burst, where the shape finder reads one: a pit's shadow under one flash outshines its ring-lit trace"),
+    ParamSpec("spot_clipped_level", 256, "grey level (0-255) from which a pixel counts as clipped: no spot is "
+              "looked for within the filter's reach of one (a glossy finish's saturated highlight; 256: none)",
+              low=1, high=256),
     ParamSpec("shape_detector", False, "also look for shape the ring-lit frame hides (dents, bumps, scratches): "
               "photometric stereo on each view's burst of flashes (cell.yaml camera.photometric; vision.shape), "
               "handed on as hypotheses for touch to settle"),

@@ -73,6 +73,20 @@ def test_a_pit_on_weave_as_strong_as_the_weave_is_not_singled_out():
     assert len(find_spots(frame, SpotSettings(contrast=1.0, max_per_frame=1000))) > 20  # what the local contrast removes
 
 
+def test_no_spot_is_looked_for_in_a_clipped_highlight_and_a_pit_beside_it_is_found():
+    frame = noisy_frame(level=120).astype(np.float32)
+    rows, cols = np.mgrid[0:300, 0:400]
+    frame += (400.0 * np.exp(-((cols - 120) ** 2 + (rows - 150) ** 2) / (2 * 40.0 ** 2)))[..., None]  # a flash's glint
+    frame = np.clip(frame, 0, 255).astype(np.uint8)
+    cv2.circle(frame, (120, 150), 6, (90, 90, 90), -1, lineType=cv2.LINE_AA)  # a rivet head, dark in the glint
+    add_pit(frame, 320, 150, -40.0)
+    unguarded = centres(find_spots(frame, SpotSettings(max_per_frame=1000)))
+    assert any(abs(col - 120) <= 8 and abs(row - 150) <= 8 for col, row in unguarded)  # the rivet head passes as a pit
+    guarded = centres(find_spots(frame, SpotSettings(max_per_frame=1000, clipped_level=250)))
+    assert all(col > 220 for col, _ in guarded)
+    assert any(abs(col - 320.5) <= 1 and abs(row - 150.5) <= 1 for col, row in guarded)
+
+
 def test_a_spot_inside_a_detector_box_is_left_to_that_box_and_the_strongest_are_kept():
     frame = noisy_frame()
     for i, col in enumerate((60, 140, 220, 300)):

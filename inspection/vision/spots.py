@@ -9,7 +9,13 @@ difference of Gaussians tuned to that size finds those spots; two tests keep the
   response in a window), so machining marks, orange peel and weave, which answer the filter
   everywhere, raise their own bar;
 - **roundness**: the shading's Hessian at the spot has two curvatures of the same sign and similar size
-  (a dot), not one (the outline of a flush rivet, a seam, a part edge: a line).
+  (a dot), not one (the outline of a flush rivet, a seam, a part edge: a line);
+- **exposure** (with ``clipped_level``): no pixel within the filter's reach is clipped. A glossy finish
+  (a composite's clear coat, gloss paint) throws a flash back into the lens as a highlight that
+  saturates; inside it the texture's response, the contrast test's yardstick, is zero, so wherever the
+  highlight's edge crosses the weave or a rivet head darkens it, spots pass by the dozen. A clipped
+  surround says nothing of the shading: the ring-lit frame and the other flashes, lit from elsewhere,
+  still see a pit there.
 
 What passes is handed to the planner as a ``pit`` hypothesis at ``confidence``, below fusion's threshold
 for reporting an untouched detection: a spot only directs touch, the press decides. The settings were
@@ -35,6 +41,7 @@ SURROUND_SIGMA_PX = 3.0  # the outer Gaussian: the shading around it
 BACKGROUND_WINDOW_PX = 41  # where the filter's usual response is measured (a few pits' widths of texture)
 PEAK_WINDOW_PX = 9  # one spot per this many pixels
 HESSIAN_SIGMA_PX = 1.2
+CLIPPED_REACH_PX = 9  # three outer sigmas: a clipped pixel this close changes the filter's response
 SPOT_BOX_HALF_PX = 2.5  # the box handed on: about a pit's footprint
 
 
@@ -48,13 +55,14 @@ class SpotSettings:
     confidence: float = 0.2  # what a spot's hypothesis carries
     max_per_frame: int = 20  # the strongest spots kept per frame
     on_burst: bool = False  # also filter each flash image of the view's photometric burst
+    clipped_level: int = 256  # grey level (0-255) from which a pixel counts as clipped; 256: none does
 
     @staticmethod
     def configured(vision: Mapping[str, Any]) -> "SpotSettings":
         """The ``vision_node.spot_*`` settings, whether the filter is on or not (what a bench measures)."""
         return SpotSettings(contrast=vision["spot_contrast"], roundness=vision["spot_roundness"],
                             confidence=vision["spot_confidence"], max_per_frame=vision["spot_max_per_frame"],
-                            on_burst=vision["spot_on_burst"])
+                            on_burst=vision["spot_on_burst"], clipped_level=vision["spot_clipped_level"])
 
     @staticmethod
     def from_params(vision: Mapping[str, Any]) -> "SpotSettings | None":
@@ -62,10 +70,14 @@ class SpotSettings:
         return SpotSettings.configured(vision) if vision["spot_detector"] else None
 
 
-def spot_scores(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: the filter's absolute response (grey levels), that response over its local mean (the
-    contrast), and the Hessian roundness (negative where the two curvatures differ in sign)."""
-    grey = (cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame).astype(np.float32)
+def grey_of(frame: np.ndarray) -> np.ndarray:
+    """An RGB or grey frame as one float32 grey plane."""
+    return (cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame).astype(np.float32)
+
+
+def spot_scores(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel of a ``grey_of`` plane: the filter's absolute response (grey levels), that response over its
+    local mean (the contrast), and the Hessian roundness (negative where the two curvatures differ in sign)."""
     response = np.abs(cv2.GaussianBlur(grey, (0, 0), SPOT_SIGMA_PX) - cv2.GaussianBlur(grey, (0, 0), SURROUND_SIGMA_PX))
     contrast = response / (cv2.blur(response, (BACKGROUND_WINDOW_PX, BACKGROUND_WINDOW_PX)) + 0.05)
     smooth = cv2.GaussianBlur(grey, (0, 0), HESSIAN_SIGMA_PX)
@@ -83,10 +95,14 @@ def find_spots(frame: np.ndarray, settings: SpotSettings, view_id: str = "",
                covered: list[Detection2D] | None = None) -> list[Detection2D]:
     """The round spots of ``frame`` (H x W x 3 RGB or H x W grey) as ``pit`` boxes, strongest first;
     a spot inside a box of ``covered`` (the detector's own detections) is left to that box."""
-    response, contrast, roundness = spot_scores(frame)
+    grey = grey_of(frame)
+    response, contrast, roundness = spot_scores(grey)
     peaks = contrast >= cv2.dilate(contrast, np.ones((PEAK_WINDOW_PX, PEAK_WINDOW_PX), np.uint8))
-    rows, cols = np.nonzero(peaks & (contrast > settings.contrast) & (response > settings.min_step)
-                            & (roundness > settings.roundness))
+    kept = peaks & (contrast > settings.contrast) & (response > settings.min_step) & (roundness > settings.roundness)
+    if settings.clipped_level <= 255:
+        reach = np.ones((2 * CLIPPED_REACH_PX + 1,) * 2, np.uint8)
+        kept &= ~cv2.dilate((grey >= settings.clipped_level).astype(np.uint8), reach).astype(bool)
+    rows, cols = np.nonzero(kept)
     order = np.argsort(-contrast[rows, cols], kind="stable")
     height, width = contrast.shape
     spots: list[Detection2D] = []
