@@ -3,7 +3,7 @@
 A pit of 0.5-1.3 mm is 3-6 px across in the cell's frames, below what the detector's finest head
 resolves: on held-out simulated frames it finds none (pit AP50 0.00, docs/stage1-vision.md). Such a
 pit still changes the shading of a few pixels, darker or brighter than its surroundings, and round. A
-difference of Gaussians tuned to that size finds those spots; two tests keep the texture out:
+difference of Gaussians tuned to that size finds those spots; these tests keep texture and glare out:
 
 - **contrast**: the spot must stand out against the filter's own response around it (its mean absolute
   response in a window), so machining marks, orange peel and weave, which answer the filter
