@@ -123,6 +123,33 @@ def test_distillation_loss_is_zero_only_for_the_teacher() -> None:
     assert float(distillation_loss(student, teacher, 16)) > 0.01
 
 
+def test_distillation_is_scored_on_held_out_images_not_on_its_own_batches(detector) -> None:
+    """The loss curve that "time to reach a loss" reads is the held-out score: the same for the same weights,
+    taken before the first step and every EVAL_EVERY steps; a run can be stopped on it."""
+    import copy
+
+    from inspection.explain.distill import EVAL_EVERY, distill, held_out_loss, held_out_rows, teacher_cache
+
+    rows = held_out_rows(crops=4 * 20, images=20)  # four crops of each of 20 images
+    assert rows.tolist() == [0, 10, 20, 30, 40, 50, 60, 70]  # every crop of images 0 and 10, none of the others
+    with torch.no_grad():
+        saved = run_to_splice(detector, torch.rand(11, 3, 64, 64, generator=torch.Generator().manual_seed(3)))
+    cache = teacher_cache(detector, saved)
+    held_out = held_out_rows(len(cache), 11)
+    lossy = ConvSae(64, 512, 2, scale=5.0).requires_grad_(False)
+    student = add_lora(copy.deepcopy(detector), rank=2)
+    before = held_out_loss(student, lossy, cache, held_out, int(detector.model[-1].reg_max))
+    assert before > 0 and before == held_out_loss(student, lossy, cache, held_out, int(detector.model[-1].reg_max))
+    adapters = [p for p in student.parameters() if p.requires_grad]
+    curve = distill(student, lossy, cache, adapters, steps=EVAL_EVERY + 1, batch=2, lr=1e-3, seed=0, held_out=held_out)
+    assert curve.steps == [0, EVAL_EVERY, EVAL_EVERY + 1] and curve.loss[0] == before and curve.seconds[0] == 0.0
+    stopped = distill(student, lossy, cache, adapters, steps=50, batch=2, lr=1e-3, seed=0, held_out=held_out,
+                      stop_below=float("inf"))
+    assert stopped.steps == [0]
+    with pytest.raises(InputError, match="held-out crops"):
+        distill(student, lossy, cache, adapters, steps=1, batch=2, lr=1e-3, seed=0, held_out=torch.arange(len(cache)))
+
+
 def test_box_latents_pick_the_latent_strongest_inside_the_box() -> None:
     acts, indices = torch.zeros(2, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
     indices[0], indices[1] = 3, 4
@@ -165,6 +192,7 @@ def test_report_round_trips_and_shows_the_explanation(tmp_path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["eval", "explain", "--dataset", "no/such/dir", "--json", "out.json"], "--dataset no/such/dir: not found"),
     (["explain", "adapt", "--rank", "0"], "--rank 0: must be at least 1"),
+    (["explain", "adapt", "--images-per-dataset", "0"], "--images-per-dataset 0: must be at least 1"),
     (["explain", "image", "no/such.png"], "no/such.png: image not found"),
     (["explain", "adapt", "--sae", "no/such/folder", "--out", "x.pt"], "no/such/folder/sae.pt: no fitted SAE"),
     (["explain", "fit-sae", "--k", "0"], "--k 0: must be at least 1"),
@@ -196,7 +224,7 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
                "steps": 1, "batch": 1, "sae_seconds": 1.0, "per_dataset": 1, "datasets": ["d"], "fvu": 0.2,
                "dead_fraction": 0.0, "live_latents": 1,
                "lora": {"rank": 2, "target_modules": 49, "parameters": 1, "steps": 1, "batch": 1, "crop": 320,
-                        "lr": 1e-3, "initial_loss": 1.0, "final_loss": 0.5, "seconds": 1.0},
+                        "per_dataset": 3, "lr": 1e-3, "initial_loss": 1.0, "final_loss": 0.5, "seconds": 1.0},
                "e2e": {"lr": 1e-3, "e2e_reached_target": False, "e2e_steps_run": 3, "e2e_run_seconds": 9.0,
                        "e2e_time_ratio": 3.0}}
     atlas = [{"id": 7, "label": "crack: dark vertical line or edge", "firing_share": 0.1, "class_precision": {"crack": 0.5}}]
@@ -205,6 +233,7 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
     assert explainer.atlas[7]["label"].startswith("crack")
     assert export_onnx(DETECTOR, explainer, tmp_path / "spliced.onnx", 64) < 1e-2
     card = write_card(path).read_text()
+    assert "320-px crops of 6 training images (every tenth held out" in card
     assert "e2e_time_ratio >= 3.00" in card and "crack: dark vertical line or edge" in card and "CC BY 4.0" in card
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not an explainer"):

@@ -14,12 +14,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sae", type=Path, default=Path("runs/explain/sae"), help="folder of `explain fit-sae`")
     parser.add_argument("--out", type=Path, default=Path("models/defect_explainer.pt"), help="explainer to write")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
-    parser.add_argument("--steps", type=int, default=300, help="LoRA training steps")
+    parser.add_argument("--steps", type=int, default=1500, help="LoRA training steps")
     parser.add_argument("--batch", type=int, default=4, help="crops per step")
     parser.add_argument("--crop", type=int, default=320,
                         help="train on aligned squares of this many pixels of each tile (0 = whole tiles)")
     parser.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (Adam)")
-    parser.add_argument("--e2e-steps", type=int, default=300,
+    parser.add_argument("--images-per-dataset", type=int, default=300,
+                        help="training images taken from each of the SAE's datasets for the adapters, the SAE's "
+                             "own first (it saw 100 of each by default): the paper trains LoRA on far more "
+                             "tokens than an SAE batch holds; every tenth image is held out and scores the run")
+    parser.add_argument("--e2e-steps", type=int, default=1500,
                         help="most steps of the end-to-end baseline (it stops once it reaches LoRA's final loss)")
     parser.add_argument("--e2e-lr", type=float, default=1e-3, help="end-to-end SAE learning rate (Adam)")
     parser.add_argument("--seed", type=int, default=0)
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = resolve_model_path(args.model)
     for name, value in (("--rank", args.rank), ("--steps", args.steps), ("--batch", args.batch),
-                        ("--e2e-steps", args.e2e_steps)):
+                        ("--e2e-steps", args.e2e_steps), ("--images-per-dataset", args.images_per_dataset)):
         if value < 1:
             raise InputError(f"{name} {value}: must be at least 1")
     if args.out.suffix != ".pt":
@@ -53,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_output_file(args.out, "--out")
     summary = adapt_explainer(model, args.sae, args.out, rank=args.rank, steps=args.steps, batch=args.batch, crop=args.crop,
-                              lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed, log=print)
+                              lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed,
+                              images_per_dataset=args.images_per_dataset, log=print)
     e2e = summary["e2e"]
-    print(f"LoRA rank {args.rank}: distillation loss {summary['lora']['initial_loss']:.4f} -> "
+    print(f"LoRA rank {args.rank}: held-out distillation loss {summary['lora']['initial_loss']:.4f} -> "
           f"{summary['lora']['final_loss']:.4f} in {summary['lora']['seconds']:.0f} s; e2e_time_ratio "
           f"{'>= ' if not e2e['e2e_reached_target'] else ''}{e2e['e2e_time_ratio']:.2f}; wrote {args.out}, "
           f"{args.out.with_suffix('.json')}, {args.out.with_name(args.out.stem + '_atlas.png')}")

@@ -16,7 +16,9 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.json_codec import read_json_file
 from inspection.explain.card import write_card
-from inspection.explain.distill import LossCurve, crop_tiles, distill, teacher_cache
+from inspection.explain.distill import (
+    HELD_OUT_EVERY, LossCurve, crop_tiles, distill, held_out_rows, teacher_cache,
+)
 from inspection.explain.features import letterboxed, pick_images, splice_inputs
 from inspection.explain.fit import ATLAS_FILE, SAE_FILE, SPRITE_FILE, save_torch_atomic
 from inspection.explain.sae import ConvSae
@@ -41,32 +43,37 @@ def load_fitted_sae(sae_dir: Path) -> tuple[ConvSae, dict[str, Any]]:
 
 
 def time_ratio(lora: LossCurve, e2e: LossCurve) -> dict[str, Any]:
-    """Wall time of the end-to-end baseline to reach the LoRA run's final smoothed loss, over LoRA's own
+    """Training time of the end-to-end baseline to reach the LoRA run's final held-out loss, over LoRA's own
     time to reach it; a lower bound (">=") when the baseline never reached it in its steps."""
     target = lora.loss[-1]
-    lora_seconds = lora.seconds_to_reach(target) or lora.seconds[-1]
+    lora_seconds = lora.seconds_to_reach(target)
+    assert lora_seconds is not None  # its own last score reaches it
     e2e_seconds = e2e.seconds_to_reach(target)
     reached = e2e_seconds is not None
     ratio = (e2e_seconds if reached else e2e.seconds[-1]) / max(lora_seconds, 1e-9)
     return {"target_loss": target, "lora_seconds": lora_seconds, "e2e_seconds": e2e_seconds if reached else None,
-            "e2e_final_loss": e2e.loss[-1], "e2e_steps_run": len(e2e.loss), "e2e_run_seconds": e2e.seconds[-1],
+            "e2e_final_loss": e2e.loss[-1], "e2e_steps_run": e2e.steps[-1], "e2e_run_seconds": e2e.seconds[-1],
             "e2e_time_ratio": ratio, "e2e_reached_target": reached}
 
 
 def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, steps: int, batch: int, lr: float, crop: int,
-                    e2e_steps: int, e2e_lr: float, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
+                    e2e_steps: int, e2e_lr: float, seed: int, images_per_dataset: int,
+                    log: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     sae, fit_summary = load_fitted_sae(sae_dir)
     if Path(fit_summary["detector"]).resolve() != model_path.resolve():
         raise InputError(f"{sae_dir / SAE_FILE}: fitted on {fit_summary['detector']}, not on {model_path}")
     torch.manual_seed(seed)
     teacher_model = load_detection_model(model_path)
-    records = pick_images([Path(d) for d in fit_summary["datasets"]], fit_summary["per_dataset"], "train",
+    # The same pseudo-random order as the SAE's, so the SAE's images come first and more only add to them.
+    records = pick_images([Path(d) for d in fit_summary["datasets"]], images_per_dataset, "train",
                           fit_summary["class_map"], fit_summary["seed"])
     images = letterboxed(records, fit_summary["imgsz"])
-    log(f"{len(images)} training images (those of the SAE); caching the frozen layers and the teacher")
+    log(f"{len(images)} training images ({images_per_dataset} per dataset; the SAE's {fit_summary['per_dataset']}); "
+        "caching the frozen layers and the teacher")
     saved = crop_tiles(splice_inputs(teacher_model, images), fit_summary["imgsz"], crop)
     cache = teacher_cache(teacher_model, saved)
+    held_out = held_out_rows(len(cache), len(images))
 
     student = add_lora(copy.deepcopy(teacher_model), rank)
     frozen_sae = copy.deepcopy(sae).requires_grad_(False)
@@ -74,12 +81,13 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     log(f"LoRA rank {rank} on {len(lora_target_modules(teacher_model))} convolutions after layer {SPLICE_LAYER}: "
         f"{sum(p.numel() for p in adapters)} trainable parameters")
     lora_curve = distill(student, frozen_sae, cache, adapters, steps=steps, batch=batch, lr=lr, seed=seed,
-                         log=log, name="lora")
+                         held_out=held_out, log=log, name="lora")
     e2e_sae = copy.deepcopy(sae).requires_grad_(True)
     e2e_curve = distill(teacher_model, e2e_sae, cache, list(e2e_sae.parameters()), steps=e2e_steps, batch=batch,
-                        lr=e2e_lr, seed=seed, stop_below=lora_curve.loss[-1], log=log, name="e2e")
+                        lr=e2e_lr, seed=seed, held_out=held_out, stop_below=lora_curve.loss[-1], log=log,
+                        name="e2e")
     timing = time_ratio(lora_curve, e2e_curve)
-    log(f"LoRA reached loss {timing['target_loss']:.4f} in {timing['lora_seconds']:.0f} s; end-to-end SAE "
+    log(f"LoRA reached held-out loss {timing['target_loss']:.4f} in {timing['lora_seconds']:.0f} s; end-to-end SAE "
         + (f"in {timing['e2e_seconds']:.0f} s" if timing["e2e_reached_target"]
            else f"not within {timing['e2e_steps_run']} steps ({timing['e2e_run_seconds']:.0f} s, loss "
                 f"{timing['e2e_final_loss']:.4f})") + f": e2e_time_ratio {timing['e2e_time_ratio']:.2f}")
@@ -89,6 +97,7 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
                                        "datasets", "per_dataset", "class_map", "steps", "batch", "sae_seconds")},
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
         "lora": {"rank": rank, "alpha": rank, "steps": steps, "batch": batch, "lr": lr, "crop": crop,
+                 "per_dataset": images_per_dataset, "held_out_images": len(range(0, len(images), HELD_OUT_EVERY)),
                  "target_modules": len(lora_target_modules(teacher_model)),
                  "parameters": sum(p.numel() for p in adapters), "seconds": round(lora_curve.seconds[-1], 1),
                  "final_loss": lora_curve.loss[-1], "initial_loss": lora_curve.loss[0]},

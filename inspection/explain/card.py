@@ -58,10 +58,13 @@ def write_card(explainer_path: Path) -> Path:
         f"- peft LoRA rank {lora['rank']} on the {lora['target_modules']} dense convolutions after the splice "
         f"({lora['parameters']} parameters), detector and SAE frozen, the original detector as teacher (class-score "
         f"Bernoulli KL + confidence-weighted box-distribution KL), {lora['steps']} steps of {lora['batch']} "
-        f"{lora['crop']}-px crops, Adam lr {lora['lr']}: distillation loss {lora['initial_loss']:.3f} -> "
-        f"{lora['final_loss']:.3f} in {lora['seconds']:.0f} s on a shared 2-core CPU.",
+        f"{lora['crop']}-px crops of {2 * lora.get('per_dataset', s['per_dataset'])} training images (every tenth "
+        f"held out of the updates to score the run), Adam lr {lora['lr']}: held-out distillation loss "
+        f"{lora['initial_loss']:.3f} -> {lora['final_loss']:.3f} in {lora['seconds']:.0f} s of training on a "
+        "shared 2-core CPU.",
         f"- End-to-end baseline (the SAE trained through the frozen detector, same objective, lr {e2e['lr']}): "
-        + (f"reached LoRA's final loss in {e2e['e2e_seconds']:.0f} s against LoRA's {e2e['lora_seconds']:.0f} s"
+        + (f"reached LoRA's final held-out loss in {e2e['e2e_seconds']:.0f} s against LoRA's "
+           f"{e2e['lora_seconds']:.0f} s"
            if e2e["e2e_reached_target"] else
            f"did not reach LoRA's final loss in {e2e['e2e_steps_run']} steps ({e2e['e2e_run_seconds']:.0f} s)")
         + f": e2e_time_ratio {'>= ' if not e2e['e2e_reached_target'] else ''}{e2e['e2e_time_ratio']:.2f} "

@@ -22,7 +22,11 @@ from inspection.errors import InputError
 from inspection.explain.sae import ConvSae
 from inspection.explain.splice import SPLICE_LAYER, run_from_splice
 
-EMA_DECAY = 0.95  # smoothing of the training loss, for "time to reach a loss"
+# Every this many steps the run is scored on the held-out crops: "time to reach a loss" reads that score,
+# not the training loss, whose one-batch noise (a batch of empty crops scores near zero) can end a
+# comparison at its first step.
+EVAL_EVERY = 25
+HELD_OUT_EVERY = 10  # every tenth training image is held out of the updates and scores the run
 
 
 def distillation_loss(student: dict[str, Tensor], teacher: dict[str, Tensor], reg_max: int) -> Tensor:
@@ -42,10 +46,12 @@ def distillation_loss(student: dict[str, Tensor], teacher: dict[str, Tensor], re
 
 @dataclass
 class LossCurve:
-    """Smoothed training loss against wall-clock seconds since the run started."""
+    """Held-out distillation loss against training seconds (the held-out scoring's own time left out),
+    from before the first step to the last."""
 
     seconds: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
 
     def seconds_to_reach(self, target: float) -> float | None:
         return next((s for s, value in zip(self.seconds, self.loss) if value <= target), None)
@@ -102,18 +108,55 @@ def teacher_cache(model: nn.Module, saved: dict[int, Tensor], batch: int = 4) ->
     return DistillationCache(saved, torch.cat(boxes), torch.cat(scores))
 
 
+def held_out_rows(crops: int, images: int) -> Tensor:
+    """The cache rows of every ``HELD_OUT_EVERY``-th image: all its crops (``crop_tiles`` puts crop ``c``
+    of image ``i`` at row ``c * images + i``), so no crop of a held-out image is trained on."""
+    rows = torch.arange(crops)
+    return rows[(rows % images) % HELD_OUT_EVERY == 0]
+
+
+def held_out_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, rows: Tensor, reg_max: int,
+                  batch: int = 8) -> float:
+    """Mean distillation loss over ``rows`` in fixed batches: the same number for the same weights."""
+    with torch.no_grad():
+        losses = []
+        for start in range(0, len(rows), batch):
+            chunk = rows[start:start + batch]
+            skips, layer_output = cache.inputs(chunk)
+            _, student = run_from_splice(model, skips, sae(layer_output))
+            losses.append(float(distillation_loss(student, cache.teacher(chunk), reg_max)))
+    return sum(losses) / len(losses)
+
+
 def distill(model: nn.Module, sae: ConvSae, cache: DistillationCache, parameters: list[nn.Parameter], *,
-            steps: int, batch: int, lr: float, seed: int, stop_below: float | None = None,
+            steps: int, batch: int, lr: float, seed: int, held_out: Tensor, stop_below: float | None = None,
             log: Callable[[str], None] | None = None, name: str = "") -> LossCurve:
     """Adam on ``parameters`` (LoRA adapters, or the SAE for the end-to-end baseline) so that the model
-    with the SAE spliced in matches the cached teacher. Stops early once the smoothed loss reaches
-    ``stop_below``. Returns the loss curve."""
+    with the SAE spliced in matches the cached teacher, on every cache row but ``held_out``; those score
+    the run every ``EVAL_EVERY`` steps. Stops early once the held-out loss reaches ``stop_below``."""
+    if len(held_out) == 0 or len(held_out) >= len(cache):
+        raise InputError(f"distillation: {len(held_out)} held-out crops of {len(cache)}: need some of each")
     reg_max = int(model.model[-1].reg_max)
     optimizer = torch.optim.Adam(parameters, lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    curve, smoothed, started = LossCurve(), 0.0, time.monotonic()
-    for step in range(steps):
-        rows = torch.randint(0, len(cache), (batch,), generator=generator)
+    trained = torch.ones(len(cache), dtype=torch.bool)
+    trained[held_out] = False
+    train_rows = torch.nonzero(trained).flatten()
+    curve, training_seconds = LossCurve(), 0.0
+
+    def score(step: int) -> bool:
+        curve.seconds.append(training_seconds)
+        curve.loss.append(held_out_loss(model, sae, cache, held_out, reg_max))
+        curve.steps.append(step)
+        if log:
+            log(f"{name} step {step}/{steps}: held-out loss {curve.loss[-1]:.4f}, {training_seconds:.0f} s")
+        return stop_below is not None and curve.loss[-1] <= stop_below
+
+    if score(0):
+        return curve
+    for step in range(1, steps + 1):
+        started = time.monotonic()
+        rows = train_rows[torch.randint(0, len(train_rows), (batch,), generator=generator)]
         skips, layer_output = cache.inputs(rows)
         _, student = run_from_splice(model, skips, sae(layer_output))
         loss = distillation_loss(student, cache.teacher(rows), reg_max)
@@ -122,12 +165,7 @@ def distill(model: nn.Module, sae: ConvSae, cache: DistillationCache, parameters
         optimizer.step()
         if isinstance(sae, ConvSae) and any(p is sae.W_dec for p in parameters):
             sae.normalise_decoder()
-        smoothed = EMA_DECAY * smoothed + (1 - EMA_DECAY) * float(loss.detach())
-        curve.seconds.append(time.monotonic() - started)
-        curve.loss.append(smoothed / (1 - EMA_DECAY ** (step + 1)))
-        if log and (step % 10 == 0 or step == steps - 1):
-            log(f"{name} step {step + 1}/{steps}: loss {float(loss.detach()):.4f} (smoothed {curve.loss[-1]:.4f}), "
-                f"{curve.seconds[-1]:.0f} s")
-        if stop_below is not None and curve.loss[-1] <= stop_below:
+        training_seconds += time.monotonic() - started
+        if (step % EVAL_EVERY == 0 or step == steps) and score(step):
             break
     return curve
