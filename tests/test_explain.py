@@ -143,6 +143,11 @@ def test_distillation_is_scored_on_held_out_images_not_on_its_own_batches(detect
     adapters = [p for p in student.parameters() if p.requires_grad]
     curve = distill(student, lossy, cache, adapters, steps=EVAL_EVERY + 1, batch=2, lr=1e-3, seed=0, held_out=held_out)
     assert curve.steps == [0, EVAL_EVERY, EVAL_EVERY + 1] and curve.loss[0] == before and curve.seconds[0] == 0.0
+    assert curve.learning_rate == [1e-3] * 3  # constant unless asked
+    falling = distill(student, lossy, cache, adapters, steps=EVAL_EVERY * 2, batch=2, lr=1e-3, seed=0,
+                      held_out=held_out, cosine=True)
+    assert falling.learning_rate[0] == 1e-3 and falling.learning_rate[1] == pytest.approx(5e-4)
+    assert falling.learning_rate[-1] == pytest.approx(0.0, abs=1e-12)
     stopped = distill(student, lossy, cache, adapters, steps=50, batch=2, lr=1e-3, seed=0, held_out=held_out,
                       stop_below=float("inf"))
     assert stopped.steps == [0]
@@ -224,7 +229,7 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
                "steps": 1, "batch": 1, "sae_seconds": 1.0, "per_dataset": 1, "datasets": ["d"], "fvu": 0.2,
                "dead_fraction": 0.0, "live_latents": 1,
                "lora": {"rank": 2, "target_modules": 49, "parameters": 1, "steps": 1, "batch": 1, "crop": 320,
-                        "per_dataset": 3, "lr": 1e-3, "initial_loss": 1.0, "final_loss": 0.5, "seconds": 1.0},
+                        "per_dataset": 3, "lr": 1e-3, "cosine": True, "initial_loss": 1.0, "final_loss": 0.5, "seconds": 1.0},
                "e2e": {"lr": 1e-3, "e2e_reached_target": False, "e2e_steps_run": 3, "e2e_run_seconds": 9.0,
                        "e2e_time_ratio": 3.0}}
     atlas = [{"id": 7, "label": "crack: dark vertical line or edge", "firing_share": 0.1, "class_precision": {"crack": 0.5}}]
@@ -233,7 +238,7 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
     assert explainer.atlas[7]["label"].startswith("crack")
     assert export_onnx(DETECTOR, explainer, tmp_path / "spliced.onnx", 64) < 1e-2
     card = write_card(path).read_text()
-    assert "320-px crops of 6 training images (every tenth held out" in card
+    assert "320-px crops of 6 training images (every tenth held out" in card and "(cosine to zero)" in card
     assert "e2e_time_ratio >= 3.00" in card and "crack: dark vertical line or edge" in card and "CC BY 4.0" in card
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not an explainer"):

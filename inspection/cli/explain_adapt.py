@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=320,
                         help="train on aligned squares of this many pixels of each tile (0 = whole tiles)")
     parser.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (Adam)")
+    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                        help="both runs' learning rate: falling to zero over their steps (cosine), or constant")
     parser.add_argument("--images-per-dataset", type=int, default=300,
                         help="training images taken from each of the SAE's datasets for the adapters, the SAE's "
                              "own first (it saw 100 of each by default): the paper trains LoRA on far more "
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     summary = adapt_explainer(model, args.sae, args.out, rank=args.rank, steps=args.steps, batch=args.batch, crop=args.crop,
                               lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed,
-                              images_per_dataset=args.images_per_dataset, log=print)
+                              images_per_dataset=args.images_per_dataset, cosine=args.lr_schedule == "cosine",
+                              log=print)
     e2e = summary["e2e"]
     print(f"LoRA rank {args.rank}: held-out distillation loss {summary['lora']['initial_loss']:.4f} -> "
           f"{summary['lora']['final_loss']:.4f} in {summary['lora']['seconds']:.0f} s; e2e_time_ratio "

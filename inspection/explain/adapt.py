@@ -57,7 +57,7 @@ def time_ratio(lora: LossCurve, e2e: LossCurve) -> dict[str, Any]:
 
 
 def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, steps: int, batch: int, lr: float, crop: int,
-                    e2e_steps: int, e2e_lr: float, seed: int, images_per_dataset: int,
+                    e2e_steps: int, e2e_lr: float, seed: int, images_per_dataset: int, cosine: bool,
                     log: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     sae, fit_summary = load_fitted_sae(sae_dir)
@@ -81,11 +81,11 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     log(f"LoRA rank {rank} on {len(lora_target_modules(teacher_model))} convolutions after layer {SPLICE_LAYER}: "
         f"{sum(p.numel() for p in adapters)} trainable parameters")
     lora_curve = distill(student, frozen_sae, cache, adapters, steps=steps, batch=batch, lr=lr, seed=seed,
-                         held_out=held_out, log=log, name="lora")
+                         held_out=held_out, cosine=cosine, log=log, name="lora")
     e2e_sae = copy.deepcopy(sae).requires_grad_(True)
     e2e_curve = distill(teacher_model, e2e_sae, cache, list(e2e_sae.parameters()), steps=e2e_steps, batch=batch,
-                        lr=e2e_lr, seed=seed, held_out=held_out, stop_below=lora_curve.loss[-1], log=log,
-                        name="e2e")
+                        lr=e2e_lr, seed=seed, held_out=held_out, cosine=cosine, stop_below=lora_curve.loss[-1],
+                        log=log, name="e2e")
     timing = time_ratio(lora_curve, e2e_curve)
     log(f"LoRA reached held-out loss {timing['target_loss']:.4f} in {timing['lora_seconds']:.0f} s; end-to-end SAE "
         + (f"in {timing['e2e_seconds']:.0f} s" if timing["e2e_reached_target"]
@@ -96,8 +96,9 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         **{k: fit_summary[k] for k in ("layer", "imgsz", "classes", "sae", "fvu", "dead_fraction", "live_latents",
                                        "datasets", "per_dataset", "class_map", "steps", "batch", "sae_seconds")},
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
-        "lora": {"rank": rank, "alpha": rank, "steps": steps, "batch": batch, "lr": lr, "crop": crop,
-                 "per_dataset": images_per_dataset, "held_out_images": len(range(0, len(images), HELD_OUT_EVERY)),
+        "lora": {"rank": rank, "alpha": rank, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
+                 "crop": crop, "per_dataset": images_per_dataset,
+                 "held_out_images": len(range(0, len(images), HELD_OUT_EVERY)),
                  "target_modules": len(lora_target_modules(teacher_model)),
                  "parameters": sum(p.numel() for p in adapters), "seconds": round(lora_curve.seconds[-1], 1),
                  "final_loss": lora_curve.loss[-1], "initial_loss": lora_curve.loss[0]},

@@ -59,7 +59,8 @@ def write_card(explainer_path: Path) -> Path:
         f"({lora['parameters']} parameters), detector and SAE frozen, the original detector as teacher (class-score "
         f"Bernoulli KL + confidence-weighted box-distribution KL), {lora['steps']} steps of {lora['batch']} "
         f"{lora['crop']}-px crops of {2 * lora.get('per_dataset', s['per_dataset'])} training images (every tenth "
-        f"held out of the updates to score the run), Adam lr {lora['lr']}: held-out distillation loss "
+        f"held out of the updates to score the run), Adam lr {lora['lr']}"
+        f"{' (cosine to zero)' if lora.get('cosine') else ''}: held-out distillation loss "
         f"{lora['initial_loss']:.3f} -> {lora['final_loss']:.3f} in {lora['seconds']:.0f} s of training on a "
         "shared 2-core CPU.",
         f"- End-to-end baseline (the SAE trained through the frozen detector, same objective, lr {e2e['lr']}): "
