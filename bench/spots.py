@@ -23,6 +23,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection.config import load_node_params  # noqa: E402
+from inspection.errors import InputError  # noqa: E402
 from inspection.datasets.loader import load_dataset  # noqa: E402
 from inspection.vision.spots import SpotSettings, find_spots  # noqa: E402
 
@@ -57,7 +58,10 @@ def main() -> None:
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--params", default=None, help="parameter file (default config/pipeline.yaml)")
     args = parser.parse_args()
-    vision = load_node_params("vision_node", args.params)
+    try:
+        vision = load_node_params("vision_node", args.params)
+    except InputError as exc:  # a bad parameter file: one line, as the CLI says it
+        sys.exit(f"error: {exc}")
     settings = SpotSettings.configured(vision)
     print(f"spot settings: {settings}")
     for dataset in args.datasets:
