@@ -16,9 +16,7 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.json_codec import read_json_file
 from inspection.explain.card import write_card
-from inspection.explain.distill import (
-    HELD_OUT_EVERY, LossCurve, crop_tiles, distill, held_out_rows, teacher_cache,
-)
+from inspection.explain.distill import LossCurve, crop_tiles, distill, held_out_rows, teacher_cache
 from inspection.explain.features import letterboxed, pick_images, splice_inputs
 from inspection.explain.fit import ATLAS_FILE, SAE_FILE, SPRITE_FILE, save_torch_atomic
 from inspection.explain.sae import ConvSae
@@ -98,7 +96,7 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
         "lora": {"rank": rank, "alpha": rank, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
                  "crop": crop, "per_dataset": images_per_dataset,
-                 "held_out_images": len(range(0, len(images), HELD_OUT_EVERY)),
+                 "held_out_images": len(held_out) * len(images) // len(cache),  # each brings all its crops
                  "target_modules": len(lora_target_modules(teacher_model)),
                  "parameters": sum(p.numel() for p in adapters), "seconds": round(lora_curve.seconds[-1], 1),
                  "final_loss": lora_curve.loss[-1], "initial_loss": lora_curve.loss[0]},

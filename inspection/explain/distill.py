@@ -116,16 +116,19 @@ def held_out_rows(crops: int, images: int) -> Tensor:
     return rows[(rows % images) % HELD_OUT_EVERY == 0]
 
 
+def rows_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, rows: Tensor, reg_max: int) -> Tensor:
+    """The distillation loss of the model with ``sae`` spliced in, on the cache ``rows``."""
+    skips, layer_output = cache.inputs(rows)
+    _, student = run_from_splice(model, skips, sae(layer_output))
+    return distillation_loss(student, cache.teacher(rows), reg_max)
+
+
 def held_out_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, rows: Tensor, reg_max: int,
                   batch: int = 8) -> float:
     """Mean distillation loss over ``rows`` in fixed batches: the same number for the same weights."""
     with torch.no_grad():
-        losses = []
-        for start in range(0, len(rows), batch):
-            chunk = rows[start:start + batch]
-            skips, layer_output = cache.inputs(chunk)
-            _, student = run_from_splice(model, skips, sae(layer_output))
-            losses.append(float(distillation_loss(student, cache.teacher(chunk), reg_max)))
+        losses = [float(rows_loss(model, sae, cache, rows[start:start + batch], reg_max))
+                  for start in range(0, len(rows), batch)]
     return sum(losses) / len(losses)
 
 
@@ -164,9 +167,7 @@ def distill(model: nn.Module, sae: ConvSae, cache: DistillationCache, parameters
     for step in range(1, steps + 1):
         started = time.monotonic()
         rows = train_rows[torch.randint(0, len(train_rows), (batch,), generator=generator)]
-        skips, layer_output = cache.inputs(rows)
-        _, student = run_from_splice(model, skips, sae(layer_output))
-        loss = distillation_loss(student, cache.teacher(rows), reg_max)
+        loss = rows_loss(model, sae, cache, rows, reg_max)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
