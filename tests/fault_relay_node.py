@@ -3,7 +3,10 @@
 The node under test is remapped to read ``output`` (``-r tactile/image_raw:=faulty/tactile/image_raw``);
 its publisher is untouched. The schedule starts from the ``first``/``then`` parameters and can be
 replaced at run time by a JSON {"first": [...], "then": "..."} on ``fault_relay/schedule`` (latched),
-which also restarts the message count. Every fault applied is printed, so a test can see what happened.
+which also restarts the message count. Every fault applied is printed, so a test can see what happened,
+and so is every change in the publishers matched on ``input`` and the subscribers on ``output``: a test
+waits for "input matched 1" and "output matched 1" before it starts, or a best-effort frame published
+before discovery ends never reaches the relay and the schedule's count is off by one.
 
     python -m tests.fault_relay_node --ros-args -p input:=tactile/image_raw -p output:=faulty/tactile/image_raw \
         -p reliable:=true -p "first:=['wrong_size','drop']" -p then:=pass
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -31,8 +35,12 @@ class FaultRelayNode(Node):
         self.schedule = FaultSchedule(tuple(f for f in value("first") if f), value("then"))
         self.index = 0
         qos = image_qos(reliable=value("reliable"), depth=20)
-        self.publisher = self.create_publisher(Image, value("output"), qos)
-        self.create_subscription(Image, value("input"), self.relay, qos)
+        matched = lambda end: lambda status: print(f"fault relay: {end} matched {status.current_count}",  # noqa: E731
+                                                   flush=True)
+        self.publisher = self.create_publisher(Image, value("output"), qos,
+                                               event_callbacks=PublisherEventCallbacks(matched=matched("output")))
+        self.create_subscription(Image, value("input"), self.relay, qos,
+                                 event_callbacks=SubscriptionEventCallbacks(matched=matched("input")))
         self.create_subscription(String, "fault_relay/schedule", self.set_schedule, LATCHED)
         print(f"fault relay {value('input')} -> {value('output')}: {self.schedule}", flush=True)
 

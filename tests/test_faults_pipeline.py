@@ -87,9 +87,10 @@ def pipeline(tmp_path_factory):
             node.create_subscription(String, "inspection/diagnostics", lambda m: diagnostics.append(json.loads(m.data)),
                                      10)
             pipeline = Pipeline(node, nodes, runs, schedule)
-            # Up: the tactile node counts (its diagnostics) and the relay hears the simulator.
-            assert spin_until(node, lambda: any(d["node"] == "tactile_node" for d in diagnostics), 90), \
-                pipeline.explain()
+            # Up: the tactile node counts (its diagnostics) and the relay hears the simulator and is heard.
+            relayed = ("input matched 1", "output matched 1")
+            assert spin_until(node, lambda: any(d["node"] == "tactile_node" for d in diagnostics)
+                              and all(line in nodes["relay"].output for line in relayed), 90), pipeline.explain()
             pipeline.diagnostics = diagnostics
             yield pipeline
         finally:
