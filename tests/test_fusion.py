@@ -93,6 +93,42 @@ def test_presses_that_each_see_part_of_one_defect_merge_but_separate_defects_do_
     assert len(fuse([], [sized("a", "dent", 0.400, 0.9, 12.0), sized("b", "pit", 0.407, 0.9, 1.5)]).defects) == 2
 
 
+def test_presses_along_a_scratch_longer_than_the_gel_are_one_defect_that_the_camera_confirms_anywhere() -> None:
+    """Nine presses along a 58 mm scratch each see a stretch of it: neighbours overlap, the ends do not
+    (simulated tuning part 5150-3 reported it three times). One defect, as long as the presses cover
+    together, confirmed by a camera hypothesis near its end although the surest press is 16 mm away. Two
+    scratches 40 mm apart stay two."""
+    def stretch(id_: str, x: float, conf: float, length_mm: float = 12.0) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, "scratch", conf, (x, 0.0, 0.0), UP, 0.13, 0.5, length_mm)
+
+    presses = [stretch(f"t{k}", 0.100 + 0.007 * k, conf) for k, conf in enumerate((0.9, 0.95, 0.99, 0.92, 0.96))]
+    camera_end = DefectHypothesis("h0", "scratch", 0.3, (0.130, 0.0, 0.0), UP, (0.004, 0.001))
+    result = fuse([camera_end], presses)
+    (scratch,) = result.defects
+    assert scratch.source is Source.BOTH and scratch.vision_ids == ("h0",)
+    assert sorted(scratch.tactile_ids) == ["t0", "t1", "t2", "t3", "t4"]
+    assert scratch.position == (0.114, 0.0, 0.0)  # where the surest press placed it
+    assert scratch.length_mm == pytest.approx(28.0 + 12.0)
+    (alone,) = fuse([], presses).defects
+    assert alone.source is Source.TACTILE and alone.length_mm == pytest.approx(40.0)
+    apart = fuse([], [stretch("a", 0.100, 0.9), stretch("b", 0.140, 0.9)]).defects
+    assert [d.length_mm for d in apart] == [12.0, 12.0]
+
+
+def test_a_group_confirms_the_hypothesis_near_any_of_its_presses() -> None:
+    """A bump pressed three times on a curved part: the surest press placed it 6.5 mm from the camera's
+    dent, beyond the 6 mm gate, another press 1.9 mm from it (simulated tuning part 5150-2 reported the
+    camera's call and the touch's apart). One defect, touched by both."""
+    def press(id_: str, x: float, conf: float, length_mm: float) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, "bump", conf, (x, 0.0, 0.0), UP, 0.1, 7.0, length_mm)
+
+    camera = DefectHypothesis("h0", "dent", 0.46, (0.1000, 0.0, 0.0), UP, (0.008, 0.0067))
+    touch = [press("t10", 0.1065, 0.93, 26.7), press("t8", 0.1019, 0.92, 11.2), press("t9", 0.1004, 0.64, 25.9)]
+    (bump,) = fuse([camera], touch).defects
+    assert bump.source is Source.BOTH and bump.class_name == "bump" and bump.vision_ids == ("h0",)
+    assert len(bump.tactile_ids) == 3
+
+
 def test_one_spot_is_one_defect_whatever_each_stage_called_it() -> None:
     """R6: the camera calls one spot both a stain and a dent, the dent is confirmed by touch: one defect, the
     touched one, carrying both camera ids and its measurement. Spots farther apart than the gate stay apart,

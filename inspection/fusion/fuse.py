@@ -27,7 +27,11 @@ Rules (each fused or rejected defect records the one that decided it):
   hypothesis already explains; each was a second entry for one defect.
 Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
 spot is one defect, whatever class each press called it), and two of one class within half the larger
-measured size plus 2 mm (a press that sees only part of a defect places it off its centre).
+measured size plus 2 mm (a press that sees only part of a defect places it off its centre). The merge is a
+chain: a finding joins every group one of whose findings it is one defect with, and so joins them, as the
+presses along a scratch longer than the gel each see a stretch of it and only neighbours overlap. Such a
+group is one defect wherever its presses were: a hypothesis within the gate of any of its findings is the
+one it confirms, and a scratch's or crack's length is the length its presses cover together.
 """
 from __future__ import annotations
 
@@ -94,17 +98,37 @@ def _one_defect(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect
 
 
 def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[list[TactileFinding]]:
-    """Group the defect findings of one defect under overlapping presses (``_one_defect``), each group led
-    by its most confident finding."""
+    """Group the defect findings of one defect under overlapping presses, each group led by its most
+    confident finding: a finding joins every group one of whose findings it is one defect with
+    (``_one_defect``), and the groups it joins become one. Compared with the leader alone, a 58 mm scratch
+    pressed nine times along its length stayed three defects (simulated tuning part 5150-3)."""
     groups: list[list[TactileFinding]] = []
     for finding in sorted(findings, key=lambda f: -f.confidence):
-        for group in groups:
-            if _one_defect(group[0], finding, config):
-                group.append(finding)
-                break
-        else:
+        joined = [index for index, group in enumerate(groups)
+                  if any(_one_defect(member, finding, config) for member in group)]
+        if not joined:
             groups.append([finding])
+            continue
+        # (the members of each group stay in falling confidence, so the first group's leader leads)
+        merged = sorted([member for index in joined for member in groups[index]] + [finding],
+                        key=lambda f: -f.confidence)
+        groups[joined[0]] = merged
+        groups = [group for index, group in enumerate(groups) if index not in joined[1:]]
     return groups
+
+
+def _group_distance(group: list[TactileFinding], position: tuple[float, float, float]) -> float:
+    """How far ``position`` lies from the nearest of the group's findings: each placed what its press saw."""
+    return min(_distance(member.position, position) for member in group)
+
+
+def _covered_length_mm(group: list[TactileFinding]) -> float:
+    """The length of a scratch or crack that the group's presses cover together: its two farthest findings
+    of those classes apart, plus half each one's measured length (the stretch each press saw, centred on
+    where it placed it)."""
+    lines = [member for member in group if member.class_name in ELONGATED_CLASSES] or group[:1]
+    return max(1000 * _distance(a.position, b.position) + 0.5 * (a.length_mm + b.length_mm)
+               for a in lines for b in lines)
 
 
 EVIDENCE_RANK = {Source.BOTH: 0, Source.TACTILE: 1, Source.VISION: 2}  # R6: which entry of a spot is kept
@@ -132,17 +156,18 @@ def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: Defec
                   config: FusionConfig) -> FusedDefect:
     best = group[0]
     if hypothesis is None:
+        length_mm = _covered_length_mm(group) if best.class_name in ELONGATED_CLASSES else best.length_mm
         return FusedDefect(
             defect_id, best.class_name, Source.TACTILE, best.confidence, best.position, best.normal,
-            best.width_mm, best.length_mm, best.depth_mm, tactile_ids=tuple(f.id for f in group),
+            best.width_mm, length_mm, best.depth_mm, tactile_ids=tuple(f.id for f in group),
         )
     touch_decides = best.confidence >= config.tactile_class_min_confidence or best.confidence >= hypothesis.confidence
     class_name = best.class_name if touch_decides else hypothesis.class_name
     confidence = 1.0 - (1.0 - hypothesis.confidence) * (1.0 - best.confidence)
     length_mm = best.length_mm
     if class_name in ELONGATED_CLASSES:
-        # The gel (18.6 mm) can be shorter than a scratch; the camera saw its whole length.
-        length_mm = max(length_mm, 1000 * max(hypothesis.extent_m))
+        # The gel (18.6 mm) can be shorter than a scratch; the camera saw its whole length, or presses along it did.
+        length_mm = max(_covered_length_mm(group), 1000 * max(hypothesis.extent_m))
     return FusedDefect(
         defect_id, class_name, Source.BOTH, confidence, best.position, best.normal, best.width_mm, length_mm,
         best.depth_mm, vision_ids=(hypothesis.id,), tactile_ids=tuple(f.id for f in group),
@@ -176,8 +201,7 @@ def fuse(
                 result.rejected.append(Rejection(hypothesis.id, "R1 optical: below optical_min_confidence"))
             continue
         gate = _gate(hypothesis, config)
-        near = [(i, _distance(g[0].position, hypothesis.position)) for i, g in enumerate(groups)
-                if i not in used_groups]
+        near = [(i, _group_distance(g, hypothesis.position)) for i, g in enumerate(groups) if i not in used_groups]
         near = [(i, d) for i, d in near if d < gate]
         sure = [(i, d) for i, d in near if groups[i][0].confidence >= config.tactile_min_confidence]
         # (a sure call confirms whatever covers the spot: the footprints are searched only without one)
