@@ -15,7 +15,7 @@ demo: venv
 	$(VENV)/bin/inspection demo --out runs/demo
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # Every bench/*.py, with lighter settings for the long ones so the whole run stays near 10 min on 2 cores
 # (run a script alone, without them, for its full figures). Each prints its wall time; a failing bench is

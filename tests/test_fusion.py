@@ -115,6 +115,18 @@ def test_presses_along_a_scratch_longer_than_the_gel_are_one_defect_that_the_cam
     assert [d.length_mm for d in apart] == [12.0, 12.0]
 
 
+def test_two_stretches_of_a_line_meet_end_to_end_where_two_dents_that_far_apart_stay_two() -> None:
+    """A shallow 35 mm scratch pressed every 11.5 mm is read as 14.7 mm stretches (simulated part 424244-10):
+    they overlap, so one scratch. Two 14.7 mm dents as far apart are two: a dent's centre is where a press
+    places it only within half its size."""
+    def stretch(id_: str, cls: str, x: float) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, cls, 0.95, (x, 0.0, 0.0), UP, 0.045, 0.5, 14.7)
+
+    (scratch,) = fuse([], [stretch("t43", "scratch", 0.1000), stretch("t44", "scratch", 0.1115)]).defects
+    assert sorted(scratch.tactile_ids) == ["t43", "t44"] and scratch.length_mm == pytest.approx(11.5 + 14.7)
+    assert len(fuse([], [stretch("a", "dent", 0.1000), stretch("b", "dent", 0.1115)]).defects) == 2
+
+
 def test_a_group_confirms_the_hypothesis_near_any_of_its_presses() -> None:
     """A bump pressed three times on a curved part: the surest press placed it 6.5 mm from the camera's
     dent, beyond the 6 mm gate, another press 1.9 mm from it (simulated tuning part 5150-2 reported the
