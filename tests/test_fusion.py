@@ -94,10 +94,10 @@ def test_presses_that_each_see_part_of_one_defect_merge_but_separate_defects_do_
 
 
 def test_presses_along_a_scratch_longer_than_the_gel_are_one_defect_that_the_camera_confirms_anywhere() -> None:
-    """Nine presses along a 58 mm scratch each see a stretch of it: neighbours overlap, the ends do not
-    (simulated tuning part 5150-3 reported it three times). One defect, as long as the presses cover
-    together, confirmed by a camera hypothesis near its end although the surest press is 16 mm away. Two
-    scratches 40 mm apart stay two."""
+    """Five presses along a scratch longer than the gel each see a 12 mm stretch of it: neighbours overlap,
+    the ends do not (simulated tuning part 5150-3 reported a 58 mm scratch three times). One defect, as
+    long as the presses cover together, confirmed by a camera hypothesis near its end although the
+    surest press is 16 mm away. Two scratches 40 mm apart stay two."""
     def stretch(id_: str, x: float, conf: float, length_mm: float = 12.0) -> TactileFinding:
         return TactileFinding(id_, "r", 0, "scratch", conf, (x, 0.0, 0.0), UP, 0.13, 0.5, length_mm)
 

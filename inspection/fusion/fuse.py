@@ -27,7 +27,8 @@ Rules (each fused or rejected defect records the one that decided it):
   hypothesis already explains; each was a second entry for one defect.
 Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
 spot is one defect, whatever class each press called it), and two of one class within half the larger
-measured size plus 2 mm (a press that sees only part of a defect places it off its centre). The merge is a
+measured size plus 2 mm (a press that sees only part of a defect places it off its centre; for two stretches
+of one scratch or crack, half of each one's length plus 2 mm: they overlap or nearly meet). The merge is a
 chain: a finding joins every group one of whose findings it is one defect with, and so joins them, as the
 presses along a scratch longer than the gel each see a stretch of it and only neighbours overlap. Such a
 group is one defect wherever its presses were: a hypothesis within the gate of any of its findings is the
@@ -114,7 +115,6 @@ def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[
         if not joined:
             groups.append([finding])
             continue
-        # (the members of each group stay in falling confidence, so the first group's leader leads)
         merged = sorted([member for index in joined for member in groups[index]] + [finding],
                         key=lambda f: -f.confidence)
         groups[joined[0]] = merged
