@@ -5,7 +5,7 @@ its publisher is untouched. The schedule starts from the ``first``/``then`` para
 replaced at run time by a JSON {"first": [...], "then": "..."} on ``fault_relay/schedule`` (latched),
 which also restarts the message count. Every fault applied is printed, so a test can see what happened,
 and so is every change in the publishers matched on ``input`` and the subscribers on ``output``: a test
-waits for "input matched 1" and "output matched 1" before it starts, or a best-effort frame published
+waits for ``relay_connected`` before it starts, or a best-effort frame published
 before discovery ends never reaches the relay and the schedule's count is off by one.
 
     python -m tests.fault_relay_node --ros-args -p input:=tactile/image_raw -p output:=faulty/tactile/image_raw \
@@ -23,6 +23,11 @@ from std_msgs.msg import String
 
 from inspection.nodes.common import LATCHED, image_qos, run_node
 from tests.faults import FaultSchedule, ImageFields, damage_image
+
+
+def relay_connected(output: str) -> bool:
+    """Whether the relay whose printed ``output`` this is hears its publisher and is heard by its subscriber."""
+    return "input matched 1" in output and "output matched 1" in output
 
 
 class FaultRelayNode(Node):
