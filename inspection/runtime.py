@@ -58,9 +58,14 @@ def configure_environment() -> dict[str, str]:
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 
-def private_domain_id() -> str:
+PRIVATE_DOMAIN_IDS = range(1, 102)
+
+
+def private_domain_id(share: int = 0, shares: int = 1) -> str:
     """A random ROS_DOMAIN_ID for a run that should keep to itself (tests, demo, benchmarks).
 
     Only 1..101: above 101 the RTPS ports (7400 + 250 * domain + ...) fall in Linux's ephemeral range
-    (32768+), where another socket can hold them and Fast DDS moves silently out of discovery's reach."""
-    return str(random.randint(1, 101))
+    (32768+), where another socket can hold them and Fast DDS moves silently out of discovery's reach.
+    ``shares`` runs at once on one host (parallel test workers) each draw from their own ``share`` of the
+    domains, so two of them never meet on one."""
+    return str(random.choice([d for d in PRIVATE_DOMAIN_IDS if d % shares == share % shares]))

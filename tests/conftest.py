@@ -18,11 +18,18 @@ ROS_ISOLATION_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS
                       "RMW_IMPLEMENTATION")
 
 
+def xdist_worker_share() -> tuple[int, int]:
+    """This pytest-xdist worker's index and the number of workers (0, 1 without xdist): `make test` runs
+    two, and two tests running at once must never share a ROS domain."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return (int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])) if worker else (0, 1)
+
+
 def isolated_ros_env() -> dict[str, str]:
     """Environment for child processes that talk DDS: a random domain, localhost only, our profile."""
     env = dict(os.environ)
     env.update(runtime.configure_environment())
-    env["ROS_DOMAIN_ID"] = runtime.private_domain_id()
+    env["ROS_DOMAIN_ID"] = runtime.private_domain_id(*xdist_worker_share())
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PYTHONUNBUFFERED"] = "1"
     return env
