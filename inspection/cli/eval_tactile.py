@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     tune_for_frames()
     report = evaluate_dataset(args.dataset, args.weights, args.calibration, args.device)
     write_json_atomic(args.json, report)
-    print(f"accuracy {report['accuracy']:.3f} on {report['frames']} frames; depth MAE {report['depth_mae_mm']} mm, "
+    deep = report["deep_defects"]
+    print(f"accuracy {report['accuracy']:.3f} on {report['frames']} frames; depth MAE {report['depth_mae_mm']} mm "
+          f"({deep['depth_mae_mm']} mm on the {deep['frames']} deeper than {deep['deeper_than_mm']} mm), "
           f"width MAE {report['width_mae_mm']} mm; {report['ms_per_frame_median']} ms/frame -> {args.json}")
     return 0

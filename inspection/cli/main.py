@@ -73,6 +73,8 @@ COMMANDS: dict[str, Command | Group] = {
                             "inspection.cli.tactile_calibrate", 6),
         "reference": Command("learn good presses of a part (anomaly reference) from a few good frames",
                              "inspection.cli.tactile_reference", 15),
+        "depth-scale": Command("fit per-class factors from measured to true defect depth into the calibration",
+                               "inspection.cli.tactile_depth_scale", 15),
     }),
     "report": Command("re-render report.html of a run folder from its report.json", "inspection.cli.report"),
     "doctor": Command("check what this environment offers", "inspection.cli.doctor"),

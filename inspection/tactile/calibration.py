@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import numpy as np
 
 from inspection.atomic import write_bytes_atomic
 from inspection.errors import InputError
+from inspection.tactile.depth_scale import META_KEY as DEPTH_SCALE_KEY
+from inspection.tactile.depth_scale import DepthScale
 from inspection.tactile.difference import detect_contact
 from inspection.tactile.npz_file import open_versioned_npz
 
@@ -44,6 +46,15 @@ class Calibration:
     @property
     def bins(self) -> int:
         return int(self.table.shape[0])
+
+    @cached_property
+    def depth_scale(self) -> DepthScale:
+        """Per-class factors from measured to true defect depth (``inspection tactile depth-scale``); none: 1."""
+        return DepthScale.from_meta(self.meta, "calibration")
+
+    def with_depth_scale(self, scale: DepthScale) -> "Calibration":
+        """This lookup with ``scale`` in its meta, to be saved as the sensor's calibration."""
+        return replace(self, meta={**self.meta, DEPTH_SCALE_KEY: scale.to_meta()})
 
     @cached_property
     def _lookup_arrays(self) -> tuple[tuple[float, ...], tuple[float, ...], np.ndarray, np.ndarray]:
@@ -100,6 +111,7 @@ class Calibration:
                 raise InputError(f"{path}: calibration table has shape {table.shape}, expected (B, B, B, 2) with "
                                  f"B at most {MAX_BINS}")
             meta = json.loads(bytes(data["meta"]).decode())
+            DepthScale.from_meta(meta, str(path))  # bad factors named here, with the file, not at the first press
             return Calibration(table, data["low"].astype(float), data["high"].astype(float),
                                float(data["pixel_size_m"]), meta)
 

@@ -3,6 +3,7 @@ matrix, and the size errors of the measurement (mm), on frames written by `inspe
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import numpy as np
 
 from inspection.errors import InputError
 from inspection.records import TACTILE_CLASSES
+from inspection.tactile.calibration import Calibration
+from inspection.tactile.depth_scale import DepthScale, fit_depth_scale
+from inspection.tactile.measure import Measurement
 
 # The gel bridges a fastener hole: what measure reports as its depth is how far the gel sags, a lower
 # bound, so its depth is left out of the depth errors (its diameter is scored).
@@ -46,17 +50,23 @@ def _median(values: list[float | None], digits: int) -> float | None:
     return round(float(np.median(known)), digits) if known else None
 
 
-def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_path: str | Path,
-                     device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Run reconstruction, classification and measurement on every frame and compare with the labels.
+@dataclass(frozen=True)
+class PressOutcome:
+    """One labelled frame through Stage II without a reference: the class called and, where the frame holds a
+    defect and the call is one, its measurement with the called class (the depth as the gel reports it)."""
 
-    Size errors are over frames with a defect that the classifier also called a defect, measured with
-    the predicted class (as the pipeline does); a missed defect counts in the recall, not in the MAE.
-    A missing fastener's depth is not scored (see ``DEPTH_NOT_FELT``).
-    """
+    label: dict[str, Any]
+    called: str
+    measurement: Measurement | None
+    seconds: float  # reconstruction and classification
+
+
+def run_presses(dataset_dir: str | Path, weights: str | Path, calibration: Calibration, device: str = "cpu",
+                progress: bool = True, desc: str = "evaluate") -> tuple[dict[str, Any], list[PressOutcome]]:
+    """Reconstruct, classify and measure every frame of a defect dataset of `inspection sim tactile`; the
+    dataset's meta and the outcomes."""
     from inspection.datasets.tactile import TactileDataset
     from inspection.progress import progress_bar
-    from inspection.tactile.calibration import Calibration
     from inspection.tactile.classifier import TactileClassifier
     from inspection.tactile.measure import measure, on_part
     from inspection.tactile.reconstruct import Reconstructor
@@ -64,25 +74,56 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     dataset = TactileDataset(dataset_dir)
     if dataset.meta.get("kind") != "defects":
         raise InputError(f"{dataset_dir}: a {dataset.meta.get('kind')!r} dataset; evaluation needs defect presses")
-    reconstructor = Reconstructor(Calibration.load(calibration_path), dataset.background)
+    reconstructor = Reconstructor(calibration, dataset.background)
     classifier = TactileClassifier(weights, device)
-    truth, predicted, timings = [], [], []
-    errors: dict[str, list[tuple[float | None, float, float | None, bool]]] = {name: [] for name in TACTILE_CLASSES[1:]}
-    for frame, label in progress_bar(dataset, total=len(dataset), desc="evaluate", unit="frame", enabled=progress):
+    outcomes = []
+    for frame, label in progress_bar(dataset, total=len(dataset), desc=desc, unit="frame", enabled=progress):
         started = time.perf_counter()
         rec, residual = on_part(reconstructor.reconstruct(frame))  # as Stage II sees a press without a reference
         prediction = classifier.predict(rec, residual)
-        timings.append(time.perf_counter() - started)
-        truth.append(TACTILE_CLASSES.index(label["class_name"]))
-        predicted.append(TACTILE_CLASSES.index(prediction.class_name))
+        seconds = time.perf_counter() - started
+        measured = None
         if label["class_name"] != "none" and prediction.class_name != "none":
-            result = measure(rec, prediction.class_name, residual)
-            gt = label["defects"][0]
-            felt = label["class_name"] not in DEPTH_NOT_FELT
-            errors[label["class_name"]].append((abs(result.depth_mm - gt["depth_mm"]) if felt else None,
-                                                abs(result.width_mm - gt["width_mm"]),
-                                                result.depth_mm / max(gt["depth_mm"], 1e-9) if felt else None,
-                                                felt and gt["depth_mm"] > SIGN_OFF_DEPTH_MM))
+            measured = measure(rec, prediction.class_name, residual)
+        outcomes.append(PressOutcome(label, prediction.class_name, measured, seconds))
+    return dataset.meta, outcomes
+
+
+def depth_scale_from_dataset(dataset_dir: str | Path, weights: str | Path, calibration: Calibration,
+                             device: str = "cpu", progress: bool = True) -> tuple[DepthScale, list[str]]:
+    """Per-class depth factors fitted on the defects of known depth in ``dataset_dir`` (``fit_depth_scale``),
+    measured as Stage II measures them with ``calibration``'s lookup; and the classes left at 1."""
+    presses = [(o.called, o.measurement.depth_mm, o.label["defects"][0]["depth_mm"])
+               for o in run_presses(dataset_dir, weights, calibration, device, progress, desc="depth-scale")[1]
+               if o.measurement is not None and o.label["class_name"] not in DEPTH_NOT_FELT]
+    return fit_depth_scale(presses, str(dataset_dir))
+
+
+def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_path: str | Path,
+                     device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Run reconstruction, classification and measurement on every frame and compare with the labels.
+
+    Size errors are over frames with a defect that the classifier also called a defect, measured with
+    the predicted class (as the pipeline does) and its depth scaled by the calibration's factor for that
+    class (as Stage II does); a missed defect counts in the recall, not in the MAE. A missing fastener's
+    depth is not scored (see ``DEPTH_NOT_FELT``).
+    """
+    calibration = Calibration.load(calibration_path)
+    meta, outcomes = run_presses(dataset_dir, weights, calibration, device, progress)
+    truth = [TACTILE_CLASSES.index(o.label["class_name"]) for o in outcomes]
+    predicted = [TACTILE_CLASSES.index(o.called) for o in outcomes]
+    errors: dict[str, list[tuple[float | None, float, float | None, bool]]] = {name: [] for name in TACTILE_CLASSES[1:]}
+    for outcome in outcomes:
+        if outcome.measurement is None:
+            continue
+        label, result = outcome.label, outcome.measurement
+        depth_mm = calibration.depth_scale.apply(outcome.called, result.depth_mm)
+        gt = label["defects"][0]
+        felt = label["class_name"] not in DEPTH_NOT_FELT
+        errors[label["class_name"]].append((abs(depth_mm - gt["depth_mm"]) if felt else None,
+                                            abs(result.width_mm - gt["width_mm"]),
+                                            depth_mm / max(gt["depth_mm"], 1e-9) if felt else None,
+                                            felt and gt["depth_mm"] > SIGN_OFF_DEPTH_MM))
     report = classification_metrics(truth, predicted)
     every = [e for values in errors.values() for e in values]
     report["depth_mae_mm"] = _mean([e[0] for e in every], 4)
@@ -100,6 +141,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     }
     report["frames"] = len(truth)
     report["dataset"] = str(dataset_dir)
-    report["seed"] = dataset.meta.get("seed")
-    report["ms_per_frame_median"] = round(1e3 * float(np.median(timings)), 2)
+    report["seed"] = meta.get("seed")
+    report["ms_per_frame_median"] = round(1e3 * float(np.median([o.seconds for o in outcomes])), 2)
+    report["depth_scale"] = calibration.depth_scale.to_meta()["factors"]
     return report

@@ -168,6 +168,9 @@ class StageTwo:
                 class_name = max(defects, key=defects.__getitem__)
                 confidence = defects[class_name]
             measurement = measure(seen, class_name, class_residual)
+            # The gel follows a narrow defect only part of the way: the calibration's factor for the class.
+            measurement = replace(measurement, depth_mm=self.calibration.depth_scale.apply(class_name,
+                                                                                          measurement.depth_mm))
             finding = to_finding(reconstruction, measurement, class_name, confidence,
                                  sensor_to_part, finding_id, region_id, press_index)
             probabilities = prediction.probabilities
