@@ -103,6 +103,36 @@ def test_stage_two_and_the_evaluation_measure_with_the_factors(tmp_path) -> None
     assert results["scaled"].depth_mm == pytest.approx(results["plain"].depth_mm * factors.get(called, 1.0), rel=1e-6)
 
 
+def test_the_verdicts_are_scored_against_the_verdicts_on_the_true_sizes() -> None:
+    """What a quality engineer asks of the sizes: does a defect beyond its limit get rejected? Scored with the
+    shipped limits (default zone: scratch depth 0.10 mm, dent depth 0.25 mm) and the calibration's factors."""
+    from inspection.tactile.acceptance import AcceptanceRules
+    from inspection.tactile.evaluate import PressOutcome, acceptance_agreement
+    from inspection.tactile.measure import Measurement
+
+    def press(true_class, true_depth, called, measured_depth):
+        label = {"class_name": true_class,
+                 "defects": [] if true_class == "none" else [{"depth_mm": true_depth, "width_mm": 0.3, "length_mm": 5.0}]}
+        measured = None if called == "none" or true_class == "none" else \
+            Measurement(measured_depth, 0.3, 5.0, (0.0, 0.0), np.zeros((2, 2), bool))
+        return PressOutcome(label, called, measured, 0.0)
+
+    outcomes = [press("scratch", 0.15, "scratch", 0.09),  # beyond, read under the limit: passed
+                press("scratch", 0.15, "none", 0.0),  # beyond, not felt: passed
+                press("dent", 0.20, "dent", 0.30),  # within, read over: rejected
+                press("scratch", 0.05, "scratch", 0.04),  # within, within
+                press("none", 0.0, "none", 0.0)]  # a clean press: not a defect to judge
+    shipped = Calibration.load(paths.model_file("tactile_calibration.npz"))
+    plain = Calibration(shipped.table, shipped.low, shipped.high, shipped.pixel_size_m, {})
+    rules = AcceptanceRules.load(None)
+    assert acceptance_agreement(outcomes, plain, rules) == {
+        "rules": rules.source, "zone": "default", "defects": 4, "beyond_limits": 2, "passed_beyond_limits": 2,
+        "rejected_within_limits": 1}
+    scaled = plain.with_depth_scale(DepthScale({"scratch": 1.3}))  # 0.09 -> 0.117, 0.04 -> 0.052
+    verdicts = acceptance_agreement(outcomes, scaled, rules)
+    assert verdicts["passed_beyond_limits"] == 1 and verdicts["rejected_within_limits"] == 1
+
+
 def test_bad_input_to_the_fit_is_one_line(tmp_path) -> None:
     cases = [
         ("tactile", "depth-scale", "--dataset", str(tmp_path / "none"), "--out", str(tmp_path / "c.npz")),

@@ -59,4 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy {report['accuracy']:.3f} on {report['frames']} frames; depth MAE {report['depth_mae_mm']} mm "
           f"({deep['depth_mae_mm']} mm on the {deep['frames']} deeper than {deep['deeper_than_mm']} mm), "
           f"width MAE {report['width_mae_mm']} mm; {report['ms_per_frame_median']} ms/frame -> {args.json}")
+    verdicts = report["acceptance"]
+    print(f"acceptance ({verdicts['zone']} zone of {verdicts['rules']}): of {verdicts['defects']} defects "
+          f"{verdicts['beyond_limits']} are beyond their limits; {verdicts['passed_beyond_limits']} of those passed, "
+          f"{verdicts['rejected_within_limits']} within them rejected")
     return 0

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from inspection.errors import InputError
-from inspection.records import TACTILE_CLASSES
+from inspection.records import TACTILE_CLASSES, TactileFinding
+from inspection.tactile.acceptance import AcceptanceRules
 from inspection.tactile.calibration import Calibration
 from inspection.tactile.depth_scale import DepthScale, fit_depth_scale
 from inspection.tactile.measure import Measurement
@@ -99,6 +100,38 @@ def depth_scale_from_dataset(dataset_dir: str | Path, weights: str | Path, calib
     return fit_depth_scale(presses, str(dataset_dir))
 
 
+def _finding(class_name: str, depth_mm: float, width_mm: float, length_mm: float) -> TactileFinding:
+    return TactileFinding("press", "", 0, class_name, 1.0, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), depth_mm, width_mm, length_mm)
+
+
+def acceptance_agreement(outcomes: list[PressOutcome], calibration: Calibration, rules: AcceptanceRules,
+                         zone: str = "default") -> dict[str, Any]:
+    """What the sizes are for: over the frames with a defect, how often Stage II's verdict (class called,
+    depth scaled as Stage II scales it, width and length) differs from the verdict on the true class and
+    sizes, under ``rules`` in ``zone``. A defect called clean is passed."""
+    passed_beyond = rejected_within = beyond = defects = 0
+    for outcome in outcomes:
+        label = outcome.label
+        if label["class_name"] == "none":
+            continue
+        gt = label["defects"][0]
+        truth = _finding(label["class_name"], gt["depth_mm"], gt["width_mm"], gt["length_mm"])
+        if outcome.measurement is None:
+            measured = _finding("none", 0.0, 0.0, 0.0)
+        else:
+            result = outcome.measurement
+            measured = _finding(outcome.called, calibration.depth_scale.apply(outcome.called, result.depth_mm),
+                                result.width_mm, result.length_mm)
+        truly_rejected = not rules.judge(truth, zone).accepted
+        defects += 1
+        beyond += truly_rejected
+        called_rejected = not rules.judge(measured, zone).accepted
+        passed_beyond += truly_rejected and not called_rejected
+        rejected_within += called_rejected and not truly_rejected
+    return {"rules": rules.source, "zone": zone, "defects": defects, "beyond_limits": beyond,
+            "passed_beyond_limits": passed_beyond, "rejected_within_limits": rejected_within}
+
+
 def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_path: str | Path,
                      device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Run reconstruction, classification and measurement on every frame and compare with the labels.
@@ -142,6 +175,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     report["frames"] = len(truth)
     report["dataset"] = str(dataset_dir)
     report["seed"] = meta.get("seed")
+    report["acceptance"] = acceptance_agreement(outcomes, calibration, AcceptanceRules.load(None))
     report["ms_per_frame_median"] = round(1e3 * float(np.median([o.seconds for o in outcomes])), 2)
     report["depth_scale"] = calibration.depth_scale.to_meta()["factors"]
     return report
