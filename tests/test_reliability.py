@@ -139,6 +139,14 @@ def test_run_refuses_a_domain_where_the_pipeline_already_runs(monkeypatch, capsy
     assert f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: /coordinator_node already running" in capsys.readouterr().err
 
 
+def test_parallel_test_workers_never_draw_the_same_private_domain() -> None:
+    """`make test` runs two pytest-xdist workers: each draws from its own share of 1..101."""
+    draws = [{int(runtime.private_domain_id(share, 2)) for _ in range(400)} for share in (0, 1)]
+    assert not draws[0] & draws[1]
+    assert all(1 <= d <= 101 for d in draws[0] | draws[1]) and len(draws[0] | draws[1]) > 90
+    assert {int(runtime.private_domain_id()) for _ in range(2000)} == set(range(1, 102))
+
+
 def test_a_private_domain_is_never_one_in_use(monkeypatch) -> None:
     env = isolated_ros_env()
     busy = int(env["ROS_DOMAIN_ID"])
