@@ -12,8 +12,9 @@ The factor is the median of true / measured over the fitting presses, taken in l
 reading double weigh alike, and robust to the few presses where the peak lands off the defect. It is keyed
 by the class Stage II *called*, as the pipeline only knows that one. Chosen on validation presses (two halves
 of one simulated seed, each fitted on the other) over a log-linear fit in the measured depth, width and
-length, which did no better (docs/tactile.md, "Depth you can sign off"). On a real sensor the presses are of
-a reference block with defects of known depth (`inspection tactile depth-scale`, README of docs/tactile.md).
+length, which did no better (docs/tactile.md, Figures). On a real sensor the presses are of a reference block
+with defects of known depth (`inspection tactile depth-scale`; docs/tactile.md, "Calibrating a real GelSight
+Mini", step 8).
 
 The factors travel in the sensor's calibration file (its ``meta``), beside the colour-to-slope lookup they
 belong with: a calibration without them measures as before.
@@ -70,7 +71,8 @@ class DepthScale:
                 raise InputError(f"{where}: meta.{META_KEY}.factors.{name}: not a class whose depth is measured")
             if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
                 raise InputError(f"{where}: meta.{META_KEY}.factors.{name}: expected a positive number, got {factor!r}")
-        return DepthScale({k: float(v) for k, v in factors.items()}, dict(stored.get("presses", {})),
+        presses = stored.get("presses")  # what the fit saw: shown, never used to measure
+        return DepthScale({k: float(v) for k, v in factors.items()}, presses if isinstance(presses, dict) else {},
                           str(stored.get("source", "")))
 
 
