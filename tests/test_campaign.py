@@ -18,7 +18,7 @@ from tests.conftest import run_cli
 HEADLINE_KEYS = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
                  "stage1_recall_resolvable", "false_findings_per_1000_presses",
                  "vision_only_recall", "tactile_presses", "full_coverage_presses", "cycle_time_s",
-                 "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part")
+                 "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part", "lost")
 RATES = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
          "stage1_recall_resolvable",
          "vision_only_recall", "press_ratio", "cycle_time_ratio")
@@ -68,8 +68,9 @@ def _truth(class_name, size_mm, visible, depth_mm=0.1, resolvable=None):
 def test_recall_counts_defects_the_camera_cannot_see_and_precision_is_per_reported_class() -> None:
     truth = [_truth("dent", 8.0, True, resolvable=False), _truth("pit", 1.0, False, 0.2),
              _truth("stain", 30.0, True, 0.0), _truth("scratch", 25.0, False)]
-    stage1 = [{"class_name": "stain", "size_mm": 12.0, "truth": 2}, {"class_name": "dent", "size_mm": 6.0, "truth": 0},
-              {"class_name": "stain", "size_mm": 3.0, "truth": None}]
+    stage1 = [{"class_name": "stain", "confidence": 0.5, "size_mm": 12.0, "truth": 2},
+              {"class_name": "dent", "confidence": 0.5, "size_mm": 6.0, "truth": 0},
+              {"class_name": "stain", "confidence": 0.5, "size_mm": 3.0, "truth": None}]
     final = [{**p, "source": "vision"} for p in stage1[:2]] + [
         {"class_name": "pit", "size_mm": 1.5, "truth": 1, "depth_mm": 0.15, "source": "tactile"},
         {"class_name": "dent", "size_mm": 6.0, "truth": None, "depth_mm": 0.3, "source": "tactile"}]
@@ -96,6 +97,27 @@ def test_recall_counts_defects_the_camera_cannot_see_and_precision_is_per_report
     assert (small["defects"], small["final_found"], small["final_precision"]) == (1, 1, 1.0)
     assert row["per_size"]["2-5 mm"]["stage1_precision"] == 0.0  # the 3 mm false stain
     assert size_bucket(1.99) == "<2 mm" and size_bucket(20.0) == ">=20 mm"
+
+
+def test_each_missed_defect_is_lost_where_the_records_say() -> None:
+    """The loss breakdown: never handed over, handed over only below fusion's 0.25, or at it and still lost;
+    a defect found by the final report is not lost, however Stage I saw it, and the markdown shows the rows."""
+    truth = [_truth("crack", 6.0, True), _truth("stain", 15.0, True, 0.0), _truth("pit", 1.0, True),
+             _truth("dent", 8.0, True), _truth("bump", 4.0, True)]
+    stage1 = [{"class_name": "stain", "confidence": 0.19, "size_mm": 12.0, "truth": 1},
+              {"class_name": "pit", "confidence": 0.10, "size_mm": 1.0, "truth": 2},
+              {"class_name": "pit", "confidence": 0.30, "size_mm": 1.0, "truth": 2},  # the strongest call counts
+              {"class_name": "dent", "confidence": 0.05, "size_mm": 8.0, "truth": 3},  # touch found it: not lost
+              {"class_name": "bump", "confidence": 0.6, "size_mm": 4.0, "truth": None}]
+    final = [{"class_name": "dent", "size_mm": 8.0, "truth": 3, "depth_mm": 0.2, "source": "both"}]
+    row = summarise([_record(truth, stage1, final, presses=4)])
+    assert row["lost"] == {"never_flagged": 2, "flagged_weak": 1, "flagged_reportable": 1}  # crack, bump; stain; pit
+    assert sum(row["lost"].values()) == row["defects"] - row["counts"]["final_found"]
+    from inspection.campaign.output import markdown
+
+    summary = {"settings": {"seed": 1, "part_kind": "random", "part_scale": 1.0}, "headline_ablation": "shipped",
+               "ablations": {"shipped": row}, "per_class": row["per_class"], "per_size": row["per_size"]}
+    assert "| shipped | 4 | 2 | 1 | 1 |" in markdown(summary)
 
 
 def test_defect_free_parts_are_the_same_parts_without_their_defects() -> None:
@@ -152,6 +174,7 @@ def test_small_campaign_end_to_end_with_resume(tmp_path) -> None:
         assert [r["confidence"] for r in budgeted["regions"]] == [r["confidence"] for r in low["regions"]]
     table = out.with_suffix(".md").read_text()
     assert "| full-coverage |" in table and "## Per class (shipped)" in table
+    assert "## Where the missed defects were lost" in table
     assert "## Final recall against presses per part" in table and "| budgeted-3 |" in table
     assert len(summary["outputs"]["plots"]) == 3
     for plot in summary["outputs"]["plots"]:

@@ -18,6 +18,7 @@ import math
 import statistics
 from typing import Any, Callable
 
+from inspection.fusion.fuse import FusionConfig
 from inspection.records import DEFECT_CLASSES, OPTICAL_CLASSES
 
 # Classes whose true depth touch cannot measure: optical ones have none, and the gel bridges a fastener
@@ -29,6 +30,9 @@ SIZE_BUCKETS_MM: tuple[tuple[str, float, float], ...] = (
     ("<2 mm", 0.0, 2.0), ("2-5 mm", 2.0, 5.0), ("5-10 mm", 5.0, 10.0), ("10-20 mm", 10.0, 20.0),
     (">=20 mm", 20.0, math.inf))
 STAGES = ("stage1", "final")
+# Fusion reports an untouched hypothesis from here up (rules R1 and R4): weaker ones only direct touch.
+REPORT_CONFIDENCE = min(FusionConfig().unconfirmed_min_confidence, FusionConfig().optical_min_confidence)
+LOSSES = ("never_flagged", "flagged_weak", "flagged_reportable")
 
 
 def size_bucket(size_mm: float) -> str:
@@ -59,6 +63,30 @@ def _rates(records: list[dict[str, Any]], truth_in: Callable[[dict[str, Any]], b
         row[f"{stage}_recall"] = _ratio(found, row["defects"])
         row[f"{stage}_precision"] = _ratio(sum(p["truth"] is not None for p in reports), len(reports))
     return row
+
+
+def lost_defects(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Where the true defects that the final report misses were lost: never handed over by Stage I
+    (``never_flagged``: only a press made for something else could find them); handed over only below
+    fusion's reporting threshold and not confirmed by touch (``flagged_weak``: unpressed, an optical class
+    touch cannot feel, or missed by the press); or handed over at or above it and still lost
+    (``flagged_reportable``: cleared by a clean press, or merged into a neighbour). Which of these dominates
+    says whether the camera, the press budget or touch stands between a campaign and full recall."""
+    lost = dict.fromkeys(LOSSES, 0)
+    for record in records:
+        found = {p["truth"] for p in record["final"] if p["truth"] is not None}
+        flagged: dict[int, float] = {}
+        for hypothesis in record["stage1"]:
+            if hypothesis["truth"] is not None:
+                flagged[hypothesis["truth"]] = max(flagged.get(hypothesis["truth"], 0.0), hypothesis["confidence"])
+        for index in range(len(record["truth"])):
+            if index in found:
+                continue
+            if index not in flagged:
+                lost["never_flagged"] += 1
+            else:
+                lost["flagged_weak" if flagged[index] < REPORT_CONFIDENCE else "flagged_reportable"] += 1
+    return lost
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -94,6 +122,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "final_recall": overall["final_recall"],
         "final_precision": overall["final_precision"],
         "vision_only_recall": _ratio(vision_only_found, overall["defects"]),
+        "lost": lost_defects(records),
         "depth_mae_mm": _mean(depth_errors, 4),
         "depth_measured": len(depth_errors),
         "tactile_presses": _mean([r["planned_presses"] for r in records], 2),

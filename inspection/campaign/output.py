@@ -65,6 +65,17 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {_number(row.get('burst_s', 0.0), 2)} | {_number(row['full_coverage_cycle_time_s'], 1)} "
             f"| {_number(row['depth_mae_mm'], 3)} (n={row['depth_measured']}) | {_number(row['wall_s_per_part'], 1)} |")
     lines += _budget_table(summary)
+    lines += ["", "## Where the missed defects were lost", "",
+              "Never flagged: Stage I handed the planner nothing on it. Flagged weak: only below fusion's "
+              "reporting threshold, and touch did not confirm it. Flagged reportable: at or above it, and still "
+              "lost.", "",
+              "| ablation | missed | never flagged | flagged weak | flagged reportable |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for name, row in ablations.items():
+        lost = row.get("lost")  # summaries stored before the breakdown have none
+        if lost is not None:
+            lines.append(f"| {name} | {sum(lost.values())} | {lost['never_flagged']} | {lost['flagged_weak']} "
+                         f"| {lost['flagged_reportable']} |")
     lines += ["", f"## Per class ({headline})", ""] + _group_table(summary["per_class"], "class")
     lines += ["", f"## Per defect size, longest extent ({headline})", ""] + _group_table(summary["per_size"], "size")
     lines += ["", "## Wall time per part and step (s)", "",
