@@ -107,7 +107,7 @@ def test_the_verdicts_are_scored_against_the_verdicts_on_the_true_sizes() -> Non
     """What a quality engineer asks of the sizes: does a defect beyond its limit get rejected? Scored with the
     shipped limits (default zone: scratch depth 0.10 mm, dent depth 0.25 mm) and the calibration's factors."""
     from inspection.tactile.acceptance import AcceptanceRules
-    from inspection.tactile.evaluate import PressOutcome, acceptance_agreement
+    from inspection.tactile.evaluate import PressOutcome, acceptance_agreement, scale_depths
     from inspection.tactile.measure import Measurement
 
     def press(true_class, true_depth, called, measured_depth):
@@ -122,14 +122,12 @@ def test_the_verdicts_are_scored_against_the_verdicts_on_the_true_sizes() -> Non
                 press("dent", 0.20, "dent", 0.30),  # within, read over: rejected
                 press("scratch", 0.05, "scratch", 0.04),  # within, within
                 press("none", 0.0, "none", 0.0)]  # a clean press: not a defect to judge
-    shipped = Calibration.load(paths.model_file("tactile_calibration.npz"))
-    plain = Calibration(shipped.table, shipped.low, shipped.high, shipped.pixel_size_m, {})
     rules = AcceptanceRules.load(None)
-    assert acceptance_agreement(outcomes, plain, rules) == {
+    assert acceptance_agreement(scale_depths(outcomes, DepthScale()), rules) == {
         "rules": rules.source, "zone": "default", "defects": 4, "beyond_limits": 2, "passed_beyond_limits": 2,
         "rejected_within_limits": 1}
-    scaled = plain.with_depth_scale(DepthScale({"scratch": 1.3}))  # 0.09 -> 0.117, 0.04 -> 0.052
-    verdicts = acceptance_agreement(outcomes, scaled, rules)
+    scaled = scale_depths(outcomes, DepthScale({"scratch": 1.3}))  # 0.09 -> 0.117, 0.04 -> 0.052
+    verdicts = acceptance_agreement(scaled, rules)
     assert verdicts["passed_beyond_limits"] == 1 and verdicts["rejected_within_limits"] == 1
 
 

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
 
 from inspection.errors import InputError
 from inspection.records import TACTILE_CLASSES
+
+# A measurement: a dataclass with a ``depth_mm`` field (tactile.measure.Measurement, which this module cannot
+# import: measure imports the reconstruction, which imports the calibration, which imports this).
+Sized = TypeVar("Sized")
 
 META_KEY = "depth_scale"
 # Fewer presses of a class than this and its factor would rest on noise: the class keeps factor 1.
@@ -48,6 +52,10 @@ class DepthScale:
 
     def apply(self, class_name: str, depth_mm: float) -> float:
         return depth_mm * self.factors.get(class_name, 1.0)
+
+    def scaled(self, measurement: Sized, class_name: str) -> Sized:
+        """``measurement`` of a ``class_name`` defect with its depth scaled: what Stage II reports."""
+        return replace(measurement, depth_mm=self.apply(class_name, measurement.depth_mm))
 
     def to_meta(self) -> dict[str, Any]:
         return {"factors": {c: round(f, 4) for c, f in sorted(self.factors.items())},

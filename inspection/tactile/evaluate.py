@@ -3,7 +3,7 @@ matrix, and the size errors of the measurement (mm), on frames written by `inspe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +100,22 @@ def depth_scale_from_dataset(dataset_dir: str | Path, weights: str | Path, calib
     return fit_depth_scale(presses, str(dataset_dir))
 
 
+def scale_depths(outcomes: list[PressOutcome], scale: DepthScale) -> list[PressOutcome]:
+    """``outcomes`` with each measured depth scaled as Stage II scales it (``run_presses`` leaves them as the
+    gel reports them, which is what the factors are fitted on)."""
+    return [replace(o, measurement=scale.scaled(o.measurement, o.called)) if o.measurement is not None else o
+            for o in outcomes]
+
+
 def _finding(class_name: str, depth_mm: float, width_mm: float, length_mm: float) -> TactileFinding:
     return TactileFinding("press", "", 0, class_name, 1.0, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), depth_mm, width_mm, length_mm)
 
 
-def acceptance_agreement(outcomes: list[PressOutcome], calibration: Calibration, rules: AcceptanceRules,
+def acceptance_agreement(outcomes: list[PressOutcome], rules: AcceptanceRules,
                          zone: str = "default") -> dict[str, Any]:
-    """What the sizes are for: over the frames with a defect, how often Stage II's verdict (class called,
-    depth scaled as Stage II scales it, width and length) differs from the verdict on the true class and
-    sizes, under ``rules`` in ``zone``. A defect called clean is passed."""
+    """What the sizes are for: over the frames with a defect, how often Stage II's verdict (class called and
+    the sizes measured, depths scaled as Stage II scales them: ``scale_depths``) differs from the verdict on
+    the true class and sizes, under ``rules`` in ``zone``. A defect called clean is passed."""
     passed_beyond = rejected_within = beyond = defects = 0
     for outcome in outcomes:
         label = outcome.label
@@ -120,8 +127,7 @@ def acceptance_agreement(outcomes: list[PressOutcome], calibration: Calibration,
             measured = _finding("none", 0.0, 0.0, 0.0)
         else:
             result = outcome.measurement
-            measured = _finding(outcome.called, calibration.depth_scale.apply(outcome.called, result.depth_mm),
-                                result.width_mm, result.length_mm)
+            measured = _finding(outcome.called, result.depth_mm, result.width_mm, result.length_mm)
         truly_rejected = not rules.judge(truth, zone).accepted
         defects += 1
         beyond += truly_rejected
@@ -142,7 +148,8 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     depth is not scored (see ``DEPTH_NOT_FELT``).
     """
     calibration = Calibration.load(calibration_path)
-    meta, outcomes = run_presses(dataset_dir, weights, calibration, device, progress)
+    meta, measured = run_presses(dataset_dir, weights, calibration, device, progress)
+    outcomes = scale_depths(measured, calibration.depth_scale)
     truth = [TACTILE_CLASSES.index(o.label["class_name"]) for o in outcomes]
     predicted = [TACTILE_CLASSES.index(o.called) for o in outcomes]
     errors: dict[str, list[tuple[float | None, float, float | None, bool]]] = {name: [] for name in TACTILE_CLASSES[1:]}
@@ -150,12 +157,11 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
         if outcome.measurement is None:
             continue
         label, result = outcome.label, outcome.measurement
-        depth_mm = calibration.depth_scale.apply(outcome.called, result.depth_mm)
         gt = label["defects"][0]
         felt = label["class_name"] not in DEPTH_NOT_FELT
-        errors[label["class_name"]].append((abs(depth_mm - gt["depth_mm"]) if felt else None,
+        errors[label["class_name"]].append((abs(result.depth_mm - gt["depth_mm"]) if felt else None,
                                             abs(result.width_mm - gt["width_mm"]),
-                                            depth_mm / max(gt["depth_mm"], 1e-9) if felt else None,
+                                            result.depth_mm / max(gt["depth_mm"], 1e-9) if felt else None,
                                             felt and gt["depth_mm"] > SIGN_OFF_DEPTH_MM))
     report = classification_metrics(truth, predicted)
     every = [e for values in errors.values() for e in values]
@@ -175,7 +181,7 @@ def evaluate_dataset(dataset_dir: str | Path, weights: str | Path, calibration_p
     report["frames"] = len(truth)
     report["dataset"] = str(dataset_dir)
     report["seed"] = meta.get("seed")
-    report["acceptance"] = acceptance_agreement(outcomes, calibration, AcceptanceRules.load(None))
+    report["acceptance"] = acceptance_agreement(outcomes, AcceptanceRules.load(None))
     report["ms_per_frame_median"] = round(1e3 * float(np.median([o.seconds for o in outcomes])), 2)
     report["depth_scale"] = calibration.depth_scale.to_meta()["factors"]
     return report

@@ -169,8 +169,7 @@ class StageTwo:
                 confidence = defects[class_name]
             measurement = measure(seen, class_name, class_residual)
             # The gel follows a narrow defect only part of the way: the calibration's factor for the class.
-            measurement = replace(measurement, depth_mm=self.calibration.depth_scale.apply(class_name,
-                                                                                          measurement.depth_mm))
+            measurement = self.calibration.depth_scale.scaled(measurement, class_name)
             finding = to_finding(reconstruction, measurement, class_name, confidence,
                                  sensor_to_part, finding_id, region_id, press_index)
             probabilities = prediction.probabilities
