@@ -17,6 +17,8 @@ import pytest
 from inspection import runtime
 from inspection.launcher import PIPELINE_NODES, SIM_NODES
 from inspection.nodes import domain_check
+from inspection.nodes.common import PARENT_GONE_GRACE_S
+from inspection.parent_watch import PARENT_POLL_S
 from inspection.paths import model_file
 from tests.conftest import isolated_ros_env, probe_node, run_cli
 
@@ -80,7 +82,9 @@ def test_no_node_outlives_the_demo(tmp_path, signal_number, when) -> None:
         sent = time.monotonic()
         _stop(demo, signal_number)
         demo.wait(timeout=30)
-        survivors = _survivors(nodes, within_s=5.0)
+        # A node's clean shutdown may first finish the render or inference it is in; past the grace it exits
+        # regardless, so a node still running then has outlived the demo.
+        survivors = _survivors(nodes, within_s=PARENT_GONE_GRACE_S + PARENT_POLL_S + 2.0)
         stopped_s = time.monotonic() - sent
         print(f"{signal.Signals(signal_number).name} ({when}): demo exit {demo.returncode}, {len(survivors)} "
               f"nodes left, stopped in {stopped_s:.1f} s")

@@ -118,14 +118,20 @@ class SimNode(Node):
         self.view_plan_publisher.publish(poses_message([self.sim.world_from_camera(k) for k in range(len(views))],
                                                        self.cell.world_frame, stamp))
         # Ground truth renders every view once (seconds): after start-up, in the camera's group, so the node
-        # answers at once and the first capture waits for it rather than sharing the CPU with it.
-        self.truth_timer = self.create_timer(0.0, self.publish_ground_truth, callback_group=camera_group)
+        # answers at once and a capture never shares the CPU with it; one view a step, so a shutdown waits
+        # for one render at most, not for all of them.
+        self.truth_views_left = list(range(len(views)))
+        self.truth_timer = self.create_timer(0.0, self.ground_truth_step, callback_group=camera_group)
         geometric = sum(d.is_geometric for d in scene.defects)
         self.get_logger().info(f"simulated {scene.part.params['kind']} with {len(scene.defects)} defects "
                                f"({geometric} geometric), camera {self.sim.camera.width}x{self.sim.camera.height}, "
                                f"{len(views)} view(s) ({self.params['camera_views']})")
 
-    def publish_ground_truth(self) -> None:
+    def ground_truth_step(self) -> None:
+        """Render the next view the ground truth needs; once none is left, publish it."""
+        if self.truth_views_left:
+            self.sim.defect_views(self.truth_views_left.pop(0))
+            return
         self.truth_timer.cancel()
         self.truth_publisher.publish(String(data=json.dumps(self.sim.ground_truth())))
 

@@ -209,6 +209,14 @@ class SimulatedCell:
         """Defect id -> visible in at least one planned view."""
         return {defect_id: view.camera_visible for defect_id, view in self.best_views().items()}
 
+    def defect_views(self, view: int) -> list[DefectView]:
+        """What planned view ``view`` shows of each defect: from its capture, else rendered once here (one
+        render, so a caller can spread the ground truth over several short steps)."""
+        if view not in self._defect_views:
+            self._defect_views[view] = self.renderer.render(self.views[view], self.lighting,
+                                                            np.random.default_rng(0)).defects
+        return self._defect_views[view]
+
     def best_views(self) -> dict[str, DefectView]:
         """Defect id -> what the planned view that shows it best shows of it: resolvable before visible
         before neither, then the higher contrast.
@@ -217,11 +225,8 @@ class SimulatedCell:
         the others are rendered once (with a fixed noise seed, leaving the capture noise stream alone). A view
         whose photometric burst was captured counts what each of its images shows too."""
         best: dict[str, DefectView] = {}
-        for index, camera in enumerate(self.views):
-            if index not in self._defect_views:
-                self._defect_views[index] = self.renderer.render(camera, self.lighting,
-                                                                 np.random.default_rng(0)).defects
-            for view in self._defect_views[index] + [v for image in self._burst_views.get(index, []) for v in image]:
+        for index in range(len(self.views)):
+            for view in self.defect_views(index) + [v for image in self._burst_views.get(index, []) for v in image]:
                 held = best.get(view.defect_id)
                 if held is None or _rank(view) > _rank(held):
                     best[view.defect_id] = view
