@@ -18,7 +18,8 @@ from tests.conftest import run_cli
 HEADLINE_KEYS = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
                  "stage1_recall_resolvable", "false_findings_per_1000_presses",
                  "vision_only_recall", "tactile_presses", "full_coverage_presses", "cycle_time_s",
-                 "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part", "lost")
+                 "full_coverage_cycle_time_s", "depth_mae_mm", "per_class", "per_size", "wall_s_per_part", "lost",
+                 "under_a_press")
 RATES = ("stage1_recall", "stage1_precision", "final_recall", "final_precision", "stage1_recall_camera_visible",
          "stage1_recall_resolvable",
          "vision_only_recall", "press_ratio", "cycle_time_ratio")
@@ -110,14 +111,42 @@ def test_each_missed_defect_is_lost_where_the_records_say() -> None:
               {"class_name": "dent", "confidence": 0.05, "size_mm": 8.0, "truth": 3},  # touch found it: not lost
               {"class_name": "bump", "confidence": 0.6, "size_mm": 4.0, "truth": None}]
     final = [{"class_name": "dent", "size_mm": 8.0, "truth": 3, "depth_mm": 0.2, "source": "both"}]
-    row = summarise([_record(truth, stage1, final, presses=4)])
+    # Presses covered the bump (lost, never flagged), the pit (lost, flagged reportable) and the dent (found).
+    record = {**_record(truth, stage1, final, presses=4), "touched": [2, 3, 4]}
+    row = summarise([record])
     assert row["lost"] == {"never_flagged": 2, "flagged_weak": 1, "flagged_reportable": 1}  # crack, bump; stain; pit
+    assert row["under_a_press"] == {"never_flagged": 1, "flagged_weak": 0, "flagged_reportable": 1}
     assert sum(row["lost"].values()) == row["defects"] - row["counts"]["final_found"]
     from inspection.campaign.output import markdown
 
     summary = {"settings": {"seed": 1, "part_kind": "random", "part_scale": 1.0}, "headline_ablation": "shipped",
                "ablations": {"shipped": row}, "per_class": row["per_class"], "per_size": row["per_size"]}
-    assert "| shipped | 4 | 2 | 1 | 1 |" in markdown(summary)
+    assert "| shipped | 4 (2) | 2 (1) | 1 (0) | 1 (1) |" in markdown(summary)
+    # A record stored before presses were traced counts no defect under a press.
+    assert summarise([_record(truth, stage1, final, presses=4)])["under_a_press"] == dict.fromkeys(row["lost"], 0)
+
+
+def test_a_defect_is_under_the_gel_only_inside_its_imaged_area_and_near_its_plane() -> None:
+    """``under_the_gel``: the gel images 320 x 240 px of 58 um (18.6 x 13.9 mm) around the sensor axis; a defect
+    on the far side of a thin part, or beside the gel, was never under it."""
+    import numpy as np
+
+    from inspection.campaign.runner import under_the_gel
+    from inspection.cell import load_cell
+    from inspection.fusion.scoring import TruthDefect
+
+    def at(x, y, z):
+        return TruthDefect("d", "pit", (x, y, z), (0.001, 0.001), 0.0001)
+
+    pose = np.eye(4)
+    pose[:3, :3] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]  # the sensor's x along the part's y
+    pose[:3, 3] = [0.1, 0.2, 0.0]
+    truth = [at(0.1, 0.2 + 0.009, 0.0),  # 9 mm along the sensor's x (half the gel: 9.3 mm)
+             at(0.1 + 0.009, 0.2, 0.0),  # 9 mm along its y (half: 6.96 mm)
+             at(0.1, 0.2, -0.008),  # behind the gel, through the part
+             at(0.1 - 0.006, 0.2 + 0.002, 0.001)]
+    assert under_the_gel(truth, [pose], load_cell(None)) == [0, 3]
+    assert under_the_gel(truth, [], load_cell(None)) == []
 
 
 def test_defect_free_parts_are_the_same_parts_without_their_defects() -> None:

@@ -65,16 +65,22 @@ def _rates(records: list[dict[str, Any]], truth_in: Callable[[dict[str, Any]], b
     return row
 
 
-def lost_defects(records: list[dict[str, Any]]) -> dict[str, int]:
+def lost_defects(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Where the true defects that the final report misses were lost: never handed over by Stage I
     (``never_flagged``: only a press made for something else could find them); handed over only below
     fusion's reporting threshold and not confirmed by touch (``flagged_weak``: unpressed, an optical class
     touch cannot feel, or missed by the press); or handed over at or above it and still lost
     (``flagged_reportable``: cleared by a clean press, or merged into a neighbour). Which of these dominates
-    says whether the camera, the press budget or touch stands between a campaign and full recall."""
+    says whether the camera, the press budget or touch stands between a campaign and full recall.
+
+    ``lost`` counts each kind; ``under_a_press`` those of them whose centre lay under the gel of a press
+    (the record's ``touched``): a weak flag lost there was pressed and missed by touch, not left unpressed
+    by the budget. Records stored before ``touched`` count none."""
     lost = dict.fromkeys(LOSSES, 0)
+    under_a_press = dict.fromkeys(LOSSES, 0)
     for record in records:
         found = {p["truth"] for p in record["final"] if p["truth"] is not None}
+        touched = set(record.get("touched", ()))
         flagged: dict[int, float] = {}
         for hypothesis in record["stage1"]:
             if hypothesis["truth"] is not None:
@@ -83,10 +89,12 @@ def lost_defects(records: list[dict[str, Any]]) -> dict[str, int]:
             if index in found:
                 continue
             if index not in flagged:
-                lost["never_flagged"] += 1
+                kind = "never_flagged"
             else:
-                lost["flagged_weak" if flagged[index] < REPORT_CONFIDENCE else "flagged_reportable"] += 1
-    return lost
+                kind = "flagged_weak" if flagged[index] < REPORT_CONFIDENCE else "flagged_reportable"
+            lost[kind] += 1
+            under_a_press[kind] += index in touched
+    return {"lost": lost, "under_a_press": under_a_press}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,7 +130,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "final_recall": overall["final_recall"],
         "final_precision": overall["final_precision"],
         "vision_only_recall": _ratio(vision_only_found, overall["defects"]),
-        "lost": lost_defects(records),
+        **lost_defects(records),
         "depth_mae_mm": _mean(depth_errors, 4),
         "depth_measured": len(depth_errors),
         "tactile_presses": _mean([r["planned_presses"] for r in records], 2),

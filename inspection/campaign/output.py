@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inspection.atomic import write_bytes_atomic, write_text_atomic
+from inspection.campaign.metrics import LOSSES
 
 
 def _rate(value: float | None, found: int | None = None, total: int | None = None) -> str:
@@ -68,14 +69,16 @@ def markdown(summary: dict[str, Any]) -> str:
     lines += ["", "## Where the missed defects were lost", "",
               "Never flagged: Stage I handed the planner nothing on it. Flagged weak: only below fusion's "
               "reporting threshold, and touch did not confirm it. Flagged reportable: at or above it, and still "
-              "lost.", "",
+              "lost. In brackets: how many of them lay under the gel of a press.", "",
               "| ablation | missed | never flagged | flagged weak | flagged reportable |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for name, row in ablations.items():
         lost = row.get("lost")  # summaries stored before the breakdown have none
-        if lost is not None:
-            lines.append(f"| {name} | {sum(lost.values())} | {lost['never_flagged']} | {lost['flagged_weak']} "
-                         f"| {lost['flagged_reportable']} |")
+        if lost is None:
+            continue
+        pressed = row.get("under_a_press", dict.fromkeys(lost, 0))
+        lines.append(f"| {name} | {sum(lost.values())} ({sum(pressed.values())}) | "
+                     + " | ".join(f"{lost[kind]} ({pressed[kind]})" for kind in LOSSES) + " |")
     lines += ["", f"## Per class ({headline})", ""] + _group_table(summary["per_class"], "class")
     lines += ["", f"## Per defect size, longest extent ({headline})", ""] + _group_table(summary["per_size"], "size")
     lines += ["", "## Wall time per part and step (s)", "",

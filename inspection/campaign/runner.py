@@ -176,6 +176,23 @@ def _region_rows(result: StageOneResult, truth: list[TruthDefect], plan: Plan | 
              "pressed": r.id in pressed} for r in result.regions]
 
 
+def under_the_gel(truth: list[TruthDefect], press_poses: list[np.ndarray], cell: CellConfig,
+                  depth_reach_m: float = 0.005) -> list[int]:
+    """The indices of the true defects whose centre lay inside the gel's imaged area at some press frame
+    (``press_poses``: the sensor in the part frame), within ``depth_reach_m`` of the sensor plane along its
+    axis: what touch had a chance to feel, whether or not it did."""
+    if not truth or not press_poses:
+        return []
+    tactile = cell.tactile
+    half_size = 0.5 * tactile.pixel_size_m * np.array([tactile.width_px, tactile.height_px])
+    centres = np.array([t.center for t in truth], dtype=float)
+    touched = np.zeros(len(truth), dtype=bool)
+    for pose in press_poses:
+        in_sensor = (centres - pose[:3, 3]) @ pose[:3, :3]  # rows: each centre in the sensor frame
+        touched |= np.all(np.abs(in_sensor[:, :2]) <= half_size, axis=1) & (np.abs(in_sensor[:, 2]) <= depth_reach_m)
+    return [int(i) for i in np.flatnonzero(touched)]
+
+
 def ablation_base(name: str) -> str:
     """``budgeted-8`` -> ``budgeted``; every other ablation is its own base."""
     return "budgeted" if name.startswith("budgeted-") else name
@@ -340,7 +357,7 @@ class PartRunner:
         part.sim.rng = np.random.default_rng([part.noise_seed, ABLATIONS.index(ablation_base(name))])
         evidence = RunEvidence(hypotheses=result.hypotheses, full_coverage_presses=part.full_coverage_presses)
         wall = {**part.wall_s, "stage1": stage1_s, "plan": 0.0, "execute": 0.0}
-        plan = None
+        plan, touched = None, []
         if name == "full-coverage":
             plan = part.full_plan
             if part.full_plan_error:
@@ -356,8 +373,9 @@ class PartRunner:
             evidence.planned_presses, evidence.cycle_time_s = len(plan.presses), plan.cycle_time_s
             evidence.missing += [f"region {u.region}: unreachable ({u.reason})" for u in plan.unreachable]
             started = time.perf_counter()
-            pairs = self.execute(part, plan)
+            pairs, press_poses = self.execute(part, plan)
             wall["execute"] = time.perf_counter() - started
+            touched = under_the_gel(part.truth, press_poses, self.cell)
             evidence.findings = [f for f, _ in pairs]
             evidence.verdicts = {f.id: v for f, v in pairs}
         started = time.perf_counter()
@@ -379,6 +397,7 @@ class PartRunner:
             "stage1": _stage1_rows(result.hypotheses, part.truth),
             "regions": _region_rows(result, part.truth, plan),
             "final": _final_rows(report.defects, part.truth),
+            "touched": touched,
             "vision_only_truth": sorted(t for t in _matched([d.position for d in vision_only.defects], part.truth)
                                         if t is not None),
             "report_summary": {k: v for k, v in report.summary.to_json().items() if k not in ("schema_version", "kind")},
@@ -395,9 +414,10 @@ class PartRunner:
             "wall_s": {k: round(v, 3) for k, v in wall.items()},
         }
 
-    def execute(self, part: PreparedPart, plan: Plan) -> list[tuple[TactileFinding, Verdict]]:
+    def execute(self, part: PreparedPart, plan: Plan) -> tuple[list[tuple[TactileFinding, Verdict]], list[np.ndarray]]:
         """The arm follows the plan's trajectory in the simulated cell; each press frame goes through Stage II,
-        which knows where the part ends from the mesh the planner used (as the tactile node's ``part_mesh``)."""
+        which knows where the part ends from the mesh the planner used (as the tactile node's ``part_mesh``).
+        Returns Stage II's findings and verdicts, and the sensor's pose in the part frame at every press frame."""
         from inspection.tactile.stage import NoContact
 
         sim = part.sim
@@ -408,8 +428,10 @@ class PartRunner:
         sim.robot.start(plan.trajectory.joint_names, positions, times, 0.0)
         period = self.planner.settings.dwell_s / SAMPLES_PER_DWELL
         pairs: list[tuple[TactileFinding, Verdict]] = []
+        poses: list[np.ndarray] = []
         events = (event for now in np.arange(0.0, times[-1] + 2 * period, period) for event in sim.step(float(now)))
         for event in events:
+            poses.append(event.sensor_to_part)
             contact = event.sensor_to_part[:3, 3]
             nearest = min(planned, key=lambda p: float(np.linalg.norm(p[1] - contact)), default=None)
             region = ""
@@ -421,4 +443,4 @@ class PartRunner:
             except (NoContact, InputError):
                 continue  # the tactile node logs and skips it; the report counts the press as missing
             pairs.append((result.finding, result.verdict))
-        return pairs
+        return pairs, poses
