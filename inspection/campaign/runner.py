@@ -183,8 +183,7 @@ def under_the_gel(truth: list[TruthDefect], press_poses: list[np.ndarray], cell:
     axis: what touch had a chance to feel, whether or not it did."""
     if not truth or not press_poses:
         return []
-    tactile = cell.tactile
-    half_size = 0.5 * tactile.pixel_size_m * np.array([tactile.width_px, tactile.height_px])
+    half_size = 0.5 * np.array(cell.tactile.footprint_m)
     centres = np.array([t.center for t in truth], dtype=float)
     touched = np.zeros(len(truth), dtype=bool)
     for pose in press_poses:
