@@ -115,6 +115,36 @@ def test_lora_trains_only_adapters_after_the_splice_and_merges_exactly(detector)
         assert torch.allclose(merged(images)[0], adapted, atol=1e-3)
 
 
+def test_lora_on_all_layers_trains_before_the_splice_from_image_crops(detector) -> None:
+    """Scope "all" adapts the layers before the splice too; its cache holds the crops themselves and runs the
+    whole network, which must give what the cached layers give for the same frozen weights, so LoRA and the
+    end-to-end baseline share one objective."""
+    import copy
+
+    from inspection.explain.distill import ImageDistillationCache, distill, held_out_rows, teacher_cache
+    from inspection.explain.features import splice_inputs
+
+    after, everywhere = lora_target_modules(detector), lora_target_modules(detector, "all")
+    assert set(after) < set(everywhere) and any(int(name.split(".")[1]) < SPLICE_LAYER for name in everywhere)
+    with pytest.raises(InputError, match="--lora-scope before"):
+        lora_target_modules(detector, "before")
+    crops = (torch.rand(11, 3, 64, 64, generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
+    cache = teacher_cache(detector, splice_inputs(detector, crops))
+    images = ImageDistillationCache(crops, cache.teacher_boxes, cache.teacher_scores)
+    rows = torch.arange(4)
+    with torch.no_grad():
+        from_layers, from_crops = cache.student(detector, identity_sae(64), rows), images.student(detector, identity_sae(64), rows)
+    assert torch.allclose(from_crops["scores"], from_layers["scores"], atol=0.05)
+    student = add_lora(copy.deepcopy(detector), rank=2, scope="all")
+    early = [p for n, p in student.named_parameters() if p.requires_grad and int(n.split(".")[1]) < SPLICE_LAYER
+             and "lora_B" in n]
+    assert early and all(not p.any() for p in early)  # peft starts B at zero: the adapted model is the original
+    lossy = ConvSae(64, 512, 2, scale=5.0).requires_grad_(False)
+    distill(student, lossy, images, [p for p in student.parameters() if p.requires_grad], steps=3, batch=2,
+            lr=1e-2, seed=0, held_out=held_out_rows(len(images), 11))
+    assert any(p.any() for p in early)  # the gradient reached the layers before the splice
+
+
 def test_distillation_loss_is_zero_only_for_the_teacher() -> None:
     generator = torch.Generator().manual_seed(2)
     teacher = {"boxes": torch.randn(2, 64, 30, generator=generator), "scores": torch.randn(2, 8, 30, generator=generator)}
@@ -250,3 +280,35 @@ def test_explainer_file_loads_exports_to_onnx_and_writes_its_card(detector, tmp_
     other.write_bytes(DETECTOR.read_bytes() + b"\0")  # one byte more: another detector
     with pytest.raises(InputError, match=r"explainer.pt: was trained around another detector than .*other.pt"):
         check_detector(explainer, other)
+
+
+def test_adapters_before_the_splice_get_their_own_pass_in_the_comparison(detector) -> None:
+    """With scope "all" the adapted model differs before the splice, so `eval explain` must not feed it the
+    original's layers: its output is the whole adapted model's with the SAE spliced in, and its latents its own."""
+    import copy
+
+    from inspection.explain.explainer import VARIANTS, ExplainerFiles, SplicedModels, adapted_model
+    from inspection.explain.splice import adapter_state
+
+    sae = ConvSae(64, 512, 8, scale=5.0).requires_grad_(False)
+    adapted = add_lora(copy.deepcopy(detector), rank=2, scope="all")
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+    explainer = ExplainerFiles(DETECTOR, sae, 2, "all", adapter_state(adapted), "0" * 64, {"atlas": []})
+    models = SplicedModels(DETECTOR, explainer, VARIANTS)
+    assert models.adapted_trunk
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    out = models.run(images)
+    whole = adapted_model(DETECTOR, explainer)
+    splice = SaeSplice(whole, sae)
+    with torch.no_grad():
+        expected = whole(images)[0]
+    splice.remove()
+    assert torch.allclose(out["sae_lora"][0], expected, atol=1e-3)
+    assert not torch.equal(out["sae_lora"][1][0], out["sae"][1][0])  # the adapted layers move the latents
+    assert models.variant_seconds("sae_lora") == models.seconds["sae_lora"] > 0
+    only = SplicedModels(DETECTOR, explainer, ("sae_lora",))  # as deployed: the adapted pass alone
+    assert not only.adapted_trunk
+    assert torch.allclose(only.run(images)["sae_lora"][0], expected, atol=1e-3)

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sae", type=Path, default=Path("runs/explain/sae"), help="folder of `explain fit-sae`")
     parser.add_argument("--out", type=Path, default=Path("models/defect_explainer.pt"), help="explainer to write")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    parser.add_argument("--lora-scope", choices=("after", "all"), default="after",
+                        help="adapt the convolutions after the splice only (their inputs before it are cached: fast), "
+                             "or all of them, as the paper adapts every layer (each step runs the whole network)")
     parser.add_argument("--steps", type=int, default=1500, help="LoRA training steps")
     parser.add_argument("--batch", type=int, default=4, help="crops per step")
     parser.add_argument("--crop", type=int, default=320,
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     summary = adapt_explainer(model, args.sae, args.out, rank=args.rank, steps=args.steps, batch=args.batch, crop=args.crop,
                               lr=args.lr, e2e_steps=args.e2e_steps, e2e_lr=args.e2e_lr, seed=args.seed,
                               images_per_dataset=args.images_per_dataset, cosine=args.lr_schedule == "cosine",
-                              log=print)
+                              scope=args.lora_scope, log=print)
     e2e = summary["e2e"]
     print(f"LoRA rank {args.rank}: held-out distillation loss {summary['lora']['initial_loss']:.4f} -> "
           f"{summary['lora']['final_loss']:.4f} in {summary['lora']['seconds']:.0f} s; e2e_time_ratio "

@@ -16,8 +16,9 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.json_codec import read_json_file
 from inspection.explain.card import write_card
-from inspection.explain.distill import LossCurve, crop_tiles, distill, held_out_rows, teacher_cache
-from inspection.explain.features import letterboxed, pick_images, splice_inputs
+from inspection.explain.distill import (AnyDistillationCache, ImageDistillationCache, LossCurve, crop_tiles, distill, held_out_rows,
+                                        teacher_cache)
+from inspection.explain.features import letterboxed, pick_images, pixel_stack, splice_inputs
 from inspection.explain.fit import ATLAS_FILE, SAE_FILE, SPRITE_FILE, save_torch_atomic
 from inspection.explain.sae import ConvSae
 from inspection.explain.splice import SPLICE_LAYER, adapter_state, add_lora, load_detection_model, lora_target_modules
@@ -56,7 +57,7 @@ def time_ratio(lora: LossCurve, e2e: LossCurve) -> dict[str, Any]:
 
 def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, steps: int, batch: int, lr: float, crop: int,
                     e2e_steps: int, e2e_lr: float, seed: int, images_per_dataset: int, cosine: bool,
-                    log: Callable[[str], None]) -> dict[str, Any]:
+                    log: Callable[[str], None], scope: str = "after") -> dict[str, Any]:
     started = time.monotonic()
     sae, fit_summary = load_fitted_sae(sae_dir)
     if Path(fit_summary["detector"]).resolve() != model_path.resolve():
@@ -69,16 +70,26 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     images = letterboxed(records, fit_summary["imgsz"])
     log(f"{len(images)} training images ({images_per_dataset} per dataset; the SAE's {fit_summary['per_dataset']}); "
         "caching the frozen layers and the teacher")
-    saved = crop_tiles(splice_inputs(teacher_model, images), fit_summary["imgsz"], crop)
-    cache = teacher_cache(teacher_model, saved)
+    if scope == "after":
+        # The layers before the splice stay frozen: they see whole tiles once, and steps train on crops of
+        # their cached outputs.
+        cache = teacher_cache(teacher_model, crop_tiles(splice_inputs(teacher_model, images), fit_summary["imgsz"], crop))
+        lora_cache: AnyDistillationCache = cache
+    else:
+        # Adapters before the splice change what it sees, so every step runs the whole network on a crop;
+        # the teacher and the end-to-end baseline see the same crops, so all share one objective.
+        crops = crop_tiles({0: pixel_stack(images)}, fit_summary["imgsz"], crop)[0]
+        cache = teacher_cache(teacher_model, splice_inputs(teacher_model, crops))
+        lora_cache = ImageDistillationCache(crops, cache.teacher_boxes, cache.teacher_scores)
     held_out = held_out_rows(len(cache), len(images))
 
-    student = add_lora(copy.deepcopy(teacher_model), rank)
+    student = add_lora(copy.deepcopy(teacher_model), rank, scope)
     frozen_sae = copy.deepcopy(sae).requires_grad_(False)
     adapters = [p for p in student.parameters() if p.requires_grad]
-    log(f"LoRA rank {rank} on {len(lora_target_modules(teacher_model))} convolutions after layer {SPLICE_LAYER}: "
+    targets = len(lora_target_modules(teacher_model, scope))
+    log(f"LoRA rank {rank} on {targets} convolutions ({scope} the splice at layer {SPLICE_LAYER}): "
         f"{sum(p.numel() for p in adapters)} trainable parameters")
-    lora_curve = distill(student, frozen_sae, cache, adapters, steps=steps, batch=batch, lr=lr, seed=seed,
+    lora_curve = distill(student, frozen_sae, lora_cache, adapters, steps=steps, batch=batch, lr=lr, seed=seed,
                          held_out=held_out, cosine=cosine, log=log, name="lora")
     e2e_sae = copy.deepcopy(sae).requires_grad_(True)
     e2e_curve = distill(teacher_model, e2e_sae, cache, list(e2e_sae.parameters()), steps=e2e_steps, batch=batch,
@@ -94,10 +105,10 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         **{k: fit_summary[k] for k in ("layer", "imgsz", "classes", "sae", "fvu", "dead_fraction", "live_latents",
                                        "datasets", "per_dataset", "class_map", "steps", "batch", "sae_seconds")},
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
-        "lora": {"rank": rank, "alpha": rank, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
+        "lora": {"rank": rank, "alpha": rank, "scope": scope, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
                  "crop": crop, "per_dataset": images_per_dataset,
                  "held_out_images": len(held_out) * len(images) // len(cache),  # each brings all its crops
-                 "target_modules": len(lora_target_modules(teacher_model)),
+                 "target_modules": targets,
                  "parameters": sum(p.numel() for p in adapters), "seconds": round(lora_curve.seconds[-1], 1),
                  "final_loss": lora_curve.loss[-1], "initial_loss": lora_curve.loss[0]},
         "e2e": {"steps": e2e_steps, "lr": e2e_lr, **timing},
@@ -106,7 +117,7 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     save_torch_atomic(out, {
         "format": EXPLAINER_FORMAT, "detector_sha256": summary["detector_sha256"], "layer": SPLICE_LAYER,
         "sae_config": sae.config(), "sae_state": sae.state_dict(),
-        "lora_rank": rank, "lora_state": adapter_state(student),
+        "lora_rank": rank, "lora_scope": scope, "lora_state": adapter_state(student),
     })
     write_json_atomic(out.with_suffix(".json"), {"format": EXPLAINER_FORMAT, "summary": summary,
                                                  "atlas": atlas["latents"]})

@@ -55,7 +55,8 @@ def write_card(explainer_path: Path) -> Path:
         f"({s['per_dataset']} from each of {', '.join('`' + d + '`' for d in s['datasets'])}).",
         f"- Held-out FVU {s['fvu']:.3f}; dead latents {s['dead_fraction']:.1%}; {s['live_latents']} live latents "
         "in the atlas.",
-        f"- peft LoRA rank {lora['rank']} on the {lora['target_modules']} dense convolutions after the splice "
+        f"- peft LoRA rank {lora['rank']} on the {lora['target_modules']} dense convolutions "
+        f"{'of the whole detector' if lora.get('scope') == 'all' else 'after the splice'} "
         f"({lora['parameters']} parameters), detector and SAE frozen, the original detector as teacher (class-score "
         f"Bernoulli KL + confidence-weighted box-distribution KL), {lora['steps']} steps of {lora['batch']} "
         f"{lora['crop']}-px crops of {2 * lora.get('per_dataset', s['per_dataset'])} training images (every tenth "

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from inspection.errors import InputError
 from inspection.explain.sae import ConvSae
-from inspection.explain.splice import SPLICE_LAYER, run_from_splice
+from inspection.explain.splice import SPLICE_LAYER, run_from_splice, run_to_splice
 
 # Every this many steps the run is scored on the held-out crops: "time to reach a loss" reads that score,
 # not the training loss, whose one-batch noise (a batch of empty crops scores near zero) can end a
@@ -77,6 +77,33 @@ class DistillationCache:
     def teacher(self, rows: Tensor) -> dict[str, Tensor]:
         return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
 
+    def student(self, model: nn.Module, sae: nn.Module, rows: Tensor) -> dict[str, Tensor]:
+        """Raw head logits of ``model`` with ``sae`` spliced in, from the cached layers before the splice."""
+        skips, layer_output = self.inputs(rows)
+        return run_from_splice(model, skips, sae(layer_output))[1]
+
+
+@dataclass(frozen=True)
+class ImageDistillationCache:
+    """The training crops themselves (uint8) with the same teacher, for adapters that reach the layers
+    before the splice: those layers change with every step, so nothing before the splice can be cached
+    and every step runs the whole network."""
+
+    images: Tensor  # (N, 3, crop, crop) uint8 RGB
+    teacher_boxes: Tensor
+    teacher_scores: Tensor
+
+    def __len__(self) -> int:
+        return len(self.teacher_scores)
+
+    def teacher(self, rows: Tensor) -> dict[str, Tensor]:
+        return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
+
+    def student(self, model: nn.Module, sae: nn.Module, rows: Tensor) -> dict[str, Tensor]:
+        saved = run_to_splice(model, self.images[rows].float() / 255.0)
+        layer_output = saved.pop(SPLICE_LAYER)
+        return run_from_splice(model, saved, sae(layer_output))[1]
+
 
 def crop_tiles(saved: dict[int, Tensor], imgsz: int, crop: int) -> dict[int, Tensor]:
     """Cut every cached map into the aligned ``crop``-pixel squares of the ``imgsz`` input (four 320-px
@@ -116,14 +143,15 @@ def held_out_rows(crops: int, images: int) -> Tensor:
     return rows[(rows % images) % HELD_OUT_EVERY == 0]
 
 
-def rows_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, rows: Tensor, reg_max: int) -> Tensor:
+AnyDistillationCache = DistillationCache | ImageDistillationCache
+
+
+def rows_loss(model: nn.Module, sae: nn.Module, cache: AnyDistillationCache, rows: Tensor, reg_max: int) -> Tensor:
     """The distillation loss of the model with ``sae`` spliced in, on the cache ``rows``."""
-    skips, layer_output = cache.inputs(rows)
-    _, student = run_from_splice(model, skips, sae(layer_output))
-    return distillation_loss(student, cache.teacher(rows), reg_max)
+    return distillation_loss(cache.student(model, sae, rows), cache.teacher(rows), reg_max)
 
 
-def held_out_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, rows: Tensor, reg_max: int,
+def held_out_loss(model: nn.Module, sae: nn.Module, cache: AnyDistillationCache, rows: Tensor, reg_max: int,
                   batch: int = 8) -> float:
     """Mean distillation loss over ``rows`` in fixed batches: the same number for the same weights."""
     with torch.no_grad():
@@ -132,7 +160,7 @@ def held_out_loss(model: nn.Module, sae: nn.Module, cache: DistillationCache, ro
     return sum(losses) / len(losses)
 
 
-def distill(model: nn.Module, sae: ConvSae, cache: DistillationCache, parameters: list[nn.Parameter], *,
+def distill(model: nn.Module, sae: ConvSae, cache: AnyDistillationCache, parameters: list[nn.Parameter], *,
             steps: int, batch: int, lr: float, seed: int, held_out: Tensor, cosine: bool = False,
             stop_below: float | None = None, log: Callable[[str], None] | None = None, name: str = "") -> LossCurve:
     """Adam on ``parameters`` (LoRA adapters, or the SAE for the end-to-end baseline) so that the model

@@ -39,9 +39,7 @@ def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path,
             class_map=class_map, agnostic=agnostic, map_confidence=map_confidence, max_images=max_images,
             progress=progress if variant == backend.primary else None)
     images = results["original"]["images"]
-    seconds = {variant: (models.seconds["trunk"] + models.seconds[variant]
-                         + (models.seconds["sae_encode"] if variant != "original" else 0.0)) / images
-               for variant in VARIANTS}
+    seconds = {variant: models.variant_seconds(variant) / images for variant in VARIANTS}
     kl = {variant: total / max(1, models.images_seen) for variant, total in models.kl_to_original.items()}
     summary = explainer.sidecar["summary"]
     maps = {variant: results[variant]["map50"] for variant in VARIANTS}

@@ -26,7 +26,7 @@ from inspection.errors import InputError
 from inspection.explain.distill import distillation_loss
 from inspection.explain.sae import ConvSae
 from inspection.explain.splice import (
-    SPLICE_LAYER, SaeSplice, add_lora, load_adapter_state, load_detection_model, merge_lora, run_from_splice, run_to_splice,
+    LORA_SCOPES, SPLICE_LAYER, SaeSplice, add_lora, load_adapter_state, load_detection_model, merge_lora, run_from_splice, run_to_splice,
 )
 from inspection.json_codec import read_json_file
 from inspection.vision.backends import decode_yolo_output, letterbox
@@ -46,6 +46,7 @@ class ExplainerFiles:
     path: Path
     sae: ConvSae
     lora_rank: int
+    lora_scope: str  # LORA_SCOPES: "after" the splice only, or "all" (then the layers before it differ too)
     lora_state: dict[str, Tensor]
     detector_sha256: str
     sidecar: dict[str, Any]
@@ -64,12 +65,15 @@ class ExplainerFiles:
             if payload.get("format") != EXPLAINER_FORMAT or payload.get("layer") != SPLICE_LAYER:
                 raise KeyError("format")
             sae = ConvSae.from_state(payload["sae_config"], payload["sae_state"])
+            scope = str(payload.get("lora_scope", "after"))  # explainers written before the choice adapt after it
+            if scope not in LORA_SCOPES:
+                raise ValueError(f"lora_scope {scope!r}")
         except (RuntimeError, KeyError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
             raise InputError(f"{path}: not an explainer written by `inspection explain adapt` ({exc})") from exc
         sidecar = read_json_file(path.with_suffix(".json"))
         if not isinstance(sidecar, dict) or not isinstance(sidecar.get("atlas"), list):
             raise InputError(f"{path.with_suffix('.json')}: sidecar without an 'atlas' list")
-        return ExplainerFiles(path, sae.requires_grad_(False), int(payload["lora_rank"]), payload["lora_state"],
+        return ExplainerFiles(path, sae.requires_grad_(False), int(payload["lora_rank"]), scope, payload["lora_state"],
                               str(payload["detector_sha256"]), sidecar)
 
 
@@ -83,7 +87,7 @@ def check_detector(explainer: ExplainerFiles, detector_path: Path) -> None:
 
 def adapted_model(detector_path: Path, explainer: ExplainerFiles) -> nn.Module:
     """The detector with the explainer's LoRA adapters folded into its convolutions."""
-    model = add_lora(load_detection_model(detector_path), explainer.lora_rank)
+    model = add_lora(load_detection_model(detector_path), explainer.lora_rank, explainer.lora_scope)
     load_adapter_state(model, explainer.lora_state)
     return merge_lora(model).eval()
 
@@ -114,7 +118,9 @@ def box_latents(acts: Tensor, indices: Tensor, box: np.ndarray, stride: float, n
 
 class SplicedModels:
     """The detector's frozen layers up to the splice, run once per batch, then whichever of the three
-    tails is asked for: the original, with the SAE spliced in, or with the SAE and the LoRA adapters."""
+    tails is asked for: the original, with the SAE spliced in, or with the SAE and the LoRA adapters.
+    Adapters that reach before the splice (``lora_scope`` "all") bring their own layers up to it, run
+    for that variant alone (its time counts the whole network)."""
 
     def __init__(self, detector_path: Path, explainer: ExplainerFiles, variants: tuple[str, ...] = VARIANTS):
         unknown = [v for v in variants if v not in VARIANTS]
@@ -127,11 +133,22 @@ class SplicedModels:
             self.tails["base"] = _fused(copy.deepcopy(base))
         if "sae_lora" in variants:
             self.tails["adapted"] = _fused(adapted_model(detector_path, explainer))
-        self.trunk = self.tails.get("base") or self.tails["adapted"]  # identical before the splice
+        self.trunk = self.tails.get("base") or self.tails["adapted"]
+        # The adapted variant needs its own pass before the splice unless it is the only one run, or its
+        # adapters start after the splice (then every variant is identical up to it).
+        self.adapted_trunk = ("sae_lora" in variants and "base" in self.tails and explainer.lora_scope != "after")
         self.seconds: dict[str, float] = {"trunk": 0.0, "sae_encode": 0.0, **{v: 0.0 for v in variants}}
         # Sum over images of each spliced variant's distillation loss to the original (held-out KL).
         self.kl_to_original: dict[str, float] = {v: 0.0 for v in variants if v != "original"}
         self.images_seen = 0
+
+    def variant_seconds(self, variant: str) -> float:
+        """Seconds so far that ``variant`` alone would have cost: the shared pass before the splice (or
+        its own), the SAE's encoding where it is spliced in, and its layers after the splice."""
+        if variant == "sae_lora" and self.adapted_trunk:
+            return self.seconds[variant]  # timed whole: its own layers before the splice, the SAE, the rest
+        shared = self.seconds["trunk"] + (self.seconds["sae_encode"] if variant != "original" else 0.0)
+        return shared + self.seconds[variant]
 
     @torch.no_grad()
     def run(self, batch: Tensor) -> dict[str, tuple[Tensor, tuple[Tensor, Tensor] | None]]:
@@ -148,6 +165,11 @@ class SplicedModels:
             if variant == "original":
                 pred, raws[variant] = run_from_splice(self.tails["base"], saved, layer)
                 out[variant] = (pred, None)
+            elif variant == "sae_lora" and self.adapted_trunk:
+                own = run_to_splice(self.tails["adapted"], batch)
+                own_latents = self.sae.encode(own.pop(SPLICE_LAYER))
+                pred, raws[variant] = run_from_splice(self.tails["adapted"], own, self.sae.decode(*own_latents))
+                out[variant] = (pred, own_latents)
             else:
                 if latents is None:
                     encode_started = time.perf_counter()

@@ -50,22 +50,25 @@ def letterboxed(records: list[ImageRecord], imgsz: int) -> list[LetterboxedImage
     return images
 
 
-def as_batch(images: list[LetterboxedImage]) -> Tensor:
-    """RGB in [0, 1], NCHW, as Ultralytics' predictor feeds the model."""
-    return torch.from_numpy(np.stack([image.pixels for image in images])).permute(0, 3, 1, 2).float() / 255.0
+def pixel_stack(images: list[LetterboxedImage]) -> Tensor:
+    """The images' RGB pixels as one uint8 NCHW tensor (a quarter of the memory of floats)."""
+    return torch.from_numpy(np.stack([image.pixels for image in images])).permute(0, 3, 1, 2).contiguous()
 
 
-def splice_inputs(model: nn.Module, images: list[LetterboxedImage], batch: int = 4,
+def splice_inputs(model: nn.Module, images: list[LetterboxedImage] | Tensor, batch: int = 4,
                   progress: Callable[[int, int], None] | None = None) -> dict[int, Tensor]:
     """Per layer index, the outputs ``run_to_splice`` keeps (skip inputs and the spliced layer), stacked
-    over ``images`` in float16 to halve the memory; the spliced layer's output is the SAE's training data."""
+    over ``images`` (letterboxed images, or uint8 NCHW pixels) in float16 to halve the memory; the
+    spliced layer's output is the SAE's training data. The model sees RGB in [0, 1], NCHW, as
+    Ultralytics' predictor feeds it."""
+    pixels = images if isinstance(images, Tensor) else pixel_stack(images)
     stacks: dict[int, list[Tensor]] = {}
     with torch.no_grad():
-        for start in range(0, len(images), batch):
-            for index, output in run_to_splice(model, as_batch(images[start:start + batch])).items():
+        for start in range(0, len(pixels), batch):
+            for index, output in run_to_splice(model, pixels[start:start + batch].float() / 255.0).items():
                 stacks.setdefault(index, []).append(output.half())
             if progress:
-                progress(min(start + batch, len(images)), len(images))
+                progress(min(start + batch, len(pixels)), len(pixels))
     return {index: torch.cat(parts) for index, parts in stacks.items()}
 
 

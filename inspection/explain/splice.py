@@ -24,6 +24,10 @@ from inspection.errors import InputError
 from inspection.explain.sae import ConvSae
 
 SPLICE_LAYER = 16
+# Where the LoRA adapters go: "after" the splice only (the frozen layers before it run once per image
+# and are cached), or on "all" the detector's dense convolutions, as the paper adapts every layer: the
+# layers before the splice can then learn to hand the SAE activations it reconstructs better.
+LORA_SCOPES = ("after", "all")
 
 
 def load_detection_model(path: str | Path) -> nn.Module:
@@ -118,26 +122,30 @@ class SaeSplice:
         self.handle.remove()
 
 
-def lora_target_modules(model: nn.Module) -> list[str]:
-    """Names of the dense convolutions after the splice (grouped depthwise ones have no low-rank form)."""
+def lora_target_modules(model: nn.Module, scope: str = "after") -> list[str]:
+    """Names of the dense convolutions (grouped depthwise ones have no low-rank form) that ``scope``
+    adapts: those after the splice, or all of them."""
+    if scope not in LORA_SCOPES:
+        raise InputError(f"--lora-scope {scope}: expected one of {list(LORA_SCOPES)}")
+    first_layer = SPLICE_LAYER + 1 if scope == "after" else 0
     names = []
     for name, module in model.named_modules():
         parts = name.split(".")
         if (isinstance(module, nn.Conv2d) and len(parts) > 1 and parts[0] == "model" and parts[1].isdigit()
-                and int(parts[1]) > SPLICE_LAYER and module.groups == 1):
+                and int(parts[1]) >= first_layer and module.groups == 1):
             names.append(name)
     return names
 
 
-def add_lora(model: nn.Module, rank: int, alpha: float | None = None) -> nn.Module:
-    """Inject peft LoRA adapters (rank ``rank``) into the convolutions after the splice, in place;
-    only the adapters are trainable. Returns the model (its Conv2d modules now peft LoRA layers)."""
+def add_lora(model: nn.Module, rank: int, scope: str = "after", alpha: float | None = None) -> nn.Module:
+    """Inject peft LoRA adapters (rank ``rank``) into the convolutions ``scope`` names, in place; only
+    the adapters are trainable. Returns the model (its Conv2d modules now peft LoRA layers)."""
     from peft import LoraConfig, inject_adapter_in_model
 
     if rank < 1:
         raise InputError(f"--rank {rank}: must be at least 1")
-    config = LoraConfig(r=rank, lora_alpha=alpha or rank, lora_dropout=0.0, target_modules=lora_target_modules(model),
-                        bias="none")
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, lora_dropout=0.0,
+                        target_modules=lora_target_modules(model, scope), bias="none")
     model = inject_adapter_in_model(config, model)
     for name, parameter in model.named_parameters():
         parameter.requires_grad_("lora_" in name)
