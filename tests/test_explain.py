@@ -130,7 +130,7 @@ def test_lora_on_all_layers_trains_before_the_splice_from_image_crops(detector) 
         lora_target_modules(detector, "before")
     crops = (torch.rand(11, 3, 64, 64, generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
     cache = teacher_cache(detector, splice_inputs(detector, crops))
-    images = ImageDistillationCache(crops, cache.teacher_boxes, cache.teacher_scores)
+    images = ImageDistillationCache(cache.teacher_boxes, cache.teacher_scores, images=crops)
     rows = torch.arange(4)
     with torch.no_grad():
         from_layers, from_crops = cache.student(detector, identity_sae(64), rows), images.student(detector, identity_sae(64), rows)
@@ -178,6 +178,9 @@ def test_distillation_is_scored_on_held_out_images_not_on_its_own_batches(detect
                       held_out=held_out, cosine=True)
     assert falling.learning_rate[0] == 1e-3 and falling.learning_rate[1] == pytest.approx(5e-4)
     assert falling.learning_rate[-1] == pytest.approx(0.0, abs=1e-12)
+    sparse = distill(student, lossy, cache, adapters, steps=5, batch=2, lr=1e-3, seed=0, held_out=held_out,
+                     eval_every=2)
+    assert sparse.steps == [0, 2, 4, 5]
     stopped = distill(student, lossy, cache, adapters, steps=50, batch=2, lr=1e-3, seed=0, held_out=held_out,
                       stop_below=float("inf"))
     assert stopped.steps == [0]

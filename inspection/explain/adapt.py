@@ -16,7 +16,8 @@ from inspection.atomic import write_bytes_atomic, write_json_atomic
 from inspection.errors import InputError
 from inspection.json_codec import read_json_file
 from inspection.explain.card import write_card
-from inspection.explain.distill import (AnyDistillationCache, ImageDistillationCache, LossCurve, crop_tiles, distill, held_out_rows,
+from inspection.explain.distill import (EVAL_EVERY, EVAL_EVERY_WHOLE_NETWORK, AnyDistillationCache,
+                                        ImageDistillationCache, LossCurve, crop_tiles, distill, held_out_rows,
                                         teacher_cache)
 from inspection.explain.features import letterboxed, pick_images, pixel_stack, splice_inputs
 from inspection.explain.fit import ATLAS_FILE, SAE_FILE, SPRITE_FILE, save_torch_atomic
@@ -80,21 +81,23 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         # the teacher and the end-to-end baseline see the same crops, so all share one objective.
         crops = crop_tiles({0: pixel_stack(images)}, fit_summary["imgsz"], crop)[0]
         cache = teacher_cache(teacher_model, splice_inputs(teacher_model, crops))
-        lora_cache = ImageDistillationCache(crops, cache.teacher_boxes, cache.teacher_scores)
+        lora_cache = ImageDistillationCache(cache.teacher_boxes, cache.teacher_scores, images=crops)
     held_out = held_out_rows(len(cache), len(images))
+    eval_every = EVAL_EVERY if scope == "after" else EVAL_EVERY_WHOLE_NETWORK  # both runs scored alike
 
     student = add_lora(copy.deepcopy(teacher_model), rank, scope)
     frozen_sae = copy.deepcopy(sae).requires_grad_(False)
     adapters = [p for p in student.parameters() if p.requires_grad]
     targets = len(lora_target_modules(teacher_model, scope))
-    log(f"LoRA rank {rank} on {targets} convolutions ({scope} the splice at layer {SPLICE_LAYER}): "
+    where = "after the splice" if scope == "after" else "before and after the splice"
+    log(f"LoRA rank {rank} on {targets} convolutions {where} (layer {SPLICE_LAYER}): "
         f"{sum(p.numel() for p in adapters)} trainable parameters")
     lora_curve = distill(student, frozen_sae, lora_cache, adapters, steps=steps, batch=batch, lr=lr, seed=seed,
-                         held_out=held_out, cosine=cosine, log=log, name="lora")
+                         held_out=held_out, cosine=cosine, log=log, name="lora", eval_every=eval_every)
     e2e_sae = copy.deepcopy(sae).requires_grad_(True)
     e2e_curve = distill(teacher_model, e2e_sae, cache, list(e2e_sae.parameters()), steps=e2e_steps, batch=batch,
                         lr=e2e_lr, seed=seed, held_out=held_out, cosine=cosine, stop_below=lora_curve.loss[-1],
-                        log=log, name="e2e")
+                        log=log, name="e2e", eval_every=eval_every)
     timing = time_ratio(lora_curve, e2e_curve)
     log(f"LoRA reached held-out loss {timing['target_loss']:.4f} in {timing['lora_seconds']:.0f} s; end-to-end SAE "
         + (f"in {timing['e2e_seconds']:.0f} s" if timing["e2e_reached_target"]
@@ -105,7 +108,7 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         **{k: fit_summary[k] for k in ("layer", "imgsz", "classes", "sae", "fvu", "dead_fraction", "live_latents",
                                        "datasets", "per_dataset", "class_map", "steps", "batch", "sae_seconds")},
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
-        "lora": {"rank": rank, "alpha": rank, "scope": scope, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
+        "lora": {"rank": rank, "alpha": rank, "scope": scope, "eval_every": eval_every, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
                  "crop": crop, "per_dataset": images_per_dataset,
                  "held_out_images": len(held_out) * len(images) // len(cache),  # each brings all its crops
                  "target_modules": targets,

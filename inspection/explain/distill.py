@@ -26,6 +26,9 @@ from inspection.explain.splice import SPLICE_LAYER, run_from_splice, run_to_spli
 # not the training loss, whose one-batch noise (a batch of empty crops scores near zero) can end a
 # comparison at its first step.
 EVAL_EVERY = 25
+# Adapters before the splice are scored through the whole network (the held-out images' crops, about 50 s on
+# two cores against 2 s from cached layers): half as often, or scoring would take twice the training's time.
+EVAL_EVERY_WHOLE_NETWORK = 50
 HELD_OUT_EVERY = 10  # every tenth training image is held out of the updates and scores the run
 
 
@@ -59,23 +62,29 @@ class LossCurve:
 
 
 @dataclass(frozen=True)
-class DistillationCache:
-    """Per training image, what the layers after the splice need (skip inputs and the spliced layer's
-    own output) and the original detector's raw head outputs, the teacher. float16 to save memory."""
+class TeacherOutputs:
+    """The original detector's raw head outputs on every training crop: the teacher. float16 to save memory."""
 
-    saved: dict[int, Tensor]
     teacher_boxes: Tensor
     teacher_scores: Tensor
 
     def __len__(self) -> int:
         return len(self.teacher_scores)
 
+    def teacher(self, rows: Tensor) -> dict[str, Tensor]:
+        return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
+
+
+@dataclass(frozen=True)
+class DistillationCache(TeacherOutputs):
+    """Per training crop, what the layers after the splice need (skip inputs and the spliced layer's own
+    output, float16) beside the teacher."""
+
+    saved: dict[int, Tensor]
+
     def inputs(self, rows: Tensor) -> tuple[dict[int, Tensor], Tensor]:
         skips = {i: t[rows].float() for i, t in self.saved.items() if i != SPLICE_LAYER}
         return skips, self.saved[SPLICE_LAYER][rows].float()
-
-    def teacher(self, rows: Tensor) -> dict[str, Tensor]:
-        return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
 
     def student(self, model: nn.Module, sae: nn.Module, rows: Tensor) -> dict[str, Tensor]:
         """Raw head logits of ``model`` with ``sae`` spliced in, from the cached layers before the splice."""
@@ -84,20 +93,12 @@ class DistillationCache:
 
 
 @dataclass(frozen=True)
-class ImageDistillationCache:
-    """The training crops themselves (uint8) with the same teacher, for adapters that reach the layers
+class ImageDistillationCache(TeacherOutputs):
+    """The training crops themselves (uint8 RGB, NCHW) beside the teacher, for adapters that reach the layers
     before the splice: those layers change with every step, so nothing before the splice can be cached
     and every step runs the whole network."""
 
-    images: Tensor  # (N, 3, crop, crop) uint8 RGB
-    teacher_boxes: Tensor
-    teacher_scores: Tensor
-
-    def __len__(self) -> int:
-        return len(self.teacher_scores)
-
-    def teacher(self, rows: Tensor) -> dict[str, Tensor]:
-        return {"boxes": self.teacher_boxes[rows].float(), "scores": self.teacher_scores[rows].float()}
+    images: Tensor
 
     def student(self, model: nn.Module, sae: nn.Module, rows: Tensor) -> dict[str, Tensor]:
         saved = run_to_splice(model, self.images[rows].float() / 255.0)
@@ -133,7 +134,7 @@ def teacher_cache(model: nn.Module, saved: dict[int, Tensor], batch: int = 4) ->
             _, raw = run_from_splice(model, skips, saved[SPLICE_LAYER][rows].float())
             boxes.append(raw["boxes"].half())
             scores.append(raw["scores"].half())
-    return DistillationCache(saved, torch.cat(boxes), torch.cat(scores))
+    return DistillationCache(teacher_boxes=torch.cat(boxes), teacher_scores=torch.cat(scores), saved=saved)
 
 
 def held_out_rows(crops: int, images: int) -> Tensor:
@@ -162,10 +163,11 @@ def held_out_loss(model: nn.Module, sae: nn.Module, cache: AnyDistillationCache,
 
 def distill(model: nn.Module, sae: ConvSae, cache: AnyDistillationCache, parameters: list[nn.Parameter], *,
             steps: int, batch: int, lr: float, seed: int, held_out: Tensor, cosine: bool = False,
-            stop_below: float | None = None, log: Callable[[str], None] | None = None, name: str = "") -> LossCurve:
+            stop_below: float | None = None, log: Callable[[str], None] | None = None, name: str = "",
+            eval_every: int = EVAL_EVERY) -> LossCurve:
     """Adam on ``parameters`` (LoRA adapters, or the SAE for the end-to-end baseline) so that the model
     with the SAE spliced in matches the cached teacher, on every cache row but ``held_out``; those score
-    the run every ``EVAL_EVERY`` steps. With ``cosine`` the learning rate falls from ``lr`` to zero over
+    the run every ``eval_every`` steps. With ``cosine`` the learning rate falls from ``lr`` to zero over
     ``steps`` (at a constant rate the held-out loss wanders by about 0.02 around its level, and the last
     score is the target the baseline is timed against). Stops early once the held-out loss reaches
     ``stop_below``."""
@@ -204,6 +206,6 @@ def distill(model: nn.Module, sae: ConvSae, cache: AnyDistillationCache, paramet
         if isinstance(sae, ConvSae) and any(p is sae.W_dec for p in parameters):
             sae.normalise_decoder()
         training_seconds += time.monotonic() - started
-        if (step % EVAL_EVERY == 0 or step == steps) and score(step):
+        if (step % eval_every == 0 or step == steps) and score(step):
             break
     return curve
