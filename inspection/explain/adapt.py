@@ -108,8 +108,8 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         **{k: fit_summary[k] for k in ("layer", "imgsz", "classes", "sae", "fvu", "dead_fraction", "live_latents",
                                        "datasets", "per_dataset", "class_map", "steps", "batch", "sae_seconds")},
         "detector": model_path.name, "detector_sha256": file_sha256(model_path),
-        "lora": {"rank": rank, "alpha": rank, "scope": scope, "eval_every": eval_every, "steps": steps, "batch": batch, "lr": lr, "cosine": cosine,
-                 "crop": crop, "per_dataset": images_per_dataset,
+        "lora": {"rank": rank, "alpha": rank, "scope": scope, "eval_every": eval_every, "steps": steps,
+                 "batch": batch, "lr": lr, "cosine": cosine, "crop": crop, "per_dataset": images_per_dataset,
                  "held_out_images": len(held_out) * len(images) // len(cache),  # each brings all its crops
                  "target_modules": targets,
                  "parameters": sum(p.numel() for p in adapters), "seconds": round(lora_curve.seconds[-1], 1),
