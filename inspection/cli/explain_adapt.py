@@ -1,8 +1,8 @@
-"""Train peft LoRA adapters on the detector's convolutions after the spliced SAE, or on all of them with
-``--lora-scope all`` (detector and SAE frozen, the original detector as teacher), then the end-to-end baseline (the SAE itself trained through
-the frozen detector with the same objective) for the wall-time comparison. Writes the explainer
-(--out, default models/defect_explainer.pt) with its .json sidecar (settings, metrics, latent atlas)
-and _atlas.png exemplar sprite."""
+"""Train peft LoRA adapters on the detector's convolutions after the spliced SAE, or on all of them
+with ``--lora-scope all`` (detector and SAE frozen, the original detector as teacher), then the
+end-to-end baseline (the SAE itself trained through the frozen detector with the same objective) for
+the wall-time comparison. Writes the explainer (--out, default models/defect_explainer.pt) with its
+.json sidecar (settings, metrics, latent atlas) and _atlas.png exemplar sprite."""
 from __future__ import annotations
 
 import argparse
