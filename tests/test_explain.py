@@ -315,3 +315,24 @@ def test_adapters_before_the_splice_get_their_own_pass_in_the_comparison(detecto
     only = SplicedModels(DETECTOR, explainer, ("sae_lora",))  # as deployed: the adapted pass alone
     assert not only.adapted_trunk
     assert torch.allclose(only.run(images)["sae_lora"][0], expected, atol=1e-3)
+
+
+def test_paired_bootstrap_brackets_the_gap_and_says_when_there_is_none() -> None:
+    from inspection.datasets import Box
+    from inspection.explain.evaluation import paired_bootstrap
+    from inspection.vision.metrics import match_images
+
+    names = ["dent"]
+    truth = [(Box("dent", 0, 0, 10, 10),) for _ in range(20)]
+    found = [[("dent", 0.9, 0, 0, 10, 10)] for _ in range(20)]
+    half = [[("dent", 0.9, 0, 0, 10, 10)] if i % 2 else [("dent", 0.9, 50, 50, 60, 60)] for i in range(20)]
+    perfect, _ = match_images(found, truth, names)
+    weaker, _ = match_images(half, truth, names)
+    closed = paired_bootstrap({"original": perfect, "sae": weaker, "sae_lora": perfect}, names, rounds=40)
+    assert closed["gap_closed_90"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert closed["share_of_rounds_with_a_gap"] == 1.0 and closed["sae_cost_90"][0] > 0.2
+    none_won = paired_bootstrap({"original": perfect, "sae": weaker, "sae_lora": weaker}, names, rounds=40)
+    assert none_won["lora_gain_90"] == [0.0, 0.0] and none_won["gap_closed_90"] == [0.0, 0.0]
+    no_gap = paired_bootstrap({"original": perfect, "sae": perfect, "sae_lora": weaker}, names, rounds=40)
+    assert no_gap["share_of_rounds_with_a_gap"] == 0.0 and no_gap["gap_closed_90"] is None
+    assert no_gap["lora_gain_90"][1] < 0

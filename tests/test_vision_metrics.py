@@ -8,7 +8,7 @@ import pytest
 from inspection import runtime
 from inspection.datasets import Box
 from inspection.errors import InputError
-from inspection.vision.metrics import RECALL_GRID, evaluate_detections
+from inspection.vision.metrics import RECALL_GRID, evaluate_detections, match_images, summarise_images
 
 # Ultralytics computes IoU in float32, we in float64: a match can only differ for an IoU within ~1e-7
 # of a threshold, which random boxes do not produce, so AP must agree to rounding.
@@ -45,6 +45,19 @@ def test_hand_worked_precision_recall_and_ap() -> None:
     assert scratch.pr_curve[0] == 1.0 and scratch.pr_curve[75] == pytest.approx(2 / 3)
     # IoU 0.82 is a miss from 0.85 up: scratch AP drops there.
     assert scratch.ap50_95 < scratch.ap50
+
+
+def test_image_subsets_score_as_if_those_images_were_evaluated() -> None:
+    """A bootstrap draws images with repeats; scoring the kept matches of the drawn rows must equal
+    evaluating those images from scratch."""
+    truth = [(Box("scratch", 0, 0, 10, 10),), (Box("dent", 0, 0, 10, 10),), (Box("scratch", 5, 5, 20, 20),)]
+    preds = [[("scratch", 0.9, 0, 0, 10, 10)], [("scratch", 0.6, 0, 0, 10, 10)], [("scratch", 0.4, 5, 5, 19, 20)]]
+    matches, names = match_images(preds, truth, CLASSES)
+    rows = [2, 0, 0, 1]
+    drawn = evaluate_detections([preds[i] for i in rows], [truth[i] for i in rows], 0.25, CLASSES)
+    assert summarise_images(matches, names, 0.25, rows=rows) == drawn
+    assert summarise_images(matches, names, 0.25) == evaluate_detections(preds, truth, 0.25, CLASSES)
+    assert summarise_images(matches, names, 0.25, rows=[]).map50 == 0.0
 
 
 def test_bad_predictions_are_named() -> None:

@@ -64,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
           f"{result['kl_sae']:.4f}, SAE + LoRA {result['kl_sae_lora']:.4f} (kl_gap_closed {result['kl_gap_closed']:.2f}); FVU {result['fvu']:.3f}, dead "
           f"{result['dead_fraction']:.1%}, e2e_time_ratio {result['e2e_time_ratio']:.2f}; s/image original "
           f"{seconds['original']:.2f}, explained {seconds['sae_lora']:.2f} (+{result['explain_latency_cost']:.0%})")
+    boot = result["bootstrap"]
+
+    def span(values: list[float] | None) -> str:
+        return "n/a" if values is None else f"[{values[0]:+.3f}, {values[1]:+.3f}]"
+
+    print(f"{boot['rounds']} paired resamples of the images, 5-95 %: SAE cost {span(boot['sae_cost_90'])} mAP50, "
+          f"won back by LoRA {span(boot['lora_gain_90'])}, gap_closed {span(boot['gap_closed_90'])} "
+          f"(the SAE costs mAP50 in {boot['share_of_rounds_with_a_gap']:.0%} of them)")
     print(f"wrote {args.json}")
     if args.record:
         from inspection.explain.card import record_evaluation

@@ -8,15 +8,47 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inspection.explain.explainer import VARIANTS, ExplainerFiles, ExplainingBackend, SplicedModels, check_detector
 from inspection.vision.detector import DefectDetector, DetectorSettings, model_class_names, read_metadata
 from inspection.vision.evaluation import evaluate_detector
+from inspection.vision.metrics import ImageMatches, summarise_images
 
 
 def gap_closed(original: float, sae: float, sae_lora: float) -> float | None:
     """(mAP_lora - mAP_sae) / (mAP_original - mAP_sae); None when splicing the SAE cost nothing."""
     gap = original - sae
     return (sae_lora - sae) / gap if gap > 1e-9 else None
+
+
+BOOTSTRAP_ROUNDS = 300
+
+
+def paired_bootstrap(matches: dict[str, list[ImageMatches]], names: list[str], rounds: int = BOOTSTRAP_ROUNDS,
+                     seed: int = 0) -> dict[str, Any]:
+    """How far the three models' mAP50 differences could move with another draw of images like these:
+    every round resamples the images with replacement and scores all three variants on that same draw
+    (paired, so what the images share cancels). Reports 5-95 % intervals of the SAE's cost
+    (original - SAE), of what the adapters win back (SAE + LoRA - SAE), and of ``gap_closed`` over the
+    rounds where the SAE costs anything, with the share of such rounds."""
+    generator = np.random.default_rng(seed)
+    count = len(matches["original"])
+    scores = {variant: np.empty(rounds) for variant in VARIANTS}
+    for index in range(rounds):
+        rows = generator.integers(0, count, count)
+        for variant in VARIANTS:
+            scores[variant][index] = summarise_images(matches[variant], names, rows=rows).map50
+    cost = scores["original"] - scores["sae"]
+    won_back = scores["sae_lora"] - scores["sae"]
+    costly = cost > 1e-9
+
+    def interval(values: np.ndarray) -> list[float] | None:
+        return [float(v) for v in np.percentile(values, [5, 95])] if len(values) else None
+
+    return {"rounds": rounds, "seed": seed, "sae_cost_90": interval(cost), "lora_gain_90": interval(won_back),
+            "gap_closed_90": interval(won_back[costly] / cost[costly]),
+            "share_of_rounds_with_a_gap": float(costly.mean())}
 
 
 def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path, settings: DetectorSettings, *,
@@ -37,15 +69,18 @@ def evaluate_explainer(detector_path: Path, explainer_path: Path, dataset: Path,
         results[variant] = evaluate_detector(
             DefectDetector(variant_backend, names, scoring), dataset, settings.confidence, split=split,
             class_map=class_map, agnostic=agnostic, map_confidence=map_confidence, max_images=max_images,
-            progress=progress if variant == backend.primary else None)
+            progress=progress if variant == backend.primary else None, keep_matches=True)
     images = results["original"]["images"]
     seconds = {variant: models.variant_seconds(variant) / images for variant in VARIANTS}
     kl = {variant: total / max(1, models.images_seen) for variant, total in models.kl_to_original.items()}
     summary = explainer.sidecar["summary"]
     maps = {variant: results[variant]["map50"] for variant in VARIANTS}
+    matches = {variant: results[variant].pop("image_matches") for variant in VARIANTS}
+    bootstrap = paired_bootstrap(matches, results["original"]["class_names"])
     return {
         "map50_original": maps["original"], "map50_sae": maps["sae"], "map50_sae_lora": maps["sae_lora"],
         "gap_closed": gap_closed(maps["original"], maps["sae"], maps["sae_lora"]),
+        "bootstrap": bootstrap,
         # The paper's own measure, on these images: the spliced model's distillation loss (KL) to the
         # original, and the share of it the adapters remove. Per model input (tile or whole frame).
         "kl_sae": kl["sae"], "kl_sae_lora": kl["sae_lora"],

@@ -122,12 +122,15 @@ def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_co
                       dataset_format: str | None = None, split: str | None = None,
                       class_map: dict[str, str] | None = None, agnostic: bool = False,
                       map_confidence: float = 0.001, batch_images: int = 2, max_images: int | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                      progress: Callable[[int, int], None] | None = None,
+                      keep_matches: bool = False) -> dict[str, Any]:
     """Run ``detector`` (loaded with confidence ``map_confidence``) over a labelled dataset and score it:
-    precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result.
-    ``max_images`` scores a reproducible subset (the same images on every run) when time is short."""
+    precision and recall at ``operating_confidence``, mAP over everything. Returns the JSON-ready result;
+    with ``keep_matches`` also ``image_matches`` and ``class_names`` (not JSON: per image, what mAP needs,
+    for a bootstrap over the images). ``max_images`` scores a reproducible subset (the same images on
+    every run) when time is short."""
     from inspection.datasets import reproducible_order
-    from inspection.vision.metrics import evaluate_detections
+    from inspection.vision.metrics import match_images, summarise_images
 
     dataset = load_dataset(dataset_path, format=dataset_format, split=split, class_map=class_map)
     if not dataset.images:
@@ -157,13 +160,14 @@ def evaluate_detector(detector: DefectDetector, dataset_path: Path, operating_co
             progress(min(start + batch_images, len(records)), len(records))
     seconds = time.monotonic() - started
     truths = [image.boxes for image in records]
-    metrics = evaluate_detections(predictions, truths, conf_threshold=operating, class_names=model_classes)
-    summary = metrics.to_dict()
+    matches, names = match_images(predictions, truths, model_classes)
+    summary = summarise_images(matches, names, operating).to_dict()
     operating_points = []
     for conf in OPERATING_POINTS:
-        at = evaluate_detections(predictions, truths, conf_threshold=conf, class_names=model_classes)
+        at = summarise_images(matches, names, conf)
         operating_points.append({"confidence": conf, "precision": at.precision, "recall": at.recall})
-    return {
+    kept = {"image_matches": matches, "class_names": names} if keep_matches else {}
+    return {**kept,
         "precision": summary["precision"], "recall": summary["recall"],
         "map50": summary["map50"], "map50_95": summary["map50_95"],
         "per_class": summary["classes"],

@@ -133,6 +133,60 @@ def _check_prediction(image: int, index: int, pred: object, known: dict[str, int
         raise InputError(f"{where}: class {pred[0]!r} is not one of {list(known)}")
 
 
+@dataclass(frozen=True)
+class ImageMatches:
+    """One image's detections matched against its truth: all that mAP needs of it, so that any multiset of
+    images (a bootstrap resample) is scored without matching again."""
+
+    conf: np.ndarray      # (detections,) in descending confidence
+    pred_cls: np.ndarray  # (detections,) class indices
+    correct: np.ndarray   # (detections, IoU thresholds) bool
+    true_cls: np.ndarray  # (truths,) class indices
+
+
+def match_images(predictions: Sequence[Sequence[Prediction]], ground_truth: Sequence[Sequence[Box]],
+                 class_names: Sequence[str] | None = None) -> tuple[list[ImageMatches], list[str]]:
+    """Match each image's detections to its truth (see :func:`evaluate_detections` for the arguments and
+    errors); returns the matches and the class names in index order."""
+    if len(predictions) != len(ground_truth):
+        raise InputError(f"predictions: {len(predictions)} images but ground truth has {len(ground_truth)}")
+    known = {name: i for i, name in enumerate(class_names)} if class_names is not None else None
+    for image, preds in enumerate(predictions):
+        for index, pred in enumerate(preds):
+            _check_prediction(image, index, pred, known)
+    if known is None:
+        seen = {p[0] for preds in predictions for p in preds} | {b.class_name for boxes in ground_truth for b in boxes}
+        known = {name: i for i, name in enumerate(sorted(seen))}
+    for image, boxes in enumerate(ground_truth):
+        for box in boxes:
+            if box.class_name not in known:
+                raise InputError(f"ground_truth[{image}]: class {box.class_name!r} is not one of {list(known)}")
+    matches = []
+    for preds, boxes in zip(predictions, ground_truth):
+        order = sorted(range(len(preds)), key=lambda i: -float(preds[i][1]))  # stable: ties keep input order
+        p_cls = np.array([known[preds[i][0]] for i in order], dtype=int)
+        p_box = np.array([preds[i][2:] for i in order], dtype=float).reshape(-1, 4)
+        t_cls = np.array([known[b.class_name] for b in boxes], dtype=int)
+        t_box = np.array([(b.x1, b.y1, b.x2, b.y2) for b in boxes], dtype=float).reshape(-1, 4)
+        matches.append(ImageMatches(np.array([float(preds[i][1]) for i in order], dtype=float), p_cls,
+                                    match_image(p_cls, p_box, t_cls, t_box), t_cls))
+    return matches, list(known)
+
+
+def summarise_images(matches: Sequence[ImageMatches], names: Sequence[str], conf_threshold: float = 0.25,
+                     rows: Sequence[int] | np.ndarray | None = None) -> DetectionMetrics:
+    """Metrics over ``matches`` (or over the images ``rows`` picks, repeats allowed)."""
+    if not 0.0 <= conf_threshold <= 1.0:
+        raise InputError(f"conf_threshold: {conf_threshold} is outside [0, 1]")
+    chosen = matches if rows is None else [matches[int(i)] for i in rows]
+    empty = ImageMatches(np.zeros(0), np.zeros(0, dtype=int), np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool),
+                         np.zeros(0, dtype=int))
+    chosen = [empty, *chosen]
+    return _summarise(np.concatenate([m.conf for m in chosen]), np.concatenate([m.pred_cls for m in chosen]),
+                      np.concatenate([m.correct for m in chosen]), np.concatenate([m.true_cls for m in chosen]),
+                      list(names), conf_threshold)
+
+
 def evaluate_detections(predictions: Sequence[Sequence[Prediction]], ground_truth: Sequence[Sequence[Box]],
                         conf_threshold: float = 0.25, class_names: Sequence[str] | None = None) -> DetectionMetrics:
     """Score detections against ground truth, image by image (the two sequences are aligned).
@@ -146,37 +200,8 @@ def evaluate_detections(predictions: Sequence[Sequence[Prediction]], ground_trut
     Raises:
         InputError: the sequences differ in length, a prediction is malformed or of an unlisted class.
     """
-    if len(predictions) != len(ground_truth):
-        raise InputError(f"predictions: {len(predictions)} images but ground truth has {len(ground_truth)}")
-    if not 0.0 <= conf_threshold <= 1.0:
-        raise InputError(f"conf_threshold: {conf_threshold} is outside [0, 1]")
-    known = {name: i for i, name in enumerate(class_names)} if class_names is not None else None
-    for image, preds in enumerate(predictions):
-        for index, pred in enumerate(preds):
-            _check_prediction(image, index, pred, known)
-    if known is None:
-        seen = {p[0] for preds in predictions for p in preds} | {b.class_name for boxes in ground_truth for b in boxes}
-        known = {name: i for i, name in enumerate(sorted(seen))}
-    for image, boxes in enumerate(ground_truth):
-        for box in boxes:
-            if box.class_name not in known:
-                raise InputError(f"ground_truth[{image}]: class {box.class_name!r} is not one of {list(known)}")
-
-    confs: list[float] = []
-    pred_cls, true_cls = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
-    correct = [np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool)]
-    for preds, boxes in zip(predictions, ground_truth):
-        order = sorted(range(len(preds)), key=lambda i: -float(preds[i][1]))  # stable: ties keep input order
-        p_cls = np.array([known[preds[i][0]] for i in order], dtype=int)
-        p_box = np.array([preds[i][2:] for i in order], dtype=float).reshape(-1, 4)
-        t_cls = np.array([known[b.class_name] for b in boxes], dtype=int)
-        t_box = np.array([(b.x1, b.y1, b.x2, b.y2) for b in boxes], dtype=float).reshape(-1, 4)
-        confs.extend(float(preds[i][1]) for i in order)
-        pred_cls.append(p_cls)
-        correct.append(match_image(p_cls, p_box, t_cls, t_box))
-        true_cls.append(t_cls)
-    return _summarise(np.array(confs, dtype=float), np.concatenate(pred_cls), np.concatenate(correct),
-                      np.concatenate(true_cls), list(known), conf_threshold)
+    matches, names = match_images(predictions, ground_truth, class_names)
+    return summarise_images(matches, names, conf_threshold)
 
 
 def _summarise(conf: np.ndarray, pred_cls: np.ndarray, correct: np.ndarray, true_cls: np.ndarray,
