@@ -179,6 +179,7 @@ def summarise_images(matches: Sequence[ImageMatches], names: Sequence[str], conf
     if not 0.0 <= conf_threshold <= 1.0:
         raise InputError(f"conf_threshold: {conf_threshold} is outside [0, 1]")
     chosen = matches if rows is None else [matches[int(i)] for i in rows]
+    # An image without detections or truth first, so that an empty draw still concatenates.
     empty = ImageMatches(np.zeros(0), np.zeros(0, dtype=int), np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool),
                          np.zeros(0, dtype=int))
     chosen = [empty, *chosen]
