@@ -133,7 +133,8 @@ def test_lora_on_all_layers_trains_before_the_splice_from_image_crops(detector) 
     images = ImageDistillationCache(cache.teacher_boxes, cache.teacher_scores, images=crops)
     rows = torch.arange(4)
     with torch.no_grad():
-        from_layers, from_crops = cache.student(detector, identity_sae(64), rows), images.student(detector, identity_sae(64), rows)
+        from_layers = cache.student(detector, identity_sae(64), rows)
+        from_crops = images.student(detector, identity_sae(64), rows)
     assert torch.allclose(from_crops["scores"], from_layers["scores"], atol=0.05)
     student = add_lora(copy.deepcopy(detector), rank=2, scope="all")
     early = [p for n, p in student.named_parameters() if p.requires_grad and int(n.split(".")[1]) < SPLICE_LAYER

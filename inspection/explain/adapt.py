@@ -74,7 +74,8 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     if scope == "after":
         # The layers before the splice stay frozen: they see whole tiles once, and steps train on crops of
         # their cached outputs.
-        cache = teacher_cache(teacher_model, crop_tiles(splice_inputs(teacher_model, images), fit_summary["imgsz"], crop))
+        saved = crop_tiles(splice_inputs(teacher_model, images), fit_summary["imgsz"], crop)
+        cache = teacher_cache(teacher_model, saved)
         lora_cache: AnyDistillationCache = cache
     else:
         # Adapters before the splice change what it sees, so every step runs the whole network on a crop;

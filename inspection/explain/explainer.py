@@ -26,7 +26,8 @@ from inspection.errors import InputError
 from inspection.explain.distill import distillation_loss
 from inspection.explain.sae import ConvSae
 from inspection.explain.splice import (
-    LORA_SCOPES, SPLICE_LAYER, SaeSplice, add_lora, load_adapter_state, load_detection_model, merge_lora, run_from_splice, run_to_splice,
+    LORA_SCOPES, SPLICE_LAYER, SaeSplice, add_lora, load_adapter_state, load_detection_model, merge_lora,
+    run_from_splice, run_to_splice,
 )
 from inspection.json_codec import read_json_file
 from inspection.vision.backends import decode_yolo_output, letterbox
