@@ -65,6 +65,7 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
         raise InputError(f"{sae_dir / SAE_FILE}: fitted on {fit_summary['detector']}, not on {model_path}")
     torch.manual_seed(seed)
     teacher_model = load_detection_model(model_path)
+    targets = len(lora_target_modules(teacher_model, scope))  # an unknown scope fails here, before the caching
     # The same pseudo-random order as the SAE's, so the SAE's images come first and more only add to them.
     records = pick_images([Path(d) for d in fit_summary["datasets"]], images_per_dataset, "train",
                           fit_summary["class_map"], fit_summary["seed"])
@@ -89,7 +90,6 @@ def adapt_explainer(model_path: Path, sae_dir: Path, out: Path, *, rank: int, st
     student = add_lora(copy.deepcopy(teacher_model), rank, scope)
     frozen_sae = copy.deepcopy(sae).requires_grad_(False)
     adapters = [p for p in student.parameters() if p.requires_grad]
-    targets = len(lora_target_modules(teacher_model, scope))
     where = "after the splice" if scope == "after" else "before and after the splice"
     log(f"LoRA rank {rank} on {targets} convolutions {where} (layer {SPLICE_LAYER}): "
         f"{sum(p.numel() for p in adapters)} trainable parameters")

@@ -16,10 +16,14 @@ from inspection.vision.evaluation import evaluate_detector
 from inspection.vision.metrics import ImageMatches, summarise_images
 
 
+# Below this mAP50 difference splicing the SAE cost nothing, and there is no gap to close.
+MIN_GAP = 1e-9
+
+
 def gap_closed(original: float, sae: float, sae_lora: float) -> float | None:
     """(mAP_lora - mAP_sae) / (mAP_original - mAP_sae); None when splicing the SAE cost nothing."""
     gap = original - sae
-    return (sae_lora - sae) / gap if gap > 1e-9 else None
+    return (sae_lora - sae) / gap if gap > MIN_GAP else None
 
 
 BOOTSTRAP_ROUNDS = 300
@@ -41,7 +45,7 @@ def paired_bootstrap(matches: dict[str, list[ImageMatches]], names: list[str], r
             scores[variant][index] = summarise_images(matches[variant], names, rows=rows).map50
     cost = scores["original"] - scores["sae"]
     won_back = scores["sae_lora"] - scores["sae"]
-    costly = cost > 1e-9
+    costly = cost > MIN_GAP
 
     def interval(values: np.ndarray) -> list[float] | None:
         return [float(v) for v in np.percentile(values, [5, 95])] if len(values) else None
