@@ -52,6 +52,12 @@ def _unit(name: str, v: Vector3) -> Vector3:
     return (v[0] / norm, v[1] / norm, v[2] / norm)
 
 
+def _unit_or_unknown(name: str, v: Vector3) -> Vector3:
+    """A direction normalised, or zeros kept as "not measured"."""
+    _check_finite(name, v)
+    return _unit(name, v) if any(v) else (0.0, 0.0, 0.0)
+
+
 def _check_class(name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise SchemaError(f"{name}: {value!r} is not one of {list(valid)}")
@@ -171,12 +177,16 @@ class TactileFinding(JsonRecord):
     depth_mm: float = 0.0
     width_mm: float = 0.0
     length_mm: float = 0.0
+    # Unit vector along the defect's length on the part (the major axis of what the press saw); zeros when
+    # not measured: a clean contact, or a record written before it was.
+    direction: Vector3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, TACTILE_CLASSES)
         _check_range("confidence", self.confidence, 0.0, 1.0)
         _check_finite("position", self.position)
         object.__setattr__(self, "normal", _unit("normal", self.normal))
+        object.__setattr__(self, "direction", _unit_or_unknown("direction", self.direction))
         for name in ("depth_mm", "width_mm", "length_mm"):
             _check_range(name, getattr(self, name), 0.0)
 
@@ -214,12 +224,15 @@ class FusedDefect(JsonRecord):
     # kind ("camera", "tactile", "heightmap") -> PNG relative to the run folder (inspection.fusion.evidence)
     evidence: dict[str, str] = field(default_factory=dict)
     explanation: tuple[LatentEvidence, ...] = ()  # of its camera hypothesis, when the explainer ran
+    # Along its length on the part, as touch measured it (TactileFinding.direction); zeros when not measured.
+    direction: Vector3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         _check_class("class_name", self.class_name, DEFECT_CLASSES)
         _check_range("confidence", self.confidence, 0.0, 1.0)
         _check_finite("position", self.position)
         object.__setattr__(self, "normal", _unit("normal", self.normal))
+        object.__setattr__(self, "direction", _unit_or_unknown("direction", self.direction))
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,50 @@ def test_two_stretches_of_a_line_meet_end_to_end_where_two_dents_that_far_apart_
     assert len(fuse([], [stretch("a", "dent", 0.1000), stretch("b", "dent", 0.1115)]).defects) == 2
 
 
+def test_scratches_side_by_side_are_two_where_stretches_of_one_line_are_one() -> None:
+    """Presses beside two parallel scratches each see one of them (simulated part 424245-12: an 8.5 mm
+    scratch 7.4 mm from a 14.9 mm one joined its group, and was lost). The longer stretch's measured
+    direction says whether the other lies on its line: side by side 4.5 mm apart they are two, each
+    confirming its own camera hypothesis, and R6 keeps them two; along the line they are one, whatever
+    either press called it. Findings without a direction keep the distance rule."""
+    along_x = (1.0, 0.0, 0.0)
+
+    def line(id_: str, x: float, y: float, length_mm: float, cls: str = "scratch",
+             direction: tuple[float, float, float] = along_x) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, cls, 0.9, (x, y, 0.0), UP, 0.1, 0.5, length_mm, direction)
+
+    def camera(id_: str, x: float, y: float) -> DefectHypothesis:
+        return DefectHypothesis(id_, "scratch", 0.3, (x, y, 0.0), UP, (0.012, 0.001))
+
+    side_by_side = [line("a", 0.100, 0.0, 12.0), line("b", 0.102, 0.0045, 8.0)]
+    assert len(fuse([], side_by_side).defects) == 2
+    result = fuse([camera("h0", 0.100, 0.0), camera("h1", 0.102, 0.0045)], side_by_side)
+    assert sorted((d.vision_ids, d.tactile_ids) for d in result.defects) == [(("h0",), ("a",)), (("h1",), ("b",))]
+    assert all(d.direction == along_x for d in result.defects)
+    assert len(fuse([], [line("a", 0.100, 0.0, 12.0), line("b", 0.102, 0.0045, 8.0, "crack")]).defects) == 2
+    (one,) = fuse([], [line("a", 0.100, 0.0, 12.0), line("b", 0.105, 0.0008, 8.0, "crack")]).defects
+    assert sorted(one.tactile_ids) == ["a", "b"]
+    (end_to_end,) = fuse([], [line("a", 0.100, 0.0, 14.7), line("b", 0.1115, 0.0008, 14.7)]).defects
+    assert end_to_end.length_mm == pytest.approx(26.2, abs=0.1)
+    unknown = (0.0, 0.0, 0.0)
+    assert len(fuse([], [line("a", 0.100, 0.0, 12.0, direction=unknown),
+                         line("b", 0.102, 0.0045, 8.0, direction=unknown)]).defects) == 1
+
+
+def test_a_pit_read_long_does_not_take_in_a_pit_beside_it() -> None:
+    """A press on a leading edge read a "pit" 31 mm long (a misread region) 9 mm from a true pit another
+    press found (simulated part 424245-17): a pit is seen whole, so two pits further apart than the gate
+    are two, whatever size was measured. Two dents as far apart, one measured that long, are one: a press
+    that sees part of a large dent places it off its centre."""
+    def spot(id_: str, cls: str, x: float, length_mm: float) -> TactileFinding:
+        return TactileFinding(id_, "r", 0, cls, 0.97, (x, 0.0, 0.0), UP, 0.06, 2.0, length_mm)
+
+    assert len(fuse([], [spot("t35", "pit", 0.100, 30.9), spot("t36", "pit", 0.109, 0.9)]).defects) == 2
+    assert len(fuse([], [spot("a", "missing_fastener", 0.100, 30.9), spot("b", "missing_fastener", 0.109, 4.0)]
+                    ).defects) == 2
+    assert len(fuse([], [spot("a", "dent", 0.100, 30.9), spot("b", "dent", 0.109, 9.0)]).defects) == 1
+
+
 def test_a_group_confirms_the_hypothesis_near_any_of_its_presses() -> None:
     """A bump pressed three times on a curved part: the surest press placed it 6.5 mm from the camera's
     dent, beyond the 6 mm gate, another press 1.9 mm from it (simulated tuning part 5150-2 reported the

@@ -18,6 +18,7 @@ EXAMPLES = [
     DefectHypothesis("h1", "dent", 0.7, (0.1, -0.02, 0.0), (0, 0, 2), (0.01, 0.004), view_ids=("v0", "v1")),
     ScanRegion("r1", (0.1, 0.0, 0.0), (0, 0, 1), 0.015, ("h1",)),
     TactileFinding("t1", "r1", 0, "dent", 0.95, (0.1, 0.0, 0.0), (0, 0, 1), 0.2, 8.0, 9.5),
+    TactileFinding("t2", "r1", 1, "scratch", 0.9, (0.1, 0.0, 0.0), (0, 0, 1), 0.1, 0.5, 12.0, (0.6, 0.8, 0.0)),
     Verdict(False, "dent.max_depth_mm <= 0.1 (zone A)"),
     FusedDefect("d1", "dent", Source.BOTH, 0.95, (0.1, 0.0, 0.0), (0, 0, 1), 8.0, 9.5, 0.2,
                 Verdict(False, "dent depth"), ("h1",), ("t1",)),
@@ -45,6 +46,21 @@ def test_normal_is_normalised_and_zero_normal_is_rejected() -> None:
     assert ScanRegion("r", (0, 0, 0), (0, 0, 5), 0.01).normal == (0.0, 0.0, 1.0)
     with pytest.raises(SchemaError, match="normal: zero-length"):
         ScanRegion("r", (0, 0, 0), (0, 0, 0), 0.01)
+
+
+def test_a_direction_is_normalised_or_left_unknown() -> None:
+    """A finding's direction along its length is a unit vector, or zeros where none was measured (a clean
+    contact, a record from before directions were); a non-finite one names the field."""
+    def line(direction: tuple[float, float, float]) -> TactileFinding:
+        return TactileFinding("t", "r", 0, "scratch", 0.9, (0, 0, 0), (0, 0, 1), 0.1, 0.5, 9.0, direction)
+
+    assert line((0.0, 3.0, 4.0)).direction == pytest.approx((0.0, 0.6, 0.8))
+    assert line((0.0, 0.0, 0.0)).direction == (0.0, 0.0, 0.0)
+    assert TactileFinding("t", "r", 0, "none", 0.9, (0, 0, 0), (0, 0, 1)).direction == (0.0, 0.0, 0.0)
+    with pytest.raises(SchemaError, match=r"direction\[0\]: expected a finite number"):
+        line((float("nan"), 0.0, 0.0))
+    fused = FusedDefect("d", "crack", Source.TACTILE, 0.9, (0, 0, 0), (0, 0, 1), 0.2, 9.0, direction=(2.0, 0.0, 0.0))
+    assert fused.direction == (1.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,20 @@ def test_finding_is_placed_on_the_part_from_the_press_pose():
         to_finding(rec, measure(rec, "dent"), "dent", 0.9, np.eye(3), "f2")
 
 
+@pytest.mark.parametrize("turn", [0.0, 0.7, 2.0])
+def test_a_scratch_direction_is_given_along_it_on_the_part(turn: float) -> None:
+    """The direction of a finding is the defect's, in the part frame, however the sensor is turned about its
+    axis: fusion tells stretches of one line from lines side by side by it."""
+    along = np.array([np.cos(0.4), np.sin(0.4), 0.0])
+    defect = Defect("d", "scratch", (0.0, 0.0, 0.0), (0, 0, 1), tuple(along), 0.012, 0.0005, 0.0001)
+    pose = sensor_pose(turn)
+    rec = _true_reconstruction(defect, LocalSurface(), pose, 0.0006)
+    finding = to_finding(rec, measure(rec, "scratch"), "scratch", 0.9, pose, "f1")
+    assert abs(float(np.dot(finding.direction, along))) == pytest.approx(1.0, abs=0.01)  # 8 degrees
+    clean = to_finding(rec, measure(rec, "none"), "none", 0.9, pose, "f2")
+    assert clean.direction == (0.0, 0.0, 0.0)
+
+
 def _finding(class_name: str, depth: float = 0.0, width: float = 0.0, length: float = 0.0) -> TactileFinding:
     return TactileFinding("f", "r", 0, class_name, 0.9, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), depth, width, length)
 

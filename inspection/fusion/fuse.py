@@ -27,8 +27,9 @@ Rules (each fused or rejected defect records the one that decided it):
   hypothesis already explains; each was a second entry for one defect.
 Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
 spot is one defect, whatever class each press called it), and two of one class within half the larger
-measured size plus 2 mm (a press that sees only part of a defect places it off its centre; for two stretches
-of one scratch or crack, half of each one's length plus 2 mm: they overlap or nearly meet). The merge is a
+measured size plus 2 mm unless the class is one a press sees whole (a pit, a fastener hole) (a press that sees only part of a defect places it off its centre; for two stretches
+of one scratch or crack, half of each one's length plus 2 mm, and on one line: they overlap or nearly meet
+end to end, not side by side). The merge is a
 chain: a finding joins every group one of whose findings it is one defect with, and so joins them, as the
 presses along a scratch longer than the gel each see a stretch of it and only neighbours overlap. Such a
 group is one defect wherever its presses were: a hypothesis within the gate of any of its findings is the
@@ -44,6 +45,10 @@ import numpy as np
 from inspection.records import OPTICAL_CLASSES, DefectHypothesis, FusedDefect, Source, TactileFinding, Verdict
 
 ELONGATED_CLASSES = ("scratch", "crack")
+# Spots a press always sees whole, so it places them at their centre: a pit (at most 1.5 mm across) and a
+# fastener hole (3-5 mm). Two of them further apart than the gate are two, whatever size was measured: a "pit"
+# read 31 mm long (a misread region on a leading edge) took in a true pit 9 mm away (simulated part 424245-17).
+SEEN_WHOLE_CLASSES = ("pit", "missing_fastener")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class FusionConfig:
     unconfirmed_min_confidence: float = 0.25  # R4: an untouched geometric hypothesis is reported from here up
     tactile_class_min_confidence: float = 0.5
     tactile_min_confidence: float = 0.5  # weaker: a defect call only backs the camera (R2), a clean one never clears
+    # How far sideways of a scratch's or crack's line another finding of its class may lie and still be a
+    # stretch of it: a line's stretches are placed on it to well under a millimetre (the centre of a thin
+    # region), a simulated crack wanders by at most 0.3 mm, and two scratches 3 mm apart are two.
+    line_offset_m: float = 0.003
 
 
 @dataclass(frozen=True)
@@ -94,13 +103,33 @@ def _one_defect(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect
     (scratch or crack) but a spot within the gate is one defect whatever it is called. Two stretches of
     one scratch or crack are one when they overlap or nearly meet end to end (half of each one's length
     plus 2 mm): a 35 mm scratch pressed every 11 mm was seen as stretches of 12-15 mm (simulated part
-    424244-10), further apart than half the longer one."""
+    424244-10), further apart than half the longer one. Two lines side by side are two, however near."""
     distance = _distance(a.position, b.position)
+    lines = a.class_name in ELONGATED_CLASSES and b.class_name in ELONGATED_CLASSES
     if a.class_name != b.class_name:
+        return distance < config.gate_m and (not lines or _on_one_line(a, b, config))
+    if lines:
+        return (distance < max(config.gate_m, 0.5e-3 * (a.length_mm + b.length_mm) + 0.002)
+                and _on_one_line(a, b, config))
+    if a.class_name in SEEN_WHOLE_CLASSES:
         return distance < config.gate_m
-    if a.class_name in ELONGATED_CLASSES:
-        return distance < max(config.gate_m, 0.5e-3 * (a.length_mm + b.length_mm) + 0.002)
     return distance < max(config.gate_m, 0.5e-3 * max(a.length_mm, a.width_mm, b.length_mm, b.width_mm) + 0.002)
+
+
+def _on_one_line(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect, config: FusionConfig) -> bool:
+    """Whether the shorter of two scratch or crack findings lies on the longer one's line (within
+    ``line_offset_m`` of it, sideways): stretches of one line do, two lines side by side do not. Without that
+    test a scratch 13 mm beside another, or a dent called a scratch next to one, joined it and was lost
+    (simulated part 424245-12, and 424245-9). The longer one's direction is the better measured; where it is
+    not known (a defect the camera alone reports, a record from before directions were measured) distance
+    alone decides."""
+    longer, shorter = (a, b) if a.length_mm >= b.length_mm else (b, a)
+    direction = np.asarray(longer.direction, float)
+    if not direction.any():
+        return True
+    offset = np.subtract(shorter.position, longer.position)
+    sideways = offset - float(offset @ direction) * direction
+    return float(np.linalg.norm(sideways)) <= config.line_offset_m
 
 
 def merge_tactile(findings: list[TactileFinding], config: FusionConfig) -> list[list[TactileFinding]]:
@@ -165,6 +194,7 @@ def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: Defec
         return FusedDefect(
             defect_id, best.class_name, Source.TACTILE, best.confidence, best.position, best.normal,
             best.width_mm, length_mm, best.depth_mm, tactile_ids=tuple(f.id for f in group),
+            direction=best.direction,
         )
     touch_decides = best.confidence >= config.tactile_class_min_confidence or best.confidence >= hypothesis.confidence
     class_name = best.class_name if touch_decides else hypothesis.class_name
@@ -176,7 +206,7 @@ def _from_tactile(defect_id: str, group: list[TactileFinding], hypothesis: Defec
     return FusedDefect(
         defect_id, class_name, Source.BOTH, confidence, best.position, best.normal, best.width_mm, length_mm,
         best.depth_mm, vision_ids=(hypothesis.id,), tactile_ids=tuple(f.id for f in group),
-        explanation=hypothesis.explanation,
+        explanation=hypothesis.explanation, direction=best.direction,
     )
 
 

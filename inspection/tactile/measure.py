@@ -54,6 +54,9 @@ class Measurement:
     length_mm: float
     center_px: tuple[float, float]
     region: np.ndarray  # (H, W) bool
+    # Unit vector along the defect's length in the frame (column, row); (0, 0) where nothing was measured.
+    # Fusion uses it to tell two stretches of one scratch from two scratches side by side.
+    major_axis_px: tuple[float, float] = (0.0, 0.0)
 
 
 def _coordinates(size: int) -> np.ndarray:
@@ -265,7 +268,8 @@ def measure(reconstruction: Reconstruction, class_name: str, residual_mm: np.nda
     length = length_px * pixel_mm / along_fraction
     width = width_px * pixel_mm / across_fraction
     return Measurement(depth_mm=peak, width_mm=float(width), length_mm=float(length),
-                       center_px=(float(centre[0]), float(centre[1])), region=region)
+                       center_px=(float(centre[0]), float(centre[1])), region=region,
+                       major_axis_px=(float(major[0]), float(major[1])))
 
 
 def gel_xy_m(x_px: float | np.ndarray, y_px: float | np.ndarray, shape: tuple[int, int],
@@ -307,10 +311,12 @@ def to_finding(reconstruction: Reconstruction, measurement: Measurement, class_n
     indentation = float(reconstruction.height_mm[int(round(centre[1])), int(round(centre[0]))])
     position = pixel_to_part(centre, indentation, transform, (h, w), reconstruction.pixel_size_m)
     normal = -transform[:3, 2]
+    # Gel columns and rows run along the sensor's x and y (gel_xy_m), so the axis turns with the sensor.
+    direction = transform[:3, :3] @ np.array([*measurement.major_axis_px, 0.0])
     return TactileFinding(
         id=finding_id, region_id=region_id, press_index=press_index, class_name=class_name,
         confidence=float(np.clip(confidence, 0.0, 1.0)),
         position=tuple(float(v) for v in position), normal=tuple(float(v) for v in normal),
         depth_mm=max(measurement.depth_mm, 0.0), width_mm=max(measurement.width_mm, 0.0),
-        length_mm=max(measurement.length_mm, 0.0),
+        length_mm=max(measurement.length_mm, 0.0), direction=tuple(float(v) for v in direction),
     )
