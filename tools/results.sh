@@ -16,7 +16,8 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 mkdir -p "$work" "$out"
 
 # Tuning seed: which Stage I confidences held a defect, and what each press budget buys.
-"$inspection" eval campaign --workers "$workers" --parts 8 --seed 5150 --json "$work/tune5150.json" --ablation low-confidence
+"$inspection" eval campaign --workers "$workers" --parts 8 --seed 5150 --json "$work/tune5150.json" \
+  --ablation low-confidence
 "$inspection" train doubt --campaign "$work/tune5150.json" --out models/defect_calibration.json
 "$inspection" eval campaign --workers "$workers" --parts 8 --seed 5150 --json "$work/tune5150.json" \
   --ablation shipped,paper,low-confidence,budgeted
@@ -25,7 +26,8 @@ mkdir -p "$work" "$out"
 # budgeted planner's curve and, on 4 parts, full coverage.
 "$inspection" eval campaign --workers "$workers" --parts 20 --seed 424242 --json "$work/seed424242.json" \
   --ablation shipped,vision-only,paper,low-confidence,budgeted
-"$inspection" eval campaign --workers "$workers" --parts 4 --seed 424242 --json "$work/seed424242-all.json" --ablation all
+"$inspection" eval campaign --workers "$workers" --parts 4 --seed 424242 --json "$work/seed424242-all.json" \
+  --ablation all
 
 for name in tune5150 seed424242 seed424242-all; do
   cp "$work/$name.json" "$work/$name.md" "$out/"

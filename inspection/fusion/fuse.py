@@ -26,14 +26,15 @@ Rules (each fused or rejected defect records the one that decided it):
   camera may call one spot both a stain and a dent, and a press may find a defect that a nearby
   hypothesis already explains; each was a second entry for one defect.
 Tactile findings of one defect seen by overlapping presses are merged first: any two within the gate (one
-spot is one defect, whatever class each press called it), and two of one class within half the larger
-measured size plus 2 mm unless the class is one a press sees whole (a pit, a fastener hole) (a press that sees only part of a defect places it off its centre; for two stretches
-of one scratch or crack, half of each one's length plus 2 mm, and on one line: they overlap or nearly meet
-end to end, not side by side). The merge is a
-chain: a finding joins every group one of whose findings it is one defect with, and so joins them, as the
-presses along a scratch longer than the gel each see a stretch of it and only neighbours overlap. Such a
-group is one defect wherever its presses were: a hypothesis within the gate of any of its findings is the
-one it confirms, and a scratch's or crack's length is the length its presses cover together.
+spot is one defect, whatever class each press called it; two lines only if one lies on the other's line),
+and two of one class within half the larger measured size plus 2 mm (a press that sees only part of a
+defect places it off its centre), except a pit or a fastener hole, which a press sees whole; for two
+stretches of one scratch or crack, half of each one's length plus 2 mm, and on one line: they overlap or
+nearly meet end to end, not side by side. The merge is a chain: a finding joins every group one of whose
+findings it is one defect with, and so joins them, as the presses along a scratch longer than the gel each
+see a stretch of it and only neighbours overlap. Such a group is one defect wherever its presses were: a
+hypothesis within the gate of any of its findings is the one it confirms, and a scratch's or crack's length
+is the length its presses cover together.
 """
 from __future__ import annotations
 
@@ -119,10 +120,9 @@ def _one_defect(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect
 def _on_one_line(a: TactileFinding | FusedDefect, b: TactileFinding | FusedDefect, config: FusionConfig) -> bool:
     """Whether the shorter of two scratch or crack findings lies on the longer one's line (within
     ``line_offset_m`` of it, sideways): stretches of one line do, two lines side by side do not. Without that
-    test a scratch 13 mm beside another, or a dent called a scratch next to one, joined it and was lost
-    (simulated part 424245-12, and 424245-9). The longer one's direction is the better measured; where it is
-    not known (a defect the camera alone reports, a record from before directions were measured) distance
-    alone decides."""
+    test an 8.5 mm scratch 7.4 mm beside a 14.9 mm one joined it and was lost (simulated part 424245-12).
+    The longer one's direction is the better measured; where it is not known (a defect the camera alone
+    reports, a record from before directions were measured) distance alone decides."""
     longer, shorter = (a, b) if a.length_mm >= b.length_mm else (b, a)
     direction = np.asarray(longer.direction, float)
     if not direction.any():
