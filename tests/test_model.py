@@ -61,6 +61,9 @@ def test_a_direction_is_normalised_or_left_unknown() -> None:
         line((float("nan"), 0.0, 0.0))
     fused = FusedDefect("d", "crack", Source.TACTILE, 0.9, (0, 0, 0), (0, 0, 1), 0.2, 9.0, direction=(2.0, 0.0, 0.0))
     assert fused.direction == (1.0, 0.0, 0.0)
+    older = line((0.6, 0.8, 0.0)).to_json()  # a journal or report written before directions were measured
+    del older["direction"]
+    assert TactileFinding.from_json(older).direction == (0.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize(
