@@ -8,26 +8,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 inspection=${INSPECTION:-.venv/bin/inspection}
-# Parts run in this many local worker processes (the figures do not depend on it): WORKERS=2 make results.
-workers=${WORKERS:-1}
 work=runs/results
 out=docs/results
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 mkdir -p "$work" "$out"
 
+# Every campaign runs its parts in WORKERS local worker processes (default 1; the figures do not depend on it).
+campaign() { "$inspection" eval campaign --workers "${WORKERS:-1}" "$@"; }
+
 # Tuning seed: which Stage I confidences held a defect, and what each press budget buys.
-"$inspection" eval campaign --workers "$workers" --parts 8 --seed 5150 --json "$work/tune5150.json" \
-  --ablation low-confidence
+campaign --parts 8 --seed 5150 --json "$work/tune5150.json" --ablation low-confidence
 "$inspection" train doubt --campaign "$work/tune5150.json" --out models/defect_calibration.json
-"$inspection" eval campaign --workers "$workers" --parts 8 --seed 5150 --json "$work/tune5150.json" \
-  --ablation shipped,paper,low-confidence,budgeted
+campaign --parts 8 --seed 5150 --json "$work/tune5150.json" --ablation shipped,paper,low-confidence,budgeted
 
 # Reported seed: the shipped pipeline (config/pipeline.yaml, the headline) beside the paper's method, the
 # budgeted planner's curve and, on 4 parts, full coverage.
-"$inspection" eval campaign --workers "$workers" --parts 20 --seed 424242 --json "$work/seed424242.json" \
+campaign --parts 20 --seed 424242 --json "$work/seed424242.json" \
   --ablation shipped,vision-only,paper,low-confidence,budgeted
-"$inspection" eval campaign --workers "$workers" --parts 4 --seed 424242 --json "$work/seed424242-all.json" \
-  --ablation all
+campaign --parts 4 --seed 424242 --json "$work/seed424242-all.json" --ablation all
 
 for name in tune5150 seed424242 seed424242-all; do
   cp "$work/$name.json" "$work/$name.md" "$out/"
